@@ -1,0 +1,85 @@
+/**
+ * The cluster's state as users ask for it: one row per job, joining what is
+ * wanted (/proc), where it was placed (/run), what the slave reports
+ * (/deploy) and its healthy endpoints (/ports), all read at one revision.
+ */
+import type { Etcd3 } from 'etcd3';
+import { readPrefix } from '../store/client.js';
+import { PREFIX, jobFromKey, jobPath, parseDeployKey } from '../store/keys.js';
+import type { DeployState, HostRecord, JobSpec, PortEndpoint, StackRecord } from '../store/records.js';
+
+export interface JobRow {
+  stack: string;
+  tag: string;
+  node: string;
+  instance: number;
+  host: string | null;
+  /** pending (no host yet), placed (slave not done), starting, running, backoff, failed, lost (host gone). */
+  state: string;
+  current: boolean;
+  container: string | null;
+  endpoints: string[];
+  reason: string | null;
+  logs: string[];
+  image: string;
+}
+
+export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]> {
+  const suffix = stack ? `${stack}/` : '';
+  const proc = await readPrefix<JobSpec>(client, PREFIX.proc + suffix);
+  const rev = proc.revision;
+  const [run, deploy, ports, stacks, hosts] = await Promise.all([
+    client.getAll().prefix(PREFIX.run + suffix).revision(rev).exec(),
+    readPrefix<DeployState>(client, PREFIX.deploy, rev),
+    readPrefix<PortEndpoint>(client, PREFIX.ports + suffix, rev),
+    readPrefix<StackRecord>(client, PREFIX.stack, rev),
+    readPrefix<HostRecord>(client, PREFIX.host, rev),
+  ]);
+  const placed = new Map<string, string>();
+  for (const kv of run.kvs) {
+    const job = jobFromKey(kv.key.toString(), PREFIX.run);
+    if (job) placed.set(jobPath(job), kv.value.toString());
+  }
+  const states = new Map<string, DeployState | undefined>();
+  for (const e of deploy.entries) {
+    const d = parseDeployKey(e.key);
+    if (d) states.set(`${d.host}|${jobPath(d.job)}`, e.value);
+  }
+  const endpoints = new Map<string, string[]>();
+  for (const e of ports.entries) {
+    if (!e.value) continue;
+    const path = jobPath(e.value);
+    const list = endpoints.get(path) ?? [];
+    list.push(`${e.value.ip}:${e.value.hostPort}->${e.value.port}/${e.value.proto}`);
+    endpoints.set(path, list);
+  }
+  const current = new Map(stacks.entries.filter((e) => e.value).map((e) => [e.value!.name, e.value!.current]));
+  const live = new Set(hosts.entries.filter((e) => e.value).map((e) => e.value!.name));
+  const rows: JobRow[] = [];
+  for (const e of proc.entries) {
+    const job = jobFromKey(e.key, PREFIX.proc);
+    if (!job || !e.value) continue;
+    const path = jobPath(job);
+    const host = placed.get(path) ?? null;
+    const st = host ? states.get(`${host}|${path}`) : undefined;
+    let state = !host ? 'pending' : !live.has(host) ? 'lost' : st?.state ?? 'placed';
+    if (host && !live.has(host) && e.value.volumes.length > 0) state = 'waiting-host';
+    rows.push({
+      ...job,
+      host,
+      state,
+      current: current.get(job.stack) === job.tag,
+      container: st?.container?.slice(0, 12) ?? null,
+      endpoints: endpoints.get(path) ?? [],
+      reason: st?.reason ?? null,
+      logs: st?.logs ?? [],
+      image: e.value.image,
+    });
+  }
+  return rows;
+}
+
+export async function listStacks(client: Etcd3): Promise<StackRecord[]> {
+  const stacks = await readPrefix<StackRecord>(client, PREFIX.stack);
+  return stacks.entries.map((e) => e.value).filter((v): v is StackRecord => v !== undefined);
+}

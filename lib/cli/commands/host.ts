@@ -1,0 +1,95 @@
+/**
+ * `viking host`: run this server as a member of a cluster (see lib/host).
+ * Runs in the foreground; SIGTERM or Ctrl-C resigns, revokes the lease and
+ * exits cleanly.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { Argv } from 'yargs';
+import { VikingHost } from '../../host/host.js';
+import { handled } from '../output.js';
+
+export interface HostArgs {
+  etcd: string;
+  name: string;
+  ip: string;
+  master?: boolean;
+  'router-port': number;
+  'api-port': number;
+  'data-dir': string;
+  tags?: string;
+  'max-containers'?: number;
+  'lease-ttl': number;
+  'docker-socket'?: string;
+}
+
+export function defaultDataDir(): string {
+  return process.getuid?.() === 0 ? '/var/lib/viking' : path.join(os.homedir(), '.viking');
+}
+
+export function defaultRouterPort(): number {
+  return process.getuid?.() === 0 ? 80 : 8080;
+}
+
+export function logLine(msg: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+}
+
+/** Stops `stop` once on the first SIGINT/SIGTERM, then exits. */
+export function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logLine(`${signal}: shutting down`);
+    stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logLine(`shutdown failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+export function hostCommand(y: Argv): Argv {
+  return y.command<HostArgs>(
+    'host',
+    'run this server as a viking host: slave, router and API (and leader when --master)',
+    (a) =>
+      a
+        .option('etcd', { type: 'string', demandOption: true, describe: 'etcd URLs, comma separated (http://10.0.0.1:2379,...)' })
+        .option('name', { type: 'string', demandOption: true, describe: 'host name: lowercase letters, digits, dashes' })
+        .option('ip', { type: 'string', demandOption: true, describe: 'address containers publish on and routers proxy to' })
+        .option('master', { type: 'boolean', default: false, describe: 'campaign for leadership (runs dispatch)' })
+        .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port (0: any free port)' })
+        .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port (0: any free port)' })
+        .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'where pushed sources are kept' })
+        .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
+        .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
+        .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
+        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' }) as unknown as Argv<HostArgs>,
+    handled(async (args: HostArgs) => {
+      const host = new VikingHost({
+        name: args.name,
+        ip: args.ip,
+        etcd: args.etcd.split(','),
+        master: args.master ?? false,
+        routerPort: args['router-port'],
+        apiPort: args['api-port'],
+        dataDir: path.resolve(args['data-dir']),
+        tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
+        ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
+        leaseTtlSeconds: args['lease-ttl'],
+        ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
+        log: logLine,
+      });
+      onShutdown(() => host.stop());
+      await host.start();
+      // Machine-readable line for scripts and tests that start hosts on port 0.
+      logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
+    }),
+  );
+}

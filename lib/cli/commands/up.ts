@@ -1,0 +1,87 @@
+/**
+ * `viking up`: the whole cluster on one machine, in one command. Starts an
+ * etcd member (the installed etcd binary, data under --data-dir), makes the
+ * base images if missing, and runs a master host with router and API, in
+ * the foreground. Ctrl-C stops everything it started: the host, the
+ * containers it ran, and etcd.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { Argv } from 'yargs';
+import { VikingHost } from '../../host/host.js';
+import { startEtcdMember } from '../../up/etcd-process.js';
+import { connectDocker } from '../../docker/client.js';
+import { ensureBaseImages } from '../../docker/base-images.js';
+import { listOwned, removeContainer } from '../../slave/containers.js';
+import { handled } from '../output.js';
+import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
+
+interface UpArgs {
+  'data-dir': string;
+  'router-port': number;
+  'api-port': number;
+  'etcd-port': number;
+  name: string;
+  ip: string;
+  'keep-containers'?: boolean;
+}
+
+export function hostNameOf(raw: string): string {
+  const name = raw.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+  return name || 'viking';
+}
+
+export function upCommand(y: Argv): Argv {
+  return y.command<UpArgs>(
+    'up',
+    'run a one-machine cluster: etcd + a master host with router and API (foreground; Ctrl-C stops it)',
+    (a) =>
+      a
+        .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'etcd data, pushed sources and logs' })
+        .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port' })
+        .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port' })
+        .option('etcd-port', { type: 'number', default: 2379, describe: 'etcd client port (peer port is this + 1)' })
+        .option('name', { type: 'string', default: hostNameOf(os.hostname()), describe: 'this host\'s name' })
+        .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on' })
+        .option('keep-containers', { type: 'boolean', default: false, describe: 'leave the apps running on exit' }) as unknown as Argv<UpArgs>,
+    handled(async (args: UpArgs) => {
+      const dataDir = path.resolve(args['data-dir']);
+      logLine(`starting etcd on 127.0.0.1:${args['etcd-port']} (data in ${dataDir}/etcd, log ${dataDir}/etcd.log)`);
+      const etcd = await startEtcdMember({
+        name: args.name,
+        dataDir: path.join(dataDir, 'etcd'),
+        clientPort: args['etcd-port'],
+        peerPort: args['etcd-port'] + 1,
+        logFile: path.join(dataDir, 'etcd.log'),
+      });
+      const docker = connectDocker();
+      for (const r of await ensureBaseImages(docker)) if (r.created) logLine(`made base image ${r.image}`);
+      const host = new VikingHost({
+        name: args.name,
+        ip: args.ip,
+        etcd: [etcd.url],
+        master: true,
+        routerPort: args['router-port'],
+        apiPort: args['api-port'],
+        apiListen: '0.0.0.0',
+        dataDir,
+        log: logLine,
+      });
+      onShutdown(async () => {
+        await host.stop();
+        if (!args['keep-containers']) {
+          for (const c of await listOwned(docker, args.name)) await removeContainer(docker, c.id, 5);
+        }
+        await etcd.stop();
+      });
+      try {
+        await host.start();
+      } catch (err) {
+        await etcd.stop();
+        throw err;
+      }
+      logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
+      logLine(`viking is up: viking push <dir> --api http://127.0.0.1:${host.apiPort}`);
+    }),
+  );
+}

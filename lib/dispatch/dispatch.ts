@@ -1,0 +1,154 @@
+/**
+ * Dispatch: the leader's level-triggered placement loop.
+ *
+ * A watch event only wakes the loop. Each pass reads the whole state at one
+ * revision, diffs wanted (/proc) against placed (/run), asks dowding where
+ * the homeless jobs go, and commits `/run` + `/deploy/<host>` in batched
+ * transactions fenced on the leader key and on every key the plan read. A
+ * conflict means the world moved: the pass runs again on fresh data.
+ */
+import type { Etcd3 } from 'etcd3';
+import type { IOperation } from 'etcd3';
+import { placeJobs } from '../dowding/plan.js';
+import type { Placement, Unplaced } from '../dowding/types.js';
+import { watchPrefix, type PrefixWatch } from '../store/client.js';
+import { LEADER_KEY, PREFIX, deployKey, fixedKey, jobPath, runKey } from '../store/keys.js';
+import type { Leadership } from '../leader/election.js';
+import { readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';
+import { diffDispatch, type DispatchDiff } from './reconcile.js';
+
+/** etcd refuses transactions of more than 128 operations by default. */
+const JOBS_PER_TXN = 60;
+
+export interface DispatchResult {
+  placed: number;
+  removed: number;
+  moved: number;
+  unplaced: Unplaced[];
+  conflicts: number;
+}
+
+interface Change {
+  compares: Array<[string, 'Create' | 'Mod' | 'Version', '==' | '>', string | number]>;
+  ops: IOperation[];
+}
+
+export class Dispatcher {
+  private watches: PrefixWatch[] = [];
+  private running = false;
+  private dirty = false;
+  private stopped = true;
+  private resync: NodeJS.Timeout | undefined;
+  private idle: Promise<void> = Promise.resolve();
+  /** Jobs no host could take in the last pass, with dowding's reasons. */
+  lastUnplaced: Unplaced[] = [];
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly fence: () => Leadership | undefined,
+    private readonly options: { resyncMs?: number; log?: (msg: string) => void } = {},
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    for (const prefix of [PREFIX.proc, PREFIX.run, PREFIX.host, PREFIX.fixed]) {
+      this.watches.push(watchPrefix(this.client, prefix, () => this.wake()));
+    }
+    this.resync = setInterval(() => this.wake(), this.options.resyncMs ?? 5000);
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resync);
+    await Promise.all(this.watches.map((w) => w.cancel()));
+    this.watches = [];
+    await this.idle;
+  }
+
+  /** Coalesces wake-ups: at most one pass runs, and one more follows if woken meanwhile. */
+  wake(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running) return;
+    this.running = true;
+    this.idle = (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        try {
+          const result = await this.dispatchOnce();
+          if (result.conflicts > 0) this.dirty = true;
+        } catch (err) {
+          this.options.log?.(`dispatch pass failed: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 250));
+          this.dirty = true;
+        }
+      }
+      this.running = false;
+    })();
+  }
+
+  /** One full pass: snapshot, diff, plan, commit. */
+  async dispatchOnce(): Promise<DispatchResult> {
+    const leadership = this.fence();
+    if (!leadership) return { placed: 0, removed: 0, moved: 0, unplaced: [], conflicts: 0 };
+    const snap = await readSnapshot(this.client);
+    const diff = diffDispatch(snap);
+    const plan = placeJobs({ hosts: toPlanHosts(snap) }, diff.toPlace.map((s) => toPlanJob(s, snap.pins)));
+    this.lastUnplaced = plan.unplaced;
+    const changes = this.changes(snap, diff, plan.placements);
+    let conflicts = 0;
+    for (let i = 0; i < changes.length; i += JOBS_PER_TXN) {
+      const ok = await this.commit(leadership, changes.slice(i, i + JOBS_PER_TXN));
+      if (!ok) conflicts++;
+    }
+    if (changes.length > 0) {
+      this.options.log?.(
+        `dispatch: placed ${plan.placements.length}, removed ${diff.toRemove.length}, moved ${diff.toMove.length}, unplaced ${plan.unplaced.length}${conflicts ? `, ${conflicts} conflicts` : ''}`,
+      );
+    }
+    return { placed: plan.placements.length, removed: diff.toRemove.length, moved: diff.toMove.length, unplaced: plan.unplaced, conflicts };
+  }
+
+  private changes(snap: ClusterSnapshot, diff: DispatchDiff, placements: Placement[]): Change[] {
+    const out: Change[] = [];
+    const c = this.client;
+    for (const p of diff.toRemove) {
+      out.push({
+        compares: [[runKey(p.job), 'Mod', '==', p.modRevision]],
+        ops: [c.delete().key(runKey(p.job)), c.delete().key(deployKey(p.host, p.job))],
+      });
+    }
+    const moving = new Map(diff.toMove.map((m) => [jobPath(m.job), m]));
+    const pinned = new Set<string>();
+    for (const { job, host } of placements) {
+      const wanted = snap.wanted.get(job.id);
+      if (!wanted) continue;
+      const spec = wanted.spec;
+      const moved = moving.get(job.id);
+      const change: Change = {
+        compares: [
+          [`${PREFIX.proc}${job.id}`, 'Mod', '==', wanted.modRevision],
+          moved ? [runKey(spec), 'Mod', '==', moved.modRevision] : [runKey(spec), 'Version', '==', 0],
+        ],
+        ops: [c.put(runKey(spec)).value(host), c.put(deployKey(host, spec)).value('')],
+      };
+      if (moved) change.ops.push(c.delete().key(deployKey(moved.host, spec)));
+      const pinKey = fixedKey(spec.stack, spec.node);
+      if (spec.volumes.length > 0 && !snap.pins.has(`${spec.stack}/${spec.node}`) && !pinned.has(pinKey)) {
+        pinned.add(pinKey);
+        change.compares.push([pinKey, 'Version', '==', 0]);
+        change.ops.push(c.put(pinKey).value(host));
+      }
+      out.push(change);
+    }
+    return out;
+  }
+
+  private async commit(leadership: Leadership, batch: Change[]): Promise<boolean> {
+    let txn = this.client.if(LEADER_KEY, 'Create', '==', leadership.createRevision);
+    for (const change of batch) for (const [key, col, cmp, value] of change.compares) txn = txn.and(key, col, cmp, value);
+    const res = await txn.then(...batch.flatMap((ch) => ch.ops)).commit();
+    return res.succeeded;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The Docker Engine client and the two quirks every caller must handle:
+ * progress streams that report failure only as an `{error}` entry, and
+ * NDJSON streams that must be split by hand.
+ */
+import Docker from 'dockerode';
+import { VikingError } from '../errors.js';
+
+/** Connects to the daemon named by DOCKER_HOST (unix://path) or the default socket. */
+export function connectDocker(socketPath?: string): Docker {
+  const fromEnv = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : undefined;
+  return new Docker({ socketPath: socketPath ?? fromEnv ?? '/var/run/docker.sock' });
+}
+
+/** One entry of a build/push/pull progress stream. */
+export interface ProgressEvent {
+  stream?: string;
+  status?: string;
+  progress?: string;
+  id?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+/**
+ * Follows a progress stream to its end. dockerode's followProgress reports a
+ * failed build or push as success; here an `error` entry rejects, carrying
+ * the output seen so far so the user sees the failing step.
+ */
+export function followProgress(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  onEvent: (event: ProgressEvent) => void = () => {},
+): Promise<ProgressEvent[]> {
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, output: ProgressEvent[]) => {
+        if (err) return reject(err);
+        const failed = output.find((e) => e.error !== undefined || e.errorDetail !== undefined);
+        if (failed) {
+          const message = failed.errorDetail?.message ?? failed.error ?? 'unknown error';
+          const error = new Error(message) as Error & { output: ProgressEvent[] };
+          error.output = output;
+          return reject(error);
+        }
+        resolve(output);
+      },
+      (event: ProgressEvent) => onEvent(event),
+    );
+  });
+}
+
+/** Fails fast with a clear error when no daemon answers. */
+export async function assertDockerReachable(docker: Docker): Promise<void> {
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new VikingError(
+      'VIKING_E_DOCKER_UNAVAILABLE',
+      `cannot reach the Docker Engine (${(err as Error).message}); is dockerd running?`,
+    );
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The one error registry of viking.
+ *
+ * Every failure a user can cause or see has a stable code (`VIKING_E_...`),
+ * an HTTP status and a message that says what to do about it. The API turns
+ * a VikingError into `{statusCode, code, message}`; the CLI prints the code
+ * and exits non-zero. Codes are never renamed: scripts match on them.
+ */
+
+export interface ErrorDefinition {
+  /** HTTP status the API answers with. */
+  status: number;
+  /** One line for the documentation: when this error happens. */
+  summary: string;
+}
+
+export const ERROR_CODES = {
+  VIKING_E_INTERNAL: { status: 500, summary: 'An unexpected failure inside viking; the message has the detail.' },
+  VIKING_E_BAD_REQUEST: { status: 400, summary: 'The request is malformed: a missing or invalid parameter.' },
+  VIKING_E_NOT_FOUND: { status: 404, summary: 'The stack, tag, node or host named does not exist.' },
+  VIKING_E_INVALID_NAME: { status: 400, summary: 'A name is not made of lowercase letters, digits and dashes.' },
+  VIKING_E_VIKINGFILE_INVALID: { status: 400, summary: 'The Vikingfile has errors; each names its line and column.' },
+  VIKING_E_VIKINGFILE_MISSING: { status: 400, summary: 'No Vikingfile (Vikingfile, Vikingfile.yml or Vikingfile.yaml) at the root of the pushed directory.' },
+  VIKING_E_UPLOAD_INVALID: { status: 400, summary: 'The uploaded source archive is not a valid tar or holds an unsafe entry.' },
+  VIKING_E_UPLOAD_TOO_LARGE: { status: 413, summary: 'The uploaded source is larger than the configured cap.' },
+  VIKING_E_BUILD_FAILED: { status: 422, summary: 'An image of the build: section failed to build; the output of the failing step is attached.' },
+  VIKING_E_IMAGE_MISSING: { status: 422, summary: 'An image a node needs is neither built by the stack nor present on the host.' },
+  VIKING_E_DEPLOY_TIMEOUT: { status: 504, summary: 'The new release did not become healthy in time; the old release keeps serving.' },
+  VIKING_E_UNHEALTHY: { status: 422, summary: 'A container of the new release failed its health check; the old release keeps serving.' },
+  VIKING_E_DOMAIN_TAKEN: { status: 409, summary: 'A domain of the Vikingfile is already served by another stack.' },
+  VIKING_E_ETCD_UNAVAILABLE: { status: 503, summary: 'The etcd cluster cannot be reached.' },
+  VIKING_E_DOCKER_UNAVAILABLE: { status: 503, summary: 'The Docker Engine cannot be reached.' },
+  VIKING_E_API_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the viking API at the configured URL.' },
+  VIKING_E_ETCD_BINARY_MISSING: { status: 500, summary: 'viking up needs the etcd binary (Debian package etcd-server) on the PATH.' },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A failure with a stable code, meant to be shown to a user. */
+export class VikingError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  /** Extra structured detail (build output, problems, reasons). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'VikingError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    this.details = details;
+  }
+
+  /** The JSON shape the API answers with. */
+  toJSON(): { statusCode: number; code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { statusCode: this.statusCode, code: this.code, message: this.message }
+      : { statusCode: this.statusCode, code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isVikingError(err: unknown): err is VikingError {
+  return err instanceof VikingError;
+}
+
+/** Wraps anything thrown into a VikingError, keeping viking's own as they are. */
+export function toVikingError(err: unknown): VikingError {
+  if (err instanceof VikingError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new VikingError('VIKING_E_INTERNAL', message);
+}

@@ -1,0 +1,69 @@
+/**
+ * Waiting for a release to come up: every job placed, started and healthy,
+ * or the first one that fails, with its reason and last log lines. Reports
+ * each change of a job's state once, so `viking push` shows progress live.
+ */
+import type { Etcd3 } from 'etcd3';
+import { VikingError } from '../errors.js';
+import { readJSON } from '../store/client.js';
+import { deployKey, jobPath, runKey } from '../store/keys.js';
+import type { DeployState, JobSpec } from '../store/records.js';
+
+export interface WaitOptions {
+  timeoutMs: number;
+  onChange?: (job: JobSpec, what: string) => void;
+  pollMs?: number;
+}
+
+export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions): Promise<void> {
+  const deadline = Date.now() + o.timeoutMs;
+  const seen = new Map<string, string>();
+  const report = (job: JobSpec, what: string): void => {
+    const path = jobPath(job);
+    if (seen.get(path) === what) return;
+    seen.set(path, what);
+    o.onChange?.(job, what);
+  };
+  for (;;) {
+    let running = 0;
+    const waiting: string[] = [];
+    for (const job of jobs) {
+      const host = await client.get(runKey(job)).string();
+      if (!host) {
+        report(job, 'waiting for a host');
+        waiting.push(`${job.node}/${job.instance}: no host yet`);
+        continue;
+      }
+      const state = await readJSON<DeployState>(client, deployKey(host, job));
+      if (!state) {
+        report(job, `placed on ${host}`);
+        waiting.push(`${job.node}/${job.instance}: placed on ${host}, not started`);
+        continue;
+      }
+      if (state.state === 'running') {
+        report(job, `running on ${host}`);
+        running++;
+        continue;
+      }
+      if (state.state === 'failed' || state.state === 'backoff') {
+        report(job, `${state.state} on ${host}: ${state.reason ?? ''}`);
+        throw new VikingError(
+          'VIKING_E_UNHEALTHY',
+          `${job.node}/${job.instance} on ${host}: ${state.reason ?? 'failed'}`,
+          { job: jobPath(job), host, reason: state.reason, logs: state.logs ?? [] },
+        );
+      }
+      report(job, `${state.state} on ${host}`);
+      waiting.push(`${job.node}/${job.instance}: ${state.state} on ${host}`);
+    }
+    if (running === jobs.length) return;
+    if (Date.now() > deadline) {
+      throw new VikingError(
+        'VIKING_E_DEPLOY_TIMEOUT',
+        `the release was not healthy after ${Math.round(o.timeoutMs / 1000)}s: ${waiting.slice(0, 5).join('; ')}`,
+        { waiting },
+      );
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  }
+}

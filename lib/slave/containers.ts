@@ -1,0 +1,215 @@
+/**
+ * The slave's hands on the Docker Engine: the containers it owns, how one is
+ * created from a job spec, and how one is taken down.
+ *
+ * Ownership is by label. A container is the slave's only if it carries
+ * `viking.host=<this host>`; nothing else on the daemon is ever touched, so
+ * several viking hosts can share one daemon (as tests do) without stepping on
+ * each other.
+ */
+import { createHash } from 'node:crypto';
+import type Docker from 'dockerode';
+import type { JobId, JobSpec } from '../store/records.js';
+import { followProgress } from '../docker/client.js';
+
+export const LABEL = {
+  stack: 'viking.stack',
+  tag: 'viking.tag',
+  node: 'viking.node',
+  instance: 'viking.instance',
+  host: 'viking.host',
+  spec: 'viking.spec',
+} as const;
+
+/** A container this host owns, as the reconciler needs it. */
+export interface OwnedContainer {
+  id: string;
+  name: string;
+  job: JobId;
+  /** Hash of the job spec it was started from; a different hash means replace. */
+  specHash: string;
+  running: boolean;
+  /** Private port -> host port, for running containers. */
+  ports: Map<number, number>;
+}
+
+/** Stable hash of everything that changes what a container runs. */
+export function specHash(spec: JobSpec): string {
+  const { image, expose, volumes, run, cwd, env, health, memory, cpu } = spec;
+  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** Deterministic name: one container per host and job. */
+export function containerName(host: string, job: JobId): string {
+  return `viking-${host}-${job.stack}-${job.tag}-${job.node}-${job.instance}`;
+}
+
+/** Docker volume names for a node's declared paths: stable across releases, so data survives pushes. */
+export function volumeName(stack: string, node: string, containerPath: string): string {
+  const slug = containerPath.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '') || 'root';
+  return `viking-${stack}-${node}-${slug}`;
+}
+
+export async function listOwned(docker: Docker, host: string): Promise<OwnedContainer[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.host}=${host}`] } });
+  const owned: OwnedContainer[] = [];
+  for (const c of list) {
+    const l = c.Labels;
+    const instance = Number(l[LABEL.instance]);
+    const stack = l[LABEL.stack];
+    const tag = l[LABEL.tag];
+    const node = l[LABEL.node];
+    if (!stack || !tag || !node || !Number.isInteger(instance)) continue;
+    const ports = new Map<number, number>();
+    for (const p of c.Ports ?? []) if (p.PublicPort) ports.set(p.PrivatePort, p.PublicPort);
+    owned.push({
+      id: c.Id,
+      name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+      job: { stack, tag, node, instance },
+      specHash: l[LABEL.spec] ?? '',
+      running: c.State === 'running',
+      ports,
+    });
+  }
+  return owned;
+}
+
+async function ensureImage(docker: Docker, image: string): Promise<void> {
+  try {
+    await docker.getImage(image).inspect();
+    return;
+  } catch {
+    /* not here: pull it */
+  }
+  const stream = await docker.pull(image, { authconfig: {} } as object);
+  await followProgress(docker, stream);
+}
+
+function command(run: JobSpec['run']): string[] | undefined {
+  if (run === undefined) return undefined;
+  return typeof run === 'string' ? ['/bin/sh', '-c', run] : run;
+}
+
+export interface StartedContainer {
+  id: string;
+  ports: Map<number, number>;
+}
+
+/**
+ * Creates and starts the container for a job, publishing every exposed port
+ * on the host's own address with a port Docker picks. An old container of the
+ * same name (a failed earlier attempt) is removed first.
+ */
+export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: string): Promise<StartedContainer> {
+  await ensureImage(docker, spec.image);
+  const name = containerName(host, spec);
+  await docker.getContainer(name).remove({ force: true }).catch(() => {});
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const port of spec.expose) {
+    exposed[`${port}/tcp`] = {};
+    bindings[`${port}/tcp`] = [{ HostIp: ip, HostPort: '' }];
+  }
+  const binds: string[] = [];
+  for (const path of spec.volumes) {
+    const vol = volumeName(spec.stack, spec.node, path);
+    await docker
+      .createVolume({ Name: vol, Labels: { [LABEL.stack]: spec.stack, [LABEL.node]: spec.node } })
+      .catch(() => {});
+    binds.push(`${vol}:${path}`);
+  }
+  const env = {
+    ...(spec.expose[0] !== undefined ? { PORT: String(spec.expose[0]) } : {}),
+    ...spec.env,
+    VIKING_STACK: spec.stack,
+    VIKING_TAG: spec.tag,
+    VIKING_NODE: spec.node,
+    VIKING_INSTANCE: String(spec.instance),
+    VIKING_HOST: host,
+  };
+  const cmd = command(spec.run);
+  const container = await docker.createContainer({
+    name,
+    Image: spec.image,
+    ...(cmd ? { Cmd: cmd } : {}),
+    ...(spec.cwd ? { WorkingDir: spec.cwd } : {}),
+    Hostname: `${spec.node}-${spec.instance}-${spec.tag}`,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ExposedPorts: exposed,
+    Labels: {
+      [LABEL.stack]: spec.stack,
+      [LABEL.tag]: spec.tag,
+      [LABEL.node]: spec.node,
+      [LABEL.instance]: String(spec.instance),
+      [LABEL.host]: host,
+      [LABEL.spec]: specHash(spec),
+    },
+    HostConfig: {
+      PortBindings: bindings,
+      Binds: binds,
+      // An init as PID 1 forwards SIGTERM, so stop takes ~0.2 s instead of the grace period.
+      Init: true,
+      RestartPolicy: { Name: 'no' },
+      ...(spec.memory > 0 ? { Memory: spec.memory } : {}),
+      ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+  });
+  await container.start();
+  const info = await container.inspect();
+  const ports = new Map<number, number>();
+  for (const [key, list] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+    const hostPort = list?.[0]?.HostPort;
+    if (hostPort) ports.set(Number(key.split('/')[0]), Number(hostPort));
+  }
+  return { id: container.id, ports };
+}
+
+/** Stops (SIGTERM, then SIGKILL after the grace period) and removes a container. */
+export async function removeContainer(docker: Docker, id: string, graceSeconds = 10): Promise<void> {
+  const c = docker.getContainer(id);
+  await c.stop({ t: graceSeconds }).catch(() => {});
+  await c.remove({ force: true, v: false }).catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 404) throw err;
+  });
+}
+
+/** The last lines a container wrote, to explain why it died. */
+export async function lastLogLines(docker: Docker, id: string, lines = 20): Promise<string[]> {
+  try {
+    const buf = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+    return demuxLogs(buf).split('\n').filter((l) => l.length > 0).slice(-lines);
+  } catch {
+    return [];
+  }
+}
+
+/** Docker multiplexes stdout/stderr with 8-byte frame headers when there is no TTY; plain text otherwise. */
+export function demuxLogs(buf: Buffer): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const stream = buf[i];
+    const framed = i + 8 <= buf.length && stream !== undefined && stream <= 2 && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0;
+    const size = framed ? buf.readUInt32BE(i + 4) : 0;
+    if (!framed || i + 8 + size > buf.length) {
+      // Not (or no longer) framed: the rest is plain text.
+      out.push(buf.subarray(i).toString('utf8'));
+      break;
+    }
+    out.push(buf.subarray(i + 8, i + 8 + size).toString('utf8'));
+    i += 8 + size;
+  }
+  return out.join('');
+}
+
+export async function exitInfo(docker: Docker, id: string): Promise<string> {
+  try {
+    const info = await docker.getContainer(id).inspect();
+    const s = info.State;
+    return s.OOMKilled ? 'killed: out of memory' : `exited with code ${s.ExitCode}${s.Error ? ` (${s.Error})` : ''}`;
+  } catch {
+    return 'container vanished';
+  }
+}

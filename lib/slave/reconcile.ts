@@ -1,0 +1,87 @@
+/**
+ * The slave's decision, as a pure function: given the jobs `/deploy/<me>`
+ * asks for and the containers Docker really runs for this host, what to do.
+ * The loop in slave.ts only executes these actions, so the rules are tested
+ * here with plain data.
+ */
+import { jobPath } from '../store/keys.js';
+import type { JobId, JobSpec } from '../store/records.js';
+import type { OwnedContainer } from './containers.js';
+
+export interface DesiredJob {
+  job: JobId;
+  /** undefined when /proc no longer has the spec: keep what runs, start nothing. */
+  spec: JobSpec | undefined;
+  hash: string;
+}
+
+export interface JobMemory {
+  failures: number;
+  /** Epoch ms before which no new start is tried. */
+  retryAt: number;
+  /** Gave up: the job stays down until its spec changes. */
+  failed: boolean;
+}
+
+export type SlaveAction =
+  | { type: 'start'; spec: JobSpec }
+  | { type: 'publish'; spec: JobSpec; container: OwnedContainer }
+  | { type: 'crashed'; spec: JobSpec; container: OwnedContainer }
+  | { type: 'remove'; container: OwnedContainer; why: 'unwanted' | 'outdated' };
+
+export interface SlaveView {
+  desired: DesiredJob[];
+  actual: OwnedContainer[];
+  /** Jobs whose ports are published (healthy) by this process. */
+  published: ReadonlySet<string>;
+  /** Jobs with an action in flight: left alone this pass. */
+  busy: ReadonlySet<string>;
+  memory: ReadonlyMap<string, JobMemory>;
+  now: number;
+}
+
+export function planSlave(view: SlaveView): SlaveAction[] {
+  const actions: SlaveAction[] = [];
+  const byJob = new Map<string, OwnedContainer[]>();
+  for (const c of view.actual) {
+    const path = jobPath(c.job);
+    const list = byJob.get(path) ?? [];
+    list.push(c);
+    byJob.set(path, list);
+  }
+  const desiredPaths = new Set<string>();
+  for (const d of view.desired) {
+    const path = jobPath(d.job);
+    desiredPaths.add(path);
+    if (view.busy.has(path) || d.spec === undefined) continue;
+    const containers = byJob.get(path) ?? [];
+    const current = containers.find((c) => c.specHash === d.hash);
+    for (const c of containers) if (c !== current) actions.push({ type: 'remove', container: c, why: 'outdated' });
+    if (current) {
+      if (!current.running) actions.push({ type: 'crashed', spec: d.spec, container: current });
+      else if (!view.published.has(path)) actions.push({ type: 'publish', spec: d.spec, container: current });
+      continue;
+    }
+    const mem = view.memory.get(path);
+    if (mem?.failed) continue;
+    if (mem && view.now < mem.retryAt) continue;
+    actions.push({ type: 'start', spec: d.spec });
+  }
+  for (const [path, containers] of byJob) {
+    if (desiredPaths.has(path) || view.busy.has(path)) continue;
+    for (const c of containers) actions.push({ type: 'remove', container: c, why: 'unwanted' });
+  }
+  return actions;
+}
+
+export const MAX_FAILURES = 5;
+
+/** Exponential backoff: 1 s, 2 s, 4 s … capped at 30 s; after MAX_FAILURES the job is failed. */
+export function afterFailure(prev: JobMemory | undefined, now: number, maxFailures = MAX_FAILURES): JobMemory {
+  const failures = (prev?.failures ?? 0) + 1;
+  return {
+    failures,
+    retryAt: now + Math.min(1000 * 2 ** (failures - 1), 30_000),
+    failed: failures >= maxFailures,
+  };
+}

@@ -1,0 +1,286 @@
+/**
+ * The slave: makes the containers of this host match `/deploy/<me>`.
+ *
+ * It watches only its own deploy keys (never the whole cluster), plus the
+ * Docker events of its own containers, and both only wake the loop. Each
+ * pass reads the whole desired and actual state, asks planSlave() what to
+ * do, and runs those actions on a small queue, one at a time per job. A new
+ * container takes traffic only after its health check: then its endpoints go
+ * to `/ports` under the host's lease, so they vanish with the host.
+ */
+import PQueue from 'p-queue';
+import type Docker from 'dockerode';
+import type { Etcd3 } from 'etcd3';
+import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
+import { counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
+import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
+import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
+import { waitHealthy } from './health.js';
+import { afterFailure, planSlave, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
+
+/** What the slave needs from the host's lease: puts that vanish when the host dies. */
+export interface LeasedWriter {
+  put(key: string, value: string): Promise<void>;
+}
+
+export interface SlaveOptions {
+  host: string;
+  ip: string;
+  client: Etcd3;
+  docker: Docker;
+  lease: LeasedWriter;
+  /** How long a new container has to pass its health check. */
+  healthTimeoutMs?: number;
+  /** Time between unpublishing an endpoint and stopping its container, so routers stop sending first. */
+  drainMs?: number;
+  resyncMs?: number;
+  concurrency?: number;
+  log?: (msg: string) => void;
+}
+
+export class Slave {
+  private readonly queue: PQueue;
+  private readonly busy = new Set<string>();
+  /** Job path -> the /ports keys published for it. */
+  private readonly published = new Map<string, string[]>();
+  private readonly memory = new Map<string, JobMemory>();
+  private readonly lastState = new Map<string, string>();
+  private watch: PrefixWatch | undefined;
+  private events: NodeJS.ReadableStream | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private dirty = false;
+  private stopped = true;
+  private passDone: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: SlaveOptions) {
+    this.queue = new PQueue({ concurrency: o.concurrency ?? 4 });
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.watch = watchPrefix(this.o.client, deployPrefix(this.o.host), () => this.wake());
+    this.resync = setInterval(() => this.wake(), this.o.resyncMs ?? 5000);
+    void this.followDockerEvents();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resync);
+    clearTimeout(this.retryTimer);
+    await this.watch?.cancel();
+    (this.events as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    await this.passDone;
+    await this.queue.onIdle();
+  }
+
+  /** The host's lease was re-granted: every endpoint must be published again. */
+  republishAll(): void {
+    this.published.clear();
+    this.wake();
+  }
+
+  /** A container of ours died: look now rather than at the next resync. */
+  private async followDockerEvents(): Promise<void> {
+    try {
+      const stream = await this.o.docker.getEvents({
+        filters: { type: ['container'], event: ['die', 'destroy'], label: [`viking.host=${this.o.host}`] },
+      });
+      this.events = stream;
+      stream.on('data', () => this.wake());
+      stream.on('error', () => {});
+      stream.on('end', () => {
+        if (!this.stopped) setTimeout(() => void this.followDockerEvents(), 1000);
+      });
+    } catch {
+      if (!this.stopped) setTimeout(() => void this.followDockerEvents(), 1000);
+    }
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running) return;
+    this.running = true;
+    this.passDone = (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        try {
+          await this.pass();
+        } catch (err) {
+          this.o.log?.(`slave pass failed: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 500));
+          this.dirty = true;
+        }
+      }
+      this.running = false;
+    })();
+  }
+
+  private async readDesired(): Promise<DesiredJob[]> {
+    const deploys = await readPrefix<unknown>(this.o.client, deployPrefix(this.o.host));
+    const jobs = deploys.entries.map((e) => parseDeployKey(e.key)?.job).filter((j): j is JobId => j !== undefined);
+    const specs = await Promise.all(
+      jobs.map(async (job) => {
+        const text = await this.o.client.get(procKey(job)).string();
+        return text ? ({ ...(JSON.parse(text) as JobSpec), ...job } as JobSpec) : undefined;
+      }),
+    );
+    return jobs.map((job, i) => {
+      const spec = specs[i];
+      return { job, spec, hash: spec ? specHash(spec) : '' };
+    });
+  }
+
+  private async pass(): Promise<void> {
+    const [desired, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, this.o.host)]);
+    // Forget endpoints of containers that are gone (removed by hand, or died).
+    const runningPaths = new Set(actual.filter((c) => c.running).map((c) => jobPath(c.job)));
+    for (const [path, keys] of this.published) {
+      if (!runningPaths.has(path)) {
+        this.published.delete(path);
+        await Promise.all(keys.map((k) => this.o.client.delete().key(k)));
+      }
+    }
+    const actions = planSlave({
+      desired,
+      actual,
+      published: new Set(this.published.keys()),
+      busy: this.busy,
+      memory: this.memory,
+      now: Date.now(),
+    });
+    for (const action of actions) this.enqueue(action);
+    this.scheduleRetry();
+  }
+
+  /** Wakes the loop when the earliest backoff ends. */
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    const now = Date.now();
+    const next = Math.min(...[...this.memory.values()].filter((m) => !m.failed && m.retryAt > now).map((m) => m.retryAt));
+    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => this.wake(), next - now + 10);
+  }
+
+  private enqueue(action: SlaveAction): void {
+    const job = action.type === 'remove' ? action.container.job : action.spec;
+    const path = jobPath(job);
+    this.busy.add(path);
+    void this.queue
+      .add(() => this.run(action))
+      .catch((err: Error) => this.o.log?.(`${path}: ${action.type} failed: ${err.message}`))
+      .finally(() => {
+        this.busy.delete(path);
+        this.wake();
+      });
+  }
+
+  private async run(action: SlaveAction): Promise<void> {
+    switch (action.type) {
+      case 'start':
+        return this.startAndCheck(action.spec);
+      case 'publish':
+        return this.checkAndPublish(action.spec, action.container.id, action.container.ports);
+      case 'crashed':
+        return this.handleCrash(action.spec, action.container);
+      case 'remove':
+        return this.remove(action.container);
+    }
+  }
+
+  private async startAndCheck(spec: JobSpec): Promise<void> {
+    const path = jobPath(spec);
+    await this.writeState(spec, { state: 'starting', at: new Date().toISOString() });
+    let started;
+    try {
+      started = await startJob(this.o.docker, spec, this.o.host, this.o.ip);
+    } catch (err) {
+      await this.fail(spec, undefined, `could not start: ${(err as Error).message}`);
+      return;
+    }
+    this.o.log?.(`${path}: started ${started.id.slice(0, 12)}`);
+    await this.checkAndPublish(spec, started.id, started.ports);
+  }
+
+  private async checkAndPublish(spec: JobSpec, id: string, ports: Map<number, number>): Promise<void> {
+    const first = spec.expose[0];
+    const hostPort = first !== undefined ? ports.get(first) : undefined;
+    if (first !== undefined) {
+      if (hostPort === undefined) return this.fail(spec, id, `port ${first} was not published`);
+      const target = { ip: this.o.ip, port: hostPort, ...(spec.health?.path ? { path: spec.health.path } : {}) };
+      const alive = async (): Promise<boolean> =>
+        (await this.o.docker.getContainer(id).inspect().then((i) => i.State.Running, () => false)) as boolean;
+      const health = await waitHealthy(target, this.o.healthTimeoutMs ?? 60_000, alive);
+      if (!health.healthy) return this.fail(spec, id, `health check failed: ${health.detail}`);
+    }
+    const keys: string[] = [];
+    for (const port of spec.expose) {
+      const hp = ports.get(port);
+      if (hp === undefined) continue;
+      const endpoint: PortEndpoint = {
+        stack: spec.stack, tag: spec.tag, node: spec.node, instance: spec.instance,
+        host: this.o.host, ip: this.o.ip, port, hostPort: hp, proto: 'tcp', container: id, primary: port === first,
+      };
+      const key = portsKey(endpoint);
+      await this.o.lease.put(key, JSON.stringify(endpoint));
+      keys.push(key);
+    }
+    this.published.set(jobPath(spec), keys);
+    await this.writeState(spec, { state: 'running', container: id, at: new Date().toISOString() });
+  }
+
+  private async handleCrash(spec: JobSpec, container: OwnedContainer): Promise<void> {
+    const why = await exitInfo(this.o.docker, container.id);
+    await this.fail(spec, container.id, why);
+  }
+
+  /** Records a failed start or a crash, keeps the logs, removes the container, backs off. */
+  private async fail(spec: JobSpec, id: string | undefined, reason: string): Promise<void> {
+    const path = jobPath(spec);
+    const logs = id ? await lastLogLines(this.o.docker, id) : [];
+    await this.unpublish(path);
+    if (id) await removeContainer(this.o.docker, id, 2);
+    const mem = afterFailure(this.memory.get(path), Date.now());
+    this.memory.set(path, mem);
+    await this.o.client.put(counterKey(this.o.host, spec)).value(String(mem.failures)).catch(() => {});
+    this.o.log?.(`${path}: ${reason} (failure ${mem.failures}${mem.failed ? ', giving up' : ''})`);
+    await this.writeState(spec, {
+      state: mem.failed ? 'failed' : 'backoff',
+      reason,
+      logs,
+      failures: mem.failures,
+      at: new Date().toISOString(),
+    });
+  }
+
+  private async unpublish(path: string): Promise<boolean> {
+    const keys = this.published.get(path);
+    this.published.delete(path);
+    if (!keys?.length) return false;
+    await Promise.all(keys.map((k) => this.o.client.delete().key(k)));
+    return true;
+  }
+
+  private async remove(container: OwnedContainer): Promise<void> {
+    const path = jobPath(container.job);
+    // Routers drop the endpoint first; in-flight requests finish during the drain.
+    if (await this.unpublish(path)) await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
+    await removeContainer(this.o.docker, container.id);
+    this.memory.delete(path);
+    this.lastState.delete(path);
+    await this.o.client.delete().key(counterKey(this.o.host, container.job)).catch(() => {});
+    this.o.log?.(`${path}: removed ${container.id.slice(0, 12)} (${container.name})`);
+  }
+
+  /** Reports the job's state in its /deploy key, only if dispatch has not deleted it meanwhile. */
+  private async writeState(job: JobId, state: DeployState): Promise<void> {
+    const key = deployKey(this.o.host, job);
+    const { at: _at, ...comparable } = state;
+    const fingerprint = JSON.stringify(comparable);
+    if (this.lastState.get(jobPath(job)) === fingerprint) return;
+    const res = await this.o.client.if(key, 'Version', '>', 0).then(this.o.client.put(key).value(JSON.stringify(state))).commit();
+    if (res.succeeded) this.lastState.set(jobPath(job), fingerprint);
+  }
+}

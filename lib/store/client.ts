@@ -1,0 +1,144 @@
+/**
+ * The etcd client and the few read/watch shapes viking uses everywhere.
+ *
+ * etcd3's defaults are tuned for a long-lived service, not for fast
+ * failover: watches reconnect with up to 30 s of backoff, and the per-host
+ * circuit breaker can stay open on healthy members. viking narrows both so a
+ * lost member or a restarted etcd is noticed in about a second.
+ */
+import { Etcd3, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+
+export type Etcd = Etcd3;
+
+/** Accepts `host:port` or full URLs, comma separated; etcd3 needs the `http://`. */
+export function normaliseEtcdUrls(urls: string | string[]): string[] {
+  const list = (Array.isArray(urls) ? urls : urls.split(','))
+    .map((u) => u.trim())
+    .filter(Boolean);
+  return list.map((u) => (/^https?:\/\//.test(u) ? u : `http://${u}`));
+}
+
+export function connectEtcd(urls: string | string[]): Etcd3 {
+  return new Etcd3({
+    hosts: normaliseEtcdUrls(urls),
+    dialTimeout: 3000,
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
+    },
+  });
+}
+
+export interface Entry<T> {
+  key: string;
+  value: T;
+  createRevision: string;
+  modRevision: string;
+}
+
+export interface PrefixRead<T> {
+  /** The store revision this read saw; reads at one revision form a snapshot. */
+  revision: string;
+  entries: Entry<T>[];
+}
+
+function parseJSON<T>(kv: IKeyValue): T | undefined {
+  const text = kv.value.toString();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads every key under a prefix, at one revision when given. Values are JSON; '' and bad JSON read as undefined. */
+export async function readPrefix<T>(client: Etcd3, prefix: string, revision?: string): Promise<PrefixRead<T | undefined>> {
+  let range = client.getAll().prefix(prefix);
+  if (revision !== undefined) range = range.revision(revision);
+  const res = await range.exec();
+  return {
+    revision: res.header.revision,
+    entries: res.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: parseJSON<T>(kv),
+      createRevision: kv.create_revision,
+      modRevision: kv.mod_revision,
+    })),
+  };
+}
+
+/** Reads one JSON key; undefined when absent. */
+export async function readJSON<T>(client: Etcd3, key: string): Promise<T | undefined> {
+  const text = await client.get(key).string();
+  if (text === null || text === '') return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Counts the watches this process holds, so "each host watches only its own keys" can be checked. */
+export const watchStats = { open: 0, prefixes: new Set<string>() };
+
+export interface PrefixWatch {
+  cancel(): Promise<void>;
+}
+
+/**
+ * Calls `onChange` after any change under a prefix. The callback only wakes a
+ * level-triggered loop: it gets no event detail on purpose. If the watch
+ * fails it is recreated, and `onChange` is called so the loop resyncs.
+ */
+export function watchPrefix(client: Etcd3, prefix: string, onChange: () => void): PrefixWatch {
+  let watcher: Watcher | undefined;
+  let cancelled = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  const open = async (): Promise<void> => {
+    try {
+      const w = await client.watch().prefix(prefix).create();
+      if (cancelled) {
+        await w.cancel();
+        return;
+      }
+      watcher = w;
+      watchStats.open++;
+      watchStats.prefixes.add(prefix);
+      w.on('put', onChange);
+      w.on('delete', onChange);
+      // After a reconnect etcd3 resumes from the last revision; resync anyway.
+      w.on('connected', onChange);
+      w.on('error', () => {
+        watchStats.open--;
+        watcher = undefined;
+        void w.cancel().catch(() => {});
+        schedule();
+      });
+    } catch {
+      schedule();
+    }
+  };
+  const schedule = (): void => {
+    if (cancelled) return;
+    retry = setTimeout(() => {
+      onChange();
+      void open();
+    }, 500);
+  };
+  void open();
+  return {
+    async cancel() {
+      cancelled = true;
+      if (retry) clearTimeout(retry);
+      if (watcher) {
+        watchStats.open--;
+        watchStats.prefixes.delete(prefix);
+        await watcher.cancel().catch(() => {});
+      }
+    },
+  };
+}

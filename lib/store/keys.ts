@@ -1,0 +1,73 @@
+/**
+ * The etcd key layout, in one place. Every key viking reads or writes is built
+ * and parsed here; callers never concatenate key strings themselves. Name
+ * segments are validated before they get here (`[a-z0-9-]`), so no user input
+ * can reach another key.
+ */
+import type { JobId, PortEndpoint } from './records.js';
+
+export const PREFIX = {
+  host: '/host/',
+  stack: '/stack/',
+  images: '/images/',
+  proc: '/proc/',
+  run: '/run/',
+  deploy: '/deploy/',
+  fixed: '/fixed/',
+  counter: '/counter/',
+  ports: '/ports/',
+  domains: '/domains/',
+  tokens: '/tokens/',
+} as const;
+
+export const LEADER_KEY = '/leader';
+export const REGISTRY_KEY = '/registry';
+
+export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
+export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
+export const imageKey = (stack: string, tag: string, image: string): string => `${PREFIX.images}${stack}/${tag}/${image}`;
+export const domainKey = (domain: string): string => `${PREFIX.domains}${domain}`;
+export const fixedKey = (stack: string, node: string): string => `${PREFIX.fixed}${stack}/${node}`;
+
+/** `<stack>/<tag>/<node>/<n>`: the job's path, shared by /proc, /run, /deploy. */
+export const jobPath = (job: JobId): string => `${job.stack}/${job.tag}/${job.node}/${job.instance}`;
+export const procKey = (job: JobId): string => `${PREFIX.proc}${jobPath(job)}`;
+export const runKey = (job: JobId): string => `${PREFIX.run}${jobPath(job)}`;
+export const deployPrefix = (host: string): string => `${PREFIX.deploy}${host}/`;
+export const deployKey = (host: string, job: JobId): string => `${deployPrefix(host)}${jobPath(job)}`;
+export const counterKey = (host: string, job: JobId): string => `${PREFIX.counter}${host}/${jobPath(job)}`;
+export const procTagPrefix = (stack: string, tag: string): string => `${PREFIX.proc}${stack}/${tag}/`;
+export const procStackPrefix = (stack: string): string => `${PREFIX.proc}${stack}/`;
+export const portsNodePrefix = (stack: string, node: string): string => `${PREFIX.ports}${stack}/${node}/`;
+
+export function portsKey(e: PortEndpoint): string {
+  return `${PREFIX.ports}${e.stack}/${e.node}/${e.port}/${e.proto}/${e.ip}/${e.hostPort}/${e.tag}.${e.instance}`;
+}
+
+/** Parses `<stack>/<tag>/<node>/<n>` (the part after a family prefix). */
+export function parseJobPath(path: string): JobId | null {
+  const parts = path.split('/');
+  if (parts.length !== 4) return null;
+  const [stack, tag, node, n] = parts as [string, string, string, string];
+  const instance = Number(n);
+  if (!stack || !tag || !node || !Number.isInteger(instance) || instance < 1) return null;
+  return { stack, tag, node, instance };
+}
+
+/** The job of a key under /proc/ or /run/. */
+export function jobFromKey(key: string, prefix: string): JobId | null {
+  return key.startsWith(prefix) ? parseJobPath(key.slice(prefix.length)) : null;
+}
+
+/** The host and job of a `/deploy/<host>/<job>` key. */
+export function parseDeployKey(key: string): { host: string; job: JobId } | null {
+  if (!key.startsWith(PREFIX.deploy)) return null;
+  const rest = key.slice(PREFIX.deploy.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return null;
+  const job = parseJobPath(rest.slice(slash + 1));
+  return job ? { host: rest.slice(0, slash), job } : null;
+}
+
+export const sameJob = (a: JobId, b: JobId): boolean =>
+  a.stack === b.stack && a.tag === b.tag && a.node === b.node && a.instance === b.instance;

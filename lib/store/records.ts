@@ -1,0 +1,112 @@
+/**
+ * The JSON records viking keeps in etcd, one interface per key family.
+ * Everything that crosses a process boundary through etcd is typed here.
+ */
+
+/** `/host/<name>`: a live server, under the host's lease. */
+export interface HostRecord {
+  name: string;
+  /** Address containers publish their ports on and routers proxy to. */
+  ip: string;
+  tags: string[];
+  capacity: { memory: number; cpu: number; containers: number };
+  master: boolean;
+  /** Base URL of this host's /v1 API. */
+  api: string;
+  /** Port of this host's front router. */
+  routerPort: number;
+  /** `draining` hosts keep running what they have but get nothing new. */
+  draining: boolean;
+  startedAt: string;
+  version: string;
+}
+
+/** Identity of one replica: `/<stack>/<tag>/<node>/<instance>` under /proc, /run, /deploy. */
+export interface JobId {
+  stack: string;
+  tag: string;
+  node: string;
+  instance: number;
+}
+
+/** `/proc/<stack>/<tag>/<node>/<n>`: what to run, as the slave needs it. */
+export interface JobSpec extends JobId {
+  /** Docker image reference, resolved at push time. */
+  image: string;
+  expose: number[];
+  volumes: string[];
+  run?: string | string[];
+  cwd?: string;
+  env: Record<string, string>;
+  service: boolean;
+  health?: { path?: string };
+  tags: string[];
+  prefer: string[];
+  memory: number;
+  cpu: number;
+  /** Replicas of the node, so the planner can spread them. */
+  scale: number;
+}
+
+/** What the slave reports in `/deploy/<host>/<job>` once it has acted. */
+export interface DeployState {
+  state: 'starting' | 'running' | 'failed' | 'backoff';
+  container?: string;
+  /** Why the job is not running, with the container's last log lines. */
+  reason?: string;
+  logs?: string[];
+  /** Failed starts so far. */
+  failures?: number;
+  at: string;
+}
+
+/** `/ports/<stack>/<node>/<port>/<proto>/<ip>/<hostPort>/<tag>.<n>`: a healthy endpoint. */
+export interface PortEndpoint {
+  stack: string;
+  tag: string;
+  node: string;
+  instance: number;
+  host: string;
+  ip: string;
+  port: number;
+  hostPort: number;
+  proto: 'tcp' | 'udp';
+  container: string;
+  /** The node's first exposed port: the one the router sends HTTP to. */
+  primary: boolean;
+}
+
+/** One release of a stack: what `viking push` produced. */
+export interface ReleaseRecord {
+  tag: string;
+  number: number;
+  at: string;
+  by: string;
+  images: Record<string, string>;
+  /** Directory holding the pushed source on the host that built it. */
+  source: string;
+  builtOn: string;
+}
+
+/** `/stack/<stack>`: the current release and the history. */
+export interface StackRecord {
+  name: string;
+  comment?: string;
+  /** Tag of the release taking traffic, null before the first one is healthy. */
+  current: string | null;
+  /** Last release number handed out, so tags never repeat. */
+  lastRelease: number;
+  releases: ReleaseRecord[];
+  /** Domains the stack claimed, by node. */
+  domains: Record<string, string[]>;
+  /** Website nodes: node -> document root inside the release source. */
+  websites: Record<string, string>;
+}
+
+/** `/domains/<domain>`: which stack node serves a domain. */
+export interface DomainRecord {
+  stack: string;
+  node: string;
+  /** `website` domains are served from files, `container` ones proxied. */
+  kind: 'container' | 'website';
+}

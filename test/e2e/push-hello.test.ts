@@ -1,0 +1,118 @@
+/**
+ * End to end on the real parts: etcd + one master `viking host` process,
+ * `viking push` of vikingfiles/hello through the CLI, HTTP through the
+ * router with `Host: hello.local` reaching both replicas, then a changed
+ * app pushed and its new body served.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
+import { baseImages, removeHostContainers, removeStackArtifacts, docker } from '../helpers/docker.js';
+import { uniqueName, waitFor } from '../helpers/wait.js';
+
+const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
+
+let etcd: TestEtcd;
+let host: HostProcess;
+let work: string;
+const hostName = uniqueName('e2e');
+// A unique stack name keeps this test's images apart from a real `hello` on the same daemon.
+const stack = uniqueName('hello');
+
+function get(port: number, hostHeader: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host: hostHeader }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Copies vikingfiles/hello under a unique stack name, with the given message. */
+async function helloCopy(dir: string, message: string): Promise<string> {
+  await cp(HELLO, dir, { recursive: true });
+  const vf = await readFile(path.join(dir, 'Vikingfile'), 'utf8');
+  await writeFile(path.join(dir, 'Vikingfile'), vf.replace('name: hello', `name: ${stack}`).replace('viking:hello/app', `viking:${stack}/app`));
+  await writeFile(path.join(dir, 'message.txt'), `${message}\n`);
+  return dir;
+}
+
+before(async () => {
+  await baseImages();
+  work = await mkdtemp(path.join(os.tmpdir(), 'viking-e2e-'));
+  etcd = await startTestEtcd();
+  host = await startHostProcess({ name: hostName, etcd: etcd.url, master: true, dataDir: path.join(work, 'data') });
+});
+
+after(async () => {
+  await host?.stop();
+  await removeHostContainers(hostName);
+  await removeStackArtifacts(stack);
+  await etcd?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+test('unknown domains get a 404 that says what to do', async () => {
+  const res = await get(host.routerPort, 'nothing.example');
+  assert.equal(res.status, 404);
+  assert.match(res.body, /no app for the domain nothing\.example/);
+});
+
+test('viking push serves both replicas through the router, then a new release', async () => {
+  const v1 = await helloCopy(path.join(work, 'v1'), 'first release');
+  const push1 = await runCli(['push', v1, '--api', host.api]);
+  assert.equal(push1.code, 0, `push failed:\n${push1.stdout}\n${push1.stderr}`);
+  assert.match(push1.stdout, /Step \d+\/\d+ : COPY/, 'build output is streamed');
+  assert.match(push1.stdout, new RegExp(`${stack} release v1 deployed`));
+  assert.match(push1.stdout, /http:\/\/hello\.local:\d+\//, 'the URL is printed');
+
+  // Both replicas answer through the router: their hostnames differ.
+  const seen = new Set<string>();
+  await waitFor('both replicas of v1 to answer', async () => {
+    const res = await get(host.routerPort, 'Hello.Local:80');
+    assert.equal(res.status, 200, res.body);
+    assert.match(res.body, /first release/);
+    seen.add(/from (\S+):/.exec(res.body)?.[1] ?? '');
+    return seen.has('web-1-v1') && seen.has('web-2-v1');
+  });
+
+  const ps = await runCli(['ps', stack, '--api', host.api, '--json']);
+  assert.equal(ps.code, 0, ps.stderr);
+  const rows = JSON.parse(ps.stdout) as Array<{ node: string; state: string; host: string; tag: string }>;
+  assert.deepEqual(rows.map((r) => [r.node, r.tag, r.state, r.host]), [['web', 'v1', 'running', hostName], ['web', 'v1', 'running', hostName]]);
+
+  const v2 = await helloCopy(path.join(work, 'v2'), 'second release');
+  const push2 = await runCli(['push', v2, '--api', host.api]);
+  assert.equal(push2.code, 0, `second push failed:\n${push2.stdout}\n${push2.stderr}`);
+  assert.match(push2.stdout, /release v2 deployed/);
+  const res = await get(host.routerPort, 'hello.local');
+  assert.equal(res.status, 200);
+  assert.match(res.body, /second release/, 'the router switched to v2 when the push returned');
+
+  // The old release's containers are retired.
+  await waitFor('v1 containers to be removed', async () => {
+    const list = await docker.listContainers({ all: true, filters: { label: [`viking.host=${hostName}`] } });
+    return list.length === 2 && list.every((c) => c.Labels['viking.tag'] === 'v2');
+  });
+});
+
+test('a Vikingfile error fails the push with its line and column, deploying nothing', async () => {
+  const bad = await helloCopy(path.join(work, 'bad'), 'broken');
+  const vf = await readFile(path.join(bad, 'Vikingfile'), 'utf8');
+  await writeFile(path.join(bad, 'Vikingfile'), vf.replace('    scale: 2', '    scale: 0'));
+  const push = await runCli(['push', bad, '--api', host.api]);
+  assert.equal(push.code, 1);
+  assert.match(push.stderr, /VIKING_E_VIKINGFILE_INVALID/);
+  assert.match(push.stderr, /Vikingfile:\d+:\d+: .*scale/);
+  const res = await get(host.routerPort, 'hello.local');
+  assert.match(res.body, /second release/, 'the running release is untouched');
+});

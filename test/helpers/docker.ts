@@ -1,0 +1,31 @@
+/**
+ * Docker clean-up for tests: only what a test made, found by its labels or
+ * its unique image names. Nothing else on the daemon is touched.
+ */
+import type Docker from 'dockerode';
+import { connectDocker } from '../../lib/docker/client.js';
+import { ensureBaseImages } from '../../lib/docker/base-images.js';
+
+export const docker: Docker = connectDocker();
+
+let baseReady: Promise<unknown> | undefined;
+/** viking/busybox and viking/node, made once per run if missing. */
+export function baseImages(): Promise<unknown> {
+  baseReady ??= ensureBaseImages(docker);
+  return baseReady;
+}
+
+/** Removes every container a test host ran (label viking.host=<host>). */
+export async function removeHostContainers(host: string): Promise<number> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`viking.host=${host}`] } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  return list.length;
+}
+
+/** Removes the images of a test stack (`viking-<stack>/...`) and the volumes of its nodes. */
+export async function removeStackArtifacts(stack: string): Promise<void> {
+  const images = await docker.listImages({ filters: { reference: [`viking-${stack}/*`] } });
+  for (const img of images) await docker.getImage(img.Id).remove({ force: true }).catch(() => {});
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`viking.stack=${stack}`] } });
+  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+}

@@ -1,0 +1,72 @@
+/**
+ * A real `viking host` process started through the CLI, as a server would
+ * run it. Resolves once it prints its `ready router=… api=…` line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const VIKING_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/viking.js');
+
+export interface HostProcess {
+  name: string;
+  child: ChildProcess;
+  routerPort: number;
+  apiPort: number;
+  api: string;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[] }): Promise<HostProcess> {
+  const ip = o.ip ?? '127.0.0.1';
+  const args = [
+    VIKING_BIN, 'host', '--etcd', o.etcd, '--name', o.name, '--ip', ip,
+    '--router-port', '0', '--api-port', '0', '--data-dir', o.dataDir,
+    ...(o.master ? ['--master'] : []), ...(o.extra ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await new Promise<{ router: number; api: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`host ${o.name} not ready in 20 s:\n${out}`)), 20_000);
+    const onData = (): void => {
+      const m = /ready router=(\d+) api=(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ router: Number(m[1]), api: Number(m[2]) });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`host ${o.name} exited with ${code} before ready:\n${out}`));
+    });
+  });
+  return {
+    name: o.name,
+    child,
+    routerPort: ready.router,
+    apiPort: ready.api,
+    api: `http://${ip}:${ready.api}`,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Runs the viking CLI to completion; resolves with its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [VIKING_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
