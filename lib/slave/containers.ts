@@ -40,9 +40,9 @@ export function specHash(spec: JobSpec): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
-/** Deterministic name: one container per host and job. */
-export function containerName(host: string, job: JobId): string {
-  return `viking-${host}-${job.stack}-${job.tag}-${job.node}-${job.instance}`;
+/** Deterministic name per host, job and spec: a changed spec gets a new container beside the old one. */
+export function containerName(host: string, job: JobId, hash: string): string {
+  return `viking-${host}-${job.stack}-${job.tag}-${job.node}-${job.instance}-${hash.slice(0, 8)}`;
 }
 
 /** Docker volume names for a node's declared paths: stable across releases, so data survives pushes. */
@@ -103,7 +103,8 @@ export interface StartedContainer {
  */
 export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: string): Promise<StartedContainer> {
   await ensureImage(docker, spec.image);
-  const name = containerName(host, spec);
+  const hash = specHash(spec);
+  const name = containerName(host, spec, hash);
   await docker.getContainer(name).remove({ force: true }).catch(() => {});
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -143,7 +144,7 @@ export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: 
       [LABEL.node]: spec.node,
       [LABEL.instance]: String(spec.instance),
       [LABEL.host]: host,
-      [LABEL.spec]: specHash(spec),
+      [LABEL.spec]: hash,
     },
     HostConfig: {
       PortBindings: bindings,

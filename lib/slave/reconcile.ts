@@ -32,7 +32,7 @@ export type SlaveAction =
 export interface SlaveView {
   desired: DesiredJob[];
   actual: OwnedContainer[];
-  /** Jobs whose ports are published (healthy) by this process. */
+  /** Containers whose ports are published (they passed their health check). */
   published: ReadonlySet<string>;
   /** Jobs with an action in flight: left alone this pass. */
   busy: ReadonlySet<string>;
@@ -56,12 +56,16 @@ export function planSlave(view: SlaveView): SlaveAction[] {
     if (view.busy.has(path) || d.spec === undefined) continue;
     const containers = byJob.get(path) ?? [];
     const current = containers.find((c) => c.specHash === d.hash);
-    for (const c of containers) if (c !== current) actions.push({ type: 'remove', container: c, why: 'outdated' });
+    const outdated = containers.filter((c) => c !== current);
     if (current) {
       if (!current.running) actions.push({ type: 'crashed', spec: d.spec, container: current });
-      else if (!view.published.has(path)) actions.push({ type: 'publish', spec: d.spec, container: current });
+      else if (!view.published.has(current.id)) actions.push({ type: 'publish', spec: d.spec, container: current });
+      // Start new, check health, switch, then stop old: outdated ones go only once the new one serves.
+      else for (const c of outdated) actions.push({ type: 'remove', container: c, why: 'outdated' });
       continue;
     }
+    // No current container: outdated ones keep serving until the new one is healthy.
+    if (outdated.every((c) => !c.running)) for (const c of outdated) actions.push({ type: 'remove', container: c, why: 'outdated' });
     const mem = view.memory.get(path);
     if (mem?.failed) continue;
     if (mem && view.now < mem.retryAt) continue;

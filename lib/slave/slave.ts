@@ -41,7 +41,7 @@ export interface SlaveOptions {
 export class Slave {
   private readonly queue: PQueue;
   private readonly busy = new Set<string>();
-  /** Job path -> the /ports keys published for it. */
+  /** Container id -> the /ports keys published for it. */
   private readonly published = new Map<string, string[]>();
   private readonly memory = new Map<string, JobMemory>();
   private readonly lastState = new Map<string, string>();
@@ -136,14 +136,9 @@ export class Slave {
 
   private async pass(): Promise<void> {
     const [desired, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, this.o.host)]);
-    // Forget endpoints of containers that are gone (removed by hand, or died).
-    const runningPaths = new Set(actual.filter((c) => c.running).map((c) => jobPath(c.job)));
-    for (const [path, keys] of this.published) {
-      if (!runningPaths.has(path)) {
-        this.published.delete(path);
-        await Promise.all(keys.map((k) => this.o.client.delete().key(k)));
-      }
-    }
+    // Withdraw endpoints of containers that are gone (removed by hand, or died).
+    const running = new Set(actual.filter((c) => c.running).map((c) => c.id));
+    for (const id of [...this.published.keys()]) if (!running.has(id)) await this.unpublish(id);
     const actions = planSlave({
       desired,
       actual,
@@ -186,7 +181,7 @@ export class Slave {
       case 'crashed':
         return this.handleCrash(action.spec, action.container);
       case 'remove':
-        return this.remove(action.container);
+        return this.remove(action.container, action.why);
     }
   }
 
@@ -227,7 +222,7 @@ export class Slave {
       await this.o.lease.put(key, JSON.stringify(endpoint));
       keys.push(key);
     }
-    this.published.set(jobPath(spec), keys);
+    this.published.set(id, keys);
     await this.writeState(spec, { state: 'running', container: id, at: new Date().toISOString() });
   }
 
@@ -240,8 +235,10 @@ export class Slave {
   private async fail(spec: JobSpec, id: string | undefined, reason: string): Promise<void> {
     const path = jobPath(spec);
     const logs = id ? await lastLogLines(this.o.docker, id) : [];
-    await this.unpublish(path);
-    if (id) await removeContainer(this.o.docker, id, 2);
+    if (id) {
+      await this.unpublish(id);
+      await removeContainer(this.o.docker, id, 2);
+    }
     const mem = afterFailure(this.memory.get(path), Date.now());
     this.memory.set(path, mem);
     await this.o.client.put(counterKey(this.o.host, spec)).value(String(mem.failures)).catch(() => {});
@@ -255,23 +252,25 @@ export class Slave {
     });
   }
 
-  private async unpublish(path: string): Promise<boolean> {
-    const keys = this.published.get(path);
-    this.published.delete(path);
+  private async unpublish(containerId: string): Promise<boolean> {
+    const keys = this.published.get(containerId);
+    this.published.delete(containerId);
     if (!keys?.length) return false;
     await Promise.all(keys.map((k) => this.o.client.delete().key(k)));
     return true;
   }
 
-  private async remove(container: OwnedContainer): Promise<void> {
+  private async remove(container: OwnedContainer, why: 'unwanted' | 'outdated'): Promise<void> {
     const path = jobPath(container.job);
     // Routers drop the endpoint first; in-flight requests finish during the drain.
-    if (await this.unpublish(path)) await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
+    if (await this.unpublish(container.id)) await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
     await removeContainer(this.o.docker, container.id);
-    this.memory.delete(path);
-    this.lastState.delete(path);
-    await this.o.client.delete().key(counterKey(this.o.host, container.job)).catch(() => {});
-    this.o.log?.(`${path}: removed ${container.id.slice(0, 12)} (${container.name})`);
+    if (why === 'unwanted') {
+      this.memory.delete(path);
+      this.lastState.delete(path);
+      await this.o.client.delete().key(counterKey(this.o.host, container.job)).catch(() => {});
+    }
+    this.o.log?.(`${path}: removed ${why} ${container.id.slice(0, 12)} (${container.name})`);
   }
 
   /** Reports the job's state in its /deploy key, only if dispatch has not deleted it meanwhile. */

@@ -53,23 +53,35 @@ function summary(actions: SlaveAction[]): string[] {
 }
 
 const P1 = jobPath(jobId(1));
+/** Published sets hold container ids. */
+const C1 = 'c1';
 
 describe('planSlave', () => {
   const cases: Array<{ name: string; view: SlaveView; expected: string[] }> = [
     { name: 'nothing desired, nothing running', view: view({}), expected: [] },
     { name: 'missing container -> start', view: view({ desired: [desired(1)] }), expected: ['start s/t1/web/1'] },
     { name: 'running, unpublished -> publish', view: view({ desired: [desired(1)], actual: [container(1)] }), expected: ['publish c1'] },
-    { name: 'running and published -> nothing', view: view({ desired: [desired(1)], actual: [container(1)], published: new Set([P1]) }), expected: [] },
-    { name: 'not running -> crashed', view: view({ desired: [desired(1)], actual: [container(1, { running: false })], published: new Set([P1]) }), expected: ['crashed c1'] },
+    { name: 'running and published -> nothing', view: view({ desired: [desired(1)], actual: [container(1)], published: new Set([C1]) }), expected: [] },
+    { name: 'not running -> crashed', view: view({ desired: [desired(1)], actual: [container(1, { running: false })], published: new Set([C1]) }), expected: ['crashed c1'] },
     {
-      name: 'spec hash changed -> remove outdated + start',
-      view: view({ desired: [desired(1, spec(1, { image: 'registry/s/web:t2' }))], actual: [container(1)], published: new Set([P1]) }),
+      name: 'spec hash changed -> start the new one, the old keeps serving',
+      view: view({ desired: [desired(1, spec(1, { image: 'registry/s/web:t2' }))], actual: [container(1)], published: new Set([C1]) }),
+      expected: ['start s/t1/web/1'],
+    },
+    {
+      name: 'spec hash changed and the old one is dead -> remove it and start',
+      view: view({ desired: [desired(1, spec(1, { image: 'registry/s/web:t2' }))], actual: [container(1, { running: false })] }),
       expected: ['remove c1 outdated', 'start s/t1/web/1'],
     },
     {
-      name: 'current and stale container for one job -> stale removed, current published',
-      view: view({ desired: [desired(1)], actual: [container(1, { id: 'old', specHash: 'deadbeef' }), container(1)] }),
-      expected: ['publish c1', 'remove old outdated'],
+      name: 'new container running but not yet published -> publish it, keep the old',
+      view: view({ desired: [desired(1)], actual: [container(1, { id: 'old', specHash: 'deadbeef' }), container(1)], published: new Set(['old']) }),
+      expected: ['publish c1'],
+    },
+    {
+      name: 'new container published -> the old one is removed',
+      view: view({ desired: [desired(1)], actual: [container(1, { id: 'old', specHash: 'deadbeef' }), container(1)], published: new Set(['old', C1]) }),
+      expected: ['remove old outdated'],
     },
     { name: 'container of a job not desired -> remove unwanted', view: view({ actual: [container(7)] }), expected: ['remove c7 unwanted'] },
     {
@@ -98,16 +110,16 @@ describe('planSlave', () => {
       expected: [],
     },
     {
-      name: 'failed memory does not stop removing an outdated container',
+      name: 'failed memory keeps an outdated container serving (the new spec never came up)',
       view: view({ desired: [desired(1)], actual: [container(1, { specHash: 'old' })], memory: new Map<string, JobMemory>([[P1, { failures: 5, retryAt: 0, failed: true }]]) }),
-      expected: ['remove c1 outdated'],
+      expected: [],
     },
     {
       name: 'mixed host: each job judged on its own',
       view: view({
         desired: [desired(1), desired(2), desired(3)],
         actual: [container(1), container(2, { running: false }), container(4)],
-        published: new Set([P1]),
+        published: new Set([C1]),
       }),
       expected: ['crashed c2', 'remove c4 unwanted', 'start s/t1/web/3'],
     },
@@ -179,7 +191,7 @@ describe('specHash', () => {
 
 describe('names', () => {
   test('containerName', () => {
-    assert.equal(containerName('h1', { stack: 'shop', tag: 't3', node: 'web', instance: 2 }), 'viking-h1-shop-t3-web-2');
+    assert.equal(containerName('h1', { stack: 'shop', tag: 't3', node: 'web', instance: 2 }, '0123456789abcdef'), 'viking-h1-shop-t3-web-2-01234567');
   });
   const vols: Array<[string, string]> = [
     ['/data', 'viking-s-db-data'],

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what viking runs on, from Debian's packages, and starts dockerd if
+# none answers. Used by bootstrap.sh and .ci/run; safe to run again.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (it installs Debian packages and starts dockerd)" >&2
+  exit 1
+fi
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+# The base images need a *static* busybox: ldd fails on a static binary.
+if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+for extra in "$@"; do command -v "$extra" >/dev/null 2>&1 || need+=("$extra"); done
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Debian's package does not start dockerd where there is no systemd: do it here.
+if ! docker info >/dev/null 2>&1 && ! curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
+  echo "install-deps: starting dockerd (log /var/log/dockerd.log)"
+  if command -v systemctl >/dev/null 2>&1 && systemctl start docker 2>/dev/null; then :; else
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 60); do
+    curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null || { echo "install-deps: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+echo "install-deps: docker, etcd, docker-registry and busybox-static are ready"
