@@ -12,7 +12,7 @@ export interface DispatchDiff {
   toPlace: JobSpec[];
   /** /run entries to delete because the job is no longer wanted. */
   toRemove: PlacedJob[];
-  /** Placed on a dead host: delete the /run entry and place again. */
+  /** Placed on a dead or draining host: delete the /run entry and place again. */
   toMove: PlacedJob[];
   /** Placed on a dead host but pinned by a volume: they wait for it. */
   waiting: PlacedJob[];
@@ -26,12 +26,20 @@ export function diffDispatch(snap: ClusterSnapshot): DispatchDiff {
       diff.toRemove.push(placed);
       continue;
     }
-    if (snap.hosts.has(placed.host)) continue;
-    if (wanted.spec.volumes.length > 0) diff.waiting.push(placed);
-    else {
-      diff.toMove.push(placed);
-      diff.toPlace.push(wanted.spec);
+    const host = snap.hosts.get(placed.host);
+    if (host && !host.draining) continue;
+    // Volume jobs stay with their data: on a draining host they stay, on a dead one they
+    // wait, unless the operator removed the pin (viking hosts rm) to let them go.
+    if (wanted.spec.volumes.length > 0) {
+      const pinnedHere = snap.pins.get(`${wanted.spec.stack}/${wanted.spec.node}`) === placed.host;
+      if (host) continue;
+      if (pinnedHere) {
+        diff.waiting.push(placed);
+        continue;
+      }
     }
+    diff.toMove.push(placed);
+    diff.toPlace.push(wanted.spec);
   }
   for (const [path, wanted] of snap.wanted) if (!snap.placed.has(path)) diff.toPlace.push(wanted.spec);
   return diff;

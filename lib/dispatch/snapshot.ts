@@ -30,13 +30,16 @@ export interface ClusterSnapshot {
 export async function readSnapshot(client: Etcd3): Promise<ClusterSnapshot> {
   const hostsRead = await readPrefix<HostRecord>(client, PREFIX.host);
   const rev = hostsRead.revision;
-  const [proc, run, fixed] = await Promise.all([
+  const [proc, run, fixed, drain] = await Promise.all([
     readPrefix<JobSpec>(client, PREFIX.proc, rev),
     client.getAll().prefix(PREFIX.run).revision(rev).exec(),
     client.getAll().prefix(PREFIX.fixed).revision(rev).exec(),
+    client.getAll().prefix(PREFIX.drain).revision(rev).keys(),
   ]);
+  // A drain mark (/drain/<host>) outlives the host's lease, so it is kept apart from /host.
+  const draining = new Set(drain.map((k) => k.slice(PREFIX.drain.length)));
   const hosts = new Map<string, HostRecord>();
-  for (const e of hostsRead.entries) if (e.value) hosts.set(e.value.name, e.value);
+  for (const e of hostsRead.entries) if (e.value) hosts.set(e.value.name, { ...e.value, draining: e.value.draining || draining.has(e.value.name) });
   const wanted = new Map<string, { spec: JobSpec; modRevision: string }>();
   for (const e of proc.entries) {
     const job = jobFromKey(e.key, PREFIX.proc);

@@ -18,6 +18,7 @@ export const PREFIX = {
   ports: '/ports/',
   domains: '/domains/',
   tokens: '/tokens/',
+  drain: '/drain/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -27,6 +28,7 @@ export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
 export const imageKey = (stack: string, tag: string, image: string): string => `${PREFIX.images}${stack}/${tag}/${image}`;
 export const domainKey = (domain: string): string => `${PREFIX.domains}${domain}`;
+export const drainKey = (host: string): string => `${PREFIX.drain}${host}`;
 export const fixedKey = (stack: string, node: string): string => `${PREFIX.fixed}${stack}/${node}`;
 
 /** `<stack>/<tag>/<node>/<n>`: the job's path, shared by /proc, /run, /deploy. */

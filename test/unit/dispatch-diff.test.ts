@@ -79,8 +79,23 @@ describe('diffDispatch', () => {
     },
     {
       name: 'volume job on a dead host -> waiting, not moved',
-      snap: snap({ hosts: ['a'], wanted: [spec('s/t1/db/1', { volumes: ['/data'] })], placed: [placed('s/t1/db/1', 'dead')] }),
+      snap: snap({ hosts: ['a'], wanted: [spec('s/t1/db/1', { volumes: ['/data'] })], placed: [placed('s/t1/db/1', 'dead')], pins: { 's/db': 'dead' } }),
       toPlace: [], toRemove: [], toMove: [], waiting: ['s/t1/db/1'],
+    },
+    {
+      name: 'volume job on a dead host whose pin was removed (hosts rm) -> moved',
+      snap: snap({ hosts: ['a'], wanted: [spec('s/t1/db/1', { volumes: ['/data'] })], placed: [placed('s/t1/db/1', 'dead')] }),
+      toPlace: ['s/t1/db/1'], toRemove: [], toMove: ['s/t1/db/1'], waiting: [],
+    },
+    {
+      name: 'draining host: stateless jobs move, volume jobs stay',
+      snap: snap({
+        hostRecs: [hostRec('a', { draining: true }), hostRec('b')],
+        wanted: [spec('s/t1/web/1'), spec('s/t1/db/1', { volumes: ['/data'] })],
+        placed: [placed('s/t1/web/1', 'a'), placed('s/t1/db/1', 'a')],
+        pins: { 's/db': 'a' },
+      }),
+      toPlace: ['s/t1/web/1'], toRemove: [], toMove: ['s/t1/web/1'], waiting: [],
     },
     {
       name: 'no live hosts at all: stateless moves, volume waits',
@@ -88,6 +103,7 @@ describe('diffDispatch', () => {
         hosts: [],
         wanted: [spec('s/t1/web/1'), spec('s/t1/db/1', { volumes: ['/data'] })],
         placed: [placed('s/t1/web/1', 'a'), placed('s/t1/db/1', 'a')],
+        pins: { 's/db': 'a' },
       }),
       toPlace: ['s/t1/web/1'], toRemove: [], toMove: ['s/t1/web/1'], waiting: ['s/t1/db/1'],
     },
