@@ -17,8 +17,29 @@ import type { Leadership } from '../leader/election.js';
 import { readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';
 import { diffDispatch, type DispatchDiff } from './reconcile.js';
 
-/** etcd refuses transactions of more than 128 operations by default. */
-const JOBS_PER_TXN = 60;
+/** etcd refuses a transaction with more than 128 compares or 128 operations (--max-txn-ops). */
+const MAX_TXN_OPS = 128;
+
+/** Packs changes into transactions that stay under etcd's limits; the leader fence takes one compare each. */
+export function batchChanges<T extends { compares: unknown[]; ops: unknown[] }>(changes: T[], limit = MAX_TXN_OPS): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let compares = 1;
+  let ops = 0;
+  for (const change of changes) {
+    if (current.length > 0 && (compares + change.compares.length > limit || ops + change.ops.length > limit)) {
+      batches.push(current);
+      current = [];
+      compares = 1;
+      ops = 0;
+    }
+    current.push(change);
+    compares += change.compares.length;
+    ops += change.ops.length;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
 
 export interface DispatchResult {
   placed: number;
@@ -98,10 +119,9 @@ export class Dispatcher {
     this.lastUnplaced = plan.unplaced;
     const changes = this.changes(snap, diff, plan.placements);
     let conflicts = 0;
-    for (let i = 0; i < changes.length; i += JOBS_PER_TXN) {
-      const ok = await this.commit(leadership, changes.slice(i, i + JOBS_PER_TXN));
-      if (!ok) conflicts++;
-    }
+    // Independent batches commit concurrently; each is atomic and fenced on its own.
+    const results = await Promise.all(batchChanges(changes).map((batch) => this.commit(leadership, batch)));
+    conflicts = results.filter((ok) => !ok).length;
     if (changes.length > 0) {
       this.options.log?.(
         `dispatch: placed ${plan.placements.length}, removed ${diff.toRemove.length}, moved ${diff.toMove.length}, unplaced ${plan.unplaced.length}${conflicts ? `, ${conflicts} conflicts` : ''}`,

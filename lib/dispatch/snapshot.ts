@@ -52,6 +52,12 @@ export async function readSnapshot(client: Etcd3): Promise<ClusterSnapshot> {
   }
   const pins = new Map<string, string>();
   for (const kv of fixed.kvs) pins.set(kv.key.toString().slice(PREFIX.fixed.length), kv.value.toString());
+  // A volume node placed before its pin was written (its pin's batch lost a race) is pinned where it runs.
+  for (const [path, p] of placed) {
+    const spec = wanted.get(path)?.spec;
+    const node = `${p.job.stack}/${p.job.node}`;
+    if (spec && spec.volumes.length > 0 && !pins.has(node) && hosts.has(p.host)) pins.set(node, p.host);
+  }
   return { revision: rev, hosts, wanted, placed, pins };
 }
 

@@ -5,14 +5,20 @@
  * goes, or for each job that fits nowhere the reasons grouped by host count.
  * No etcd, no Docker, no clock, no randomness: the same input gives the same
  * plan, which is what lets dispatch re-plan safely after a conflict.
+ *
+ * Hosts are kept sorted by (load, name). For each job the scan walks them in
+ * that order and stops once a host's load alone is no better than the best
+ * total score found: job penalties are never negative, so no later host can
+ * win. In a healthy cluster that is a handful of hosts per job, not all.
  */
-import type { Plan, PlanJob, Snapshot, Unplaced } from './types.js';
+import type { Plan, PlanJob, Snapshot } from './types.js';
 import { FILTERS, type HostFilter } from './filters.js';
-import { SCORERS, type HostScorer } from './scorers.js';
+import { SCORERS, loadScore, type HostScorer } from './scorers.js';
 import { addJob, toHostState, type HostState } from './host-state.js';
 
 export interface PlannerOptions {
   filters?: HostFilter[];
+  /** Job-dependent penalties, each >= 0, added to the host's load score. */
   scorers?: HostScorer[];
 }
 
@@ -26,46 +32,72 @@ export function summariseReasons(rejections: string[], hostCount: number): strin
     .map(([reason, n]) => `${n} host${n === 1 ? '' : 's'}: ${reason}`);
 }
 
-function compareIds(a: PlanJob, b: PlanJob): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+interface Ranked {
+  host: HostState;
+  load: number;
+}
+
+const byLoadThenName = (a: Ranked, b: Ranked): number => a.load - b.load || (a.host.name < b.host.name ? -1 : a.host.name > b.host.name ? 1 : 0);
+
+/** Moves ranked[i] to its place after its load grew (it can only move right). */
+function reposition(ranked: Ranked[], i: number): void {
+  const item = ranked[i]!;
+  let j = i;
+  while (j + 1 < ranked.length && byLoadThenName(ranked[j + 1]!, item) < 0) {
+    ranked[j] = ranked[j + 1]!;
+    j++;
+  }
+  ranked[j] = item;
+}
+
+function rejection(job: PlanJob, host: HostState, filters: HostFilter[]): string | null {
+  for (const filter of filters) {
+    const reason = filter(job, host);
+    if (reason !== null) return reason;
+  }
+  return null;
 }
 
 export function placeJobs(snapshot: Snapshot, jobs: readonly PlanJob[], options: PlannerOptions = {}): Plan {
   const filters = options.filters ?? FILTERS;
   const scorers = options.scorers ?? SCORERS;
-  const hosts: HostState[] = snapshot.hosts.map(toHostState).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const ranked: Ranked[] = snapshot.hosts.map((h) => {
+    const host = toHostState(h);
+    return { host, load: loadScore(host) };
+  });
+  ranked.sort(byLoadThenName);
   const plan: Plan = { placements: [], unplaced: [] };
-  const ordered = [...jobs].sort(compareIds);
+  const ordered = [...jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
   for (const job of ordered) {
-    let best: HostState | undefined;
+    let best = -1;
     let bestScore = Infinity;
-    const rejections: string[] = [];
-    for (const host of hosts) {
-      let reason: string | null = null;
-      for (const filter of filters) {
-        reason = filter(job, host);
-        if (reason !== null) break;
-      }
-      if (reason !== null) {
-        rejections.push(reason);
-        continue;
-      }
-      let score = 0;
+    for (let i = 0; i < ranked.length; i++) {
+      const { host, load } = ranked[i]!;
+      if (load >= bestScore) break;
+      if (rejection(job, host, filters) !== null) continue;
+      let score = load;
       for (const scorer of scorers) score += scorer(job, host);
-      // Hosts are sorted by name, so `<` keeps the first on ties: deterministic.
       if (score < bestScore) {
         bestScore = score;
-        best = host;
+        best = i;
       }
     }
-    if (best) {
-      addJob(best, job);
-      plan.placements.push({ job, host: best.name });
-    } else {
-      const unplaced: Unplaced = { job, reasons: summariseReasons(rejections, hosts.length) };
-      plan.unplaced.push(unplaced);
+    if (best >= 0) {
+      const chosen = ranked[best]!;
+      addJob(chosen.host, job);
+      chosen.load = loadScore(chosen.host);
+      reposition(ranked, best);
+      plan.placements.push({ job, host: chosen.host.name });
+      continue;
     }
+    // Nothing fit: every host was looked at, so every rejection is known.
+    const rejections: string[] = [];
+    for (const { host } of ranked) {
+      const reason = rejection(job, host, filters);
+      if (reason !== null) rejections.push(reason);
+    }
+    plan.unplaced.push({ job, reasons: summariseReasons(rejections, ranked.length) });
   }
   return plan;
 }

@@ -11,11 +11,11 @@ import type { FastifyInstance } from 'fastify';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { connectEtcd } from '../store/client.js';
+import { connectEtcd, watchedPrefixes } from '../store/client.js';
 import { connectDocker, assertDockerReachable } from '../docker/client.js';
 import { validateName } from '../vikingfile/index.js';
 import { HostLease } from './host-lease.js';
-import { Slave } from '../slave/slave.js';
+import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
 import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
@@ -39,6 +39,9 @@ export interface HostConfig {
   capacity?: Partial<HostRecord['capacity']>;
   dockerSocket?: string;
   leaseTtlSeconds?: number;
+  /** TTL of the leader's election lease: how long a dead leader blocks a new one. */
+  leaderTtlSeconds?: number;
+  backoff?: SlaveOptions['backoff'];
   healthTimeoutMs?: number;
   drainMs?: number;
   maxUploadBytes?: number;
@@ -123,15 +126,21 @@ export class VikingHost {
       log,
       ...(c.healthTimeoutMs !== undefined ? { healthTimeoutMs: c.healthTimeoutMs } : {}),
       ...(c.drainMs !== undefined ? { drainMs: c.drainMs } : {}),
+      ...(c.backoff !== undefined ? { backoff: c.backoff } : {}),
     });
     this.lease.onRenewed = () => this.slave?.republishAll();
     this.slave.start();
 
     if (c.master) {
-      this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaseTtlSeconds ?? 3, log });
+      this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaderTtlSeconds ?? 2, log });
       this.leader.start();
     }
     log(`host ${c.name} up: ip ${c.ip}, router :${this.routerPort}, api :${this.apiPort}${c.master ? ', master' : ''}`);
+  }
+
+  /** The etcd prefixes this host watches: its own /deploy, the routes, and the leader's keys if it leads. */
+  watches(): string[] {
+    return watchedPrefixes(this.client);
   }
 
   /** Clean shutdown: leadership and lease are given back now, not after their TTL. */

@@ -80,12 +80,22 @@ export function planSlave(view: SlaveView): SlaveAction[] {
 
 export const MAX_FAILURES = 5;
 
-/** Exponential backoff: 1 s, 2 s, 4 s … capped at 30 s; after MAX_FAILURES the job is failed. */
-export function afterFailure(prev: JobMemory | undefined, now: number, maxFailures = MAX_FAILURES): JobMemory {
+export interface BackoffPolicy {
+  /** Delay after the first failure; doubles after each one. */
+  baseMs: number;
+  maxMs: number;
+  /** Failures after which the job is marked failed and left down. */
+  maxFailures: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000, maxFailures: MAX_FAILURES };
+
+/** Exponential backoff: 1 s, 2 s, 4 s … capped at 30 s; after maxFailures the job is failed. */
+export function afterFailure(prev: JobMemory | undefined, now: number, maxFailures = MAX_FAILURES, policy: BackoffPolicy = DEFAULT_BACKOFF): JobMemory {
   const failures = (prev?.failures ?? 0) + 1;
   return {
     failures,
-    retryAt: now + Math.min(1000 * 2 ** (failures - 1), 30_000),
+    retryAt: now + Math.min(policy.baseMs * 2 ** (failures - 1), policy.maxMs),
     failed: failures >= maxFailures,
   };
 }

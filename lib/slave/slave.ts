@@ -16,7 +16,7 @@ import { counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey,
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
 import { waitHealthy } from './health.js';
-import { afterFailure, planSlave, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
+import { DEFAULT_BACKOFF, afterFailure, planSlave, type BackoffPolicy, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
 
 /** What the slave needs from the host's lease: puts that vanish when the host dies. */
 export interface LeasedWriter {
@@ -35,6 +35,8 @@ export interface SlaveOptions {
   drainMs?: number;
   resyncMs?: number;
   concurrency?: number;
+  /** Crash-loop backoff (default: 1 s doubling to 30 s, failed after 5). */
+  backoff?: Partial<BackoffPolicy>;
   log?: (msg: string) => void;
 }
 
@@ -239,10 +241,11 @@ export class Slave {
       await this.unpublish(id);
       await removeContainer(this.o.docker, id, 2);
     }
-    const mem = afterFailure(this.memory.get(path), Date.now());
+    const policy = { ...DEFAULT_BACKOFF, ...this.o.backoff };
+    const mem = afterFailure(this.memory.get(path), Date.now(), policy.maxFailures, policy);
     this.memory.set(path, mem);
     await this.o.client.put(counterKey(this.o.host, spec)).value(String(mem.failures)).catch(() => {});
-    this.o.log?.(`${path}: ${reason} (failure ${mem.failures}${mem.failed ? ', giving up' : ''})`);
+    this.o.log?.(`${path}: ${reason} (failure ${mem.failures}${mem.failed ? ', giving up' : `, retry in ${mem.retryAt - Date.now()} ms`})`);
     await this.writeState(spec, {
       state: mem.failed ? 'failed' : 'backoff',
       reason,

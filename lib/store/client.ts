@@ -81,8 +81,21 @@ export async function readJSON<T>(client: Etcd3, key: string): Promise<T | undef
   }
 }
 
-/** Counts the watches this process holds, so "each host watches only its own keys" can be checked. */
-export const watchStats = { open: 0, prefixes: new Set<string>() };
+/** Open watches per client, so "each host watches only its own keys" can be checked and shown. */
+const openWatches = new WeakMap<Etcd3, Map<string, number>>();
+
+function countWatch(client: Etcd3, prefix: string, delta: 1 | -1): void {
+  let m = openWatches.get(client);
+  if (!m) openWatches.set(client, (m = new Map()));
+  const n = (m.get(prefix) ?? 0) + delta;
+  if (n > 0) m.set(prefix, n);
+  else m.delete(prefix);
+}
+
+/** The prefixes this client watches now, one entry per open watch. */
+export function watchedPrefixes(client: Etcd3): string[] {
+  return [...(openWatches.get(client) ?? new Map<string, number>()).entries()].flatMap(([p, n]) => Array<string>(n).fill(p)).sort();
+}
 
 export interface PrefixWatch {
   cancel(): Promise<void>;
@@ -106,14 +119,13 @@ export function watchPrefix(client: Etcd3, prefix: string, onChange: () => void)
         return;
       }
       watcher = w;
-      watchStats.open++;
-      watchStats.prefixes.add(prefix);
+      countWatch(client, prefix, 1);
       w.on('put', onChange);
       w.on('delete', onChange);
       // After a reconnect etcd3 resumes from the last revision; resync anyway.
       w.on('connected', onChange);
       w.on('error', () => {
-        watchStats.open--;
+        countWatch(client, prefix, -1);
         watcher = undefined;
         void w.cancel().catch(() => {});
         schedule();
@@ -135,8 +147,7 @@ export function watchPrefix(client: Etcd3, prefix: string, onChange: () => void)
       cancelled = true;
       if (retry) clearTimeout(retry);
       if (watcher) {
-        watchStats.open--;
-        watchStats.prefixes.delete(prefix);
+        countWatch(client, prefix, -1);
         await watcher.cancel().catch(() => {});
       }
     },

@@ -19,6 +19,8 @@ export interface EtcdMemberOptions {
   ip?: string;
   /** `name=http://ip:peerPort,...` for a multi-member cluster; default: this member alone. */
   initialCluster?: string;
+  /** Shared by every member of one cluster (their cluster ID derives from it). */
+  clusterToken?: string;
   binary?: string;
   logFile?: string;
 }
@@ -55,7 +57,7 @@ export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember>
     '--initial-advertise-peer-urls', peerUrl,
     '--initial-cluster', o.initialCluster ?? `${o.name}=${peerUrl}`,
     '--initial-cluster-state', 'new',
-    '--initial-cluster-token', `viking-${o.name}`,
+    '--initial-cluster-token', o.clusterToken ?? `viking-${o.name}`,
     '--heartbeat-interval', '100',
     '--election-timeout', '1000',
     '--logger', 'zap',

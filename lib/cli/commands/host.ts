@@ -20,6 +20,9 @@ export interface HostArgs {
   tags?: string;
   'max-containers'?: number;
   'lease-ttl': number;
+  'leader-ttl': number;
+  'backoff-base-ms'?: number;
+  'max-failures'?: number;
   'docker-socket'?: string;
 }
 
@@ -70,6 +73,9 @@ export function hostCommand(y: Argv): Argv {
         .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
         .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
+        .option('leader-ttl', { type: 'number', default: 2, describe: 'seconds a dead leader holds the leadership before another host takes over' })
+        .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
+        .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
         .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
       const host = new VikingHost({
@@ -83,6 +89,10 @@ export function hostCommand(y: Argv): Argv {
         tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
         ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
         leaseTtlSeconds: args['lease-ttl'],
+        leaderTtlSeconds: args['leader-ttl'],
+        ...(args['backoff-base-ms'] !== undefined || args['max-failures'] !== undefined
+          ? { backoff: { ...(args['backoff-base-ms'] !== undefined ? { baseMs: args['backoff-base-ms'] } : {}), ...(args['max-failures'] !== undefined ? { maxFailures: args['max-failures'] } : {}) } }
+          : {}),
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
         log: logLine,
       });

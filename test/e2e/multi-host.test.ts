@@ -1,0 +1,218 @@
+/**
+ * Many hosts on the real parts: a 3-member etcd cluster, four `viking host`
+ * processes on 127.0.0.2-5 sharing one Docker daemon. Replicas spread, a
+ * host dies (SIGKILL + its containers killed) and its work moves, the
+ * leader dies and another takes over without ever running a job twice, an
+ * etcd member dies and the cluster keeps working, a crash loop ends failed.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { Etcd3 } from 'etcd3';
+import { startCluster, type Cluster, type TestHost } from '../helpers/cluster.js';
+import { runCli } from '../helpers/host-process.js';
+import { baseImages, docker, removeStackArtifacts } from '../helpers/docker.js';
+import { uniqueName, waitFor } from '../helpers/wait.js';
+import { connectEtcd } from '../../lib/store/client.js';
+import { LEADER_KEY, PREFIX } from '../../lib/store/keys.js';
+import type { PortEndpoint } from '../../lib/store/records.js';
+
+const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
+const stack = uniqueName('multi');
+let cluster: Cluster;
+let client: Etcd3;
+let work: string;
+/** Figures measured by this file, printed at the end for bench/RESULTS.md. */
+const figures: string[] = [];
+
+function get(port: number, hostHeader: string, ip = '127.0.0.1'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: ip, port, path: '/', headers: { host: hostHeader }, agent: false, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function stackCopy(name: string, edit: (vf: string) => string, message = 'multi'): Promise<string> {
+  const dir = path.join(work, name);
+  await cp(HELLO, dir, { recursive: true });
+  const vf = await readFile(path.join(dir, 'Vikingfile'), 'utf8');
+  await writeFile(path.join(dir, 'Vikingfile'), edit(vf.replace('name: hello', `name: ${stack}`).replace('viking:hello/app', `viking:${stack}/app`)));
+  await writeFile(path.join(dir, 'message.txt'), `${message}\n`);
+  return dir;
+}
+
+const live = (): TestHost[] => cluster.hosts.filter((h) => h.alive);
+
+/** /run of the stack: job path -> host. */
+async function placements(): Promise<Map<string, string>> {
+  const run = await client.getAll().prefix(`${PREFIX.run}${stack}/`).strings();
+  return new Map(Object.entries(run).map(([k, v]) => [k.slice(PREFIX.run.length), v]));
+}
+
+async function endpoints(node = 'web'): Promise<PortEndpoint[]> {
+  const ports = await client.getAll().prefix(`${PREFIX.ports}${stack}/${node}/`).strings();
+  return Object.values(ports).map((v) => JSON.parse(v) as PortEndpoint);
+}
+
+/** Running containers of the stack per job, across every host: a job must never run twice. */
+async function runningByJob(): Promise<Map<string, string[]>> {
+  const list = await docker.listContainers({ filters: { label: [`viking.stack=${stack}`], status: ['running'] } });
+  const m = new Map<string, string[]>();
+  for (const c of list) {
+    const job = `${c.Labels['viking.tag']}/${c.Labels['viking.node']}/${c.Labels['viking.instance']}`;
+    m.set(job, [...(m.get(job) ?? []), c.Labels['viking.host']!]);
+  }
+  return m;
+}
+
+before(async () => {
+  await baseImages();
+  work = await mkdtemp(path.join(os.tmpdir(), 'viking-multi-'));
+  cluster = await startCluster({ prefix: uniqueName('mh'), hosts: 4, extra: ['--backoff-base-ms', '200', '--max-failures', '3'] });
+  client = connectEtcd(cluster.etcd.urls);
+});
+
+after(async () => {
+  process.stdout.write(`multi-host figures:\n${figures.map((f) => `  ${f}`).join('\n')}\n`);
+  client?.close();
+  await cluster?.stop();
+  await removeStackArtifacts(stack);
+  await rm(work, { recursive: true, force: true });
+});
+
+test('scale 3 over hosts puts one replica on each, and every router serves them', async () => {
+  const dir = await stackCopy('v1', (vf) => vf.replace('scale: 2', 'scale: 3'));
+  const push = await runCli(['push', dir, '--api', cluster.hosts[0]!.api]);
+  assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+  const run = await placements();
+  assert.equal(run.size, 3);
+  assert.equal(new Set(run.values()).size, 3, `one replica per host: ${JSON.stringify([...run])}`);
+  for (const h of cluster.hosts) {
+    const seen = new Set<string>();
+    await waitFor(`router of ${h.name} to reach all replicas`, async () => {
+      const res = await get(h.routerPort, 'hello.local', h.ip);
+      assert.equal(res.status, 200);
+      seen.add(/from (\S+):/.exec(res.body)?.[1] ?? '');
+      return seen.size === 3;
+    });
+  }
+});
+
+test('a dead host: its replica runs on a survivor and is served within 5 s', async () => {
+  const leader = await client.get(LEADER_KEY).string();
+  const run = await placements();
+  const victim = cluster.hosts.find((h) => h.name !== leader && [...run.values()].includes(h.name))!;
+  const moved = [...run].filter(([, host]) => host === victim.name).map(([job]) => job);
+  const t0 = Date.now();
+  await cluster.killHost(victim);
+  const survivor = live().find((h) => h.name !== leader) ?? live()[0]!;
+  await waitFor('the replica to be published on a survivor', async () => {
+    const eps = await endpoints();
+    return moved.every((job) => eps.some((e) => `${e.stack}/${e.tag}/${e.node}/${e.instance}` === job && e.host !== victim.name));
+  }, 15_000, 25);
+  // ... and the router of a survivor serves it: three distinct replicas answer.
+  const seen = new Set<string>();
+  await waitFor('a survivor router to serve 3 replicas', async () => {
+    const eps = await endpoints();
+    if (eps.some((e) => e.host === victim.name)) return false; // its leased endpoints must be gone
+    const res = await get(survivor.routerPort, 'hello.local', survivor.ip);
+    if (res.status === 200) seen.add(/from (\S+):/.exec(res.body)?.[1] ?? '');
+    return seen.size === 3;
+  }, 15_000, 10);
+  const elapsed = Date.now() - t0;
+  figures.push(`host SIGKILL -> replicas served by survivors: ${elapsed} ms`);
+  assert.ok(elapsed <= 5000, `took ${elapsed} ms`);
+  for (const [, hosts] of await runningByJob()) assert.equal(hosts.length, 1);
+});
+
+test('a dead leader: a new one dispatches within 3 s, and no job ever runs twice', async () => {
+  const leaderName = await client.get(LEADER_KEY).string();
+  const leader = cluster.hosts.find((h) => h.name === leaderName)!;
+  assert.ok(leader?.alive, 'a live leader');
+  const run = await placements();
+  const orphaned = [...run].filter(([, host]) => host === leader.name).map(([job]) => job);
+  let doubled = '';
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      for (const [job, hosts] of await runningByJob()) if (hosts.length > 1) doubled = `${job} on ${hosts.join(',')}`;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  assert.ok(orphaned.length > 0, 'replicas are spread, so the leader runs one');
+  const t0 = Date.now();
+  await cluster.killHost(leader);
+  const newLeader = await waitFor('a new leader', async () => {
+    const l = await client.get(LEADER_KEY).string();
+    return l && l !== leader.name ? l : undefined;
+  }, 15_000, 20);
+  const tElected = Date.now() - t0;
+  // The new leader's first dispatch: the dead leader's replicas placed on live hosts.
+  await waitFor('the new leader to re-place the orphaned jobs', async () => {
+    const now = await placements();
+    return orphaned.every((job) => now.get(job) !== undefined && now.get(job) !== leader.name);
+  }, 15_000, 20);
+  const tDispatched = Date.now() - t0;
+  // The new leader dispatches: the dead leader's jobs (if any) get live hosts, or a new push is placed.
+  const probe = await stackCopy('probe', (vf) => vf.replace('scale: 2', 'scale: 3'), 'after failover');
+  const tPushStart = Date.now();
+  const push = await runCli(['push', probe, '--api', live()[0]!.api]);
+  assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+  const tPushed = Date.now() - tPushStart;
+  sampling = false;
+  await sampler;
+  figures.push(`leader SIGKILL -> new leader (${newLeader}) elected: ${tElected} ms, its first dispatch: ${tDispatched} ms; push on the new leader: ${tPushed} ms`);
+  assert.equal(doubled, '', `a job ran on two hosts: ${doubled}`);
+  assert.ok(tDispatched <= 3000, `the new leader dispatched ${tDispatched} ms after the kill`);
+  const all = await placements();
+  assert.ok([...all.values()].every((h) => live().some((l) => l.name === h)), 'every job on a live host');
+});
+
+test('one etcd member killed: pushes and failover still work', async () => {
+  await cluster.etcd.members[0]!.stop('SIGKILL');
+  const dir = await stackCopy('v3', (vf) => vf.replace('scale: 2', 'scale: 2'), 'etcd degraded');
+  const push = await runCli(['push', dir, '--api', live()[0]!.api]);
+  assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+  const res = await get(live()[0]!.routerPort, 'hello.local', live()[0]!.ip);
+  assert.match(res.body, /etcd degraded/);
+
+  // Failover with one member down: a host dies, the last one takes both replicas.
+  const leader = await client.get(LEADER_KEY).string();
+  const victim = live().find((h) => h.name !== leader)!;
+  const survivor = live().find((h) => h.name === leader)!;
+  const t0 = Date.now();
+  await cluster.killHost(victim);
+  await waitFor('both replicas on the survivor', async () => {
+    const eps = await endpoints();
+    return eps.length === 2 && eps.every((e) => e.host === survivor.name && e.tag === eps[0]!.tag);
+  }, 20_000, 25);
+  const body = await get(survivor.routerPort, 'hello.local', survivor.ip);
+  assert.equal(body.status, 200);
+  assert.match(body.body, /etcd degraded/);
+  figures.push(`with one etcd member down, host SIGKILL -> replicas served by the survivor: ${Date.now() - t0} ms`);
+});
+
+test('a crash-looping node backs off and ends failed with its reason and logs', async () => {
+  // Healthy long enough to pass its check, then dies: restarted with backoff until the limit.
+  const dir = await stackCopy('crash', (vf) => vf.replace('run: node server.js', "run: 'node server.js & sleep 2; echo fatal: lost my marbles >&2; exit 3'").replace('scale: 2', 'scale: 1'));
+  const push = await runCli(['push', dir, '--api', live()[0]!.api]);
+  assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+  const row = await waitFor('the job to end failed', async () => {
+    const ps = await runCli(['ps', stack, '--api', live()[0]!.api, '--json']);
+    const rows = JSON.parse(ps.stdout) as Array<{ state: string; reason: string | null; logs: string[]; current: boolean }>;
+    return rows.find((r) => r.current && r.state === 'failed');
+  }, 60_000, 250);
+  assert.match(row.reason ?? '', /exited with code 3/);
+  assert.ok(row.logs.some((l) => l.includes('lost my marbles')), JSON.stringify(row.logs));
+  const table = await runCli(['ps', stack, '--api', live()[0]!.api]);
+  assert.match(table.stdout, /failed\s+.*exited with code 3/);
+});
