@@ -1,9 +1,10 @@
 /**
- * Many hosts on the real parts: a 3-member etcd cluster, four `viking host`
- * processes on 127.0.0.2-5 sharing one Docker daemon. Replicas spread, a
- * host dies (SIGKILL + its containers killed) and its work moves, the
- * leader dies and another takes over without ever running a job twice, an
- * etcd member dies and the cluster keeps working, a crash loop ends failed.
+ * Many hosts on the real parts: a 3-member etcd cluster, five `viking host`
+ * processes on 127.0.0.2-6 sharing one Docker daemon. Replicas spread, a
+ * drained host is emptied, a host dies (SIGKILL + its containers killed)
+ * and its work moves while a volume job waits for its host, the leader dies
+ * and another takes over without ever running a job twice, an etcd member
+ * dies and the cluster keeps working, a crash loop ends failed.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,7 @@ import { baseImages, docker, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX } from '../../lib/store/keys.js';
+import { drainHost, listHosts } from '../../lib/hosts/ops.js';
 import type { PortEndpoint } from '../../lib/store/records.js';
 
 const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
@@ -77,7 +79,7 @@ async function runningByJob(): Promise<Map<string, string[]>> {
 before(async () => {
   await baseImages();
   work = await mkdtemp(path.join(os.tmpdir(), 'viking-multi-'));
-  cluster = await startCluster({ prefix: uniqueName('mh'), hosts: 4, extra: ['--backoff-base-ms', '200', '--max-failures', '3'] });
+  cluster = await startCluster({ prefix: uniqueName('mh'), hosts: 5, extra: ['--backoff-base-ms', '200', '--max-failures', '3'] });
   client = connectEtcd(cluster.etcd.urls);
 });
 
@@ -89,13 +91,27 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** Adds a `db` node with a volume: it is pinned to the host it lands on. */
+const withDb = (vf: string): string =>
+  `${vf.replace('scale: 2', 'scale: 3')}
+  db:
+    image: viking:${stack}/app
+    expose: [80]
+    run: node server.js
+    cwd: /srv/app
+    volume: [/data]
+    health: /health
+`;
+
 test('scale 3 over hosts puts one replica on each, and every router serves them', async () => {
-  const dir = await stackCopy('v1', (vf) => vf.replace('scale: 2', 'scale: 3'));
+  const dir = await stackCopy('v1', withDb);
   const push = await runCli(['push', dir, '--api', cluster.hosts[0]!.api]);
   assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
-  const run = await placements();
+  const run = new Map([...(await placements())].filter(([job]) => job.includes('/web/')));
   assert.equal(run.size, 3);
   assert.equal(new Set(run.values()).size, 3, `one replica per host: ${JSON.stringify([...run])}`);
+  const db = [...(await placements())].find(([job]) => job.includes('/db/'));
+  assert.equal(await client.get(`${PREFIX.fixed}${stack}/db`).string(), db?.[1], 'the volume node is pinned where it runs');
   for (const h of cluster.hosts) {
     const seen = new Set<string>();
     await waitFor(`router of ${h.name} to reach all replicas`, async () => {
@@ -107,11 +123,34 @@ test('scale 3 over hosts puts one replica on each, and every router serves them'
   }
 });
 
+test('a drained host: its replica moves to a host without one, and nothing new lands there', async () => {
+  const run = await placements();
+  const dbHost = [...run].find(([job]) => job.includes('/db/'))![1];
+  const [webJob, drained] = [...run].find(([job, host]) => job.includes('/web/') && host !== dbHost)!;
+  await drainHost(client, drained);
+  try {
+    const moved = await waitFor('the replica to move off the drained host', async () => {
+      const h = (await placements()).get(webJob);
+      return h && h !== drained ? h : undefined;
+    });
+    const web = [...(await placements())].filter(([job]) => job.includes('/web/')).map(([, h]) => h);
+    assert.equal(new Set(web).size, 3, `still one per host after the move: ${web.join(',')} (moved to ${moved})`);
+    await waitFor('the moved replica to be served', async () => (await endpoints()).some((e) => e.host === moved && webJob.endsWith(`/web/${e.instance}`)));
+    const hosts = await listHosts(client);
+    assert.equal(hosts.find((h) => h.name === drained)?.draining, true);
+    assert.equal(hosts.find((h) => h.name === drained)?.jobs, 0);
+  } finally {
+    await drainHost(client, drained, false);
+  }
+});
+
 test('a dead host: its replica runs on a survivor and is served within 5 s', async () => {
   const leader = await client.get(LEADER_KEY).string();
   const run = await placements();
-  const victim = cluster.hosts.find((h) => h.name !== leader && [...run.values()].includes(h.name))!;
+  const dbHost = [...run].find(([job]) => job.includes('/db/'))![1];
+  const victim = cluster.hosts.find((h) => h.alive && h.name !== leader && h.name !== dbHost && [...run.values()].includes(h.name))!;
   const moved = [...run].filter(([, host]) => host === victim.name).map(([job]) => job);
+  assert.ok(moved.length > 0);
   const t0 = Date.now();
   await cluster.killHost(victim);
   const survivor = live().find((h) => h.name !== leader) ?? live()[0]!;
@@ -134,12 +173,28 @@ test('a dead host: its replica runs on a survivor and is served within 5 s', asy
   for (const [, hosts] of await runningByJob()) assert.equal(hosts.length, 1);
 });
 
+test('a volume job waits for its dead host and says so in viking ps', async () => {
+  const run = await placements();
+  const [dbJob, dbHost] = [...run].find(([job]) => job.includes('/db/'))!;
+  const host = cluster.hosts.find((h) => h.name === dbHost)!;
+  await cluster.killHost(host);
+  const api = live()[0]!.api;
+  const row = await waitFor('db to be shown waiting for its host', async () => {
+    const ps = await runCli(['ps', stack, '--api', api, '--json']);
+    return (JSON.parse(ps.stdout) as Array<{ node: string; state: string; host: string }>).find((r) => r.node === 'db' && r.state === 'waiting-host');
+  });
+  assert.equal(row.host, dbHost);
+  // Even after other jobs moved, the pinned job is still assigned to its host.
+  await waitFor('web replicas off the dead host', async () => [...(await placements())].every(([job, h]) => job === dbJob || h !== dbHost));
+  assert.equal((await placements()).get(dbJob), dbHost);
+});
+
 test('a dead leader: a new one dispatches within 3 s, and no job ever runs twice', async () => {
   const leaderName = await client.get(LEADER_KEY).string();
   const leader = cluster.hosts.find((h) => h.name === leaderName)!;
   assert.ok(leader?.alive, 'a live leader');
   const run = await placements();
-  const orphaned = [...run].filter(([, host]) => host === leader.name).map(([job]) => job);
+  const orphaned = [...run].filter(([job, host]) => host === leader.name && !job.includes('/db/')).map(([job]) => job);
   let doubled = '';
   let sampling = true;
   const sampler = (async () => {
@@ -174,7 +229,7 @@ test('a dead leader: a new one dispatches within 3 s, and no job ever runs twice
   assert.equal(doubled, '', `a job ran on two hosts: ${doubled}`);
   assert.ok(tDispatched <= 3000, `the new leader dispatched ${tDispatched} ms after the kill`);
   const all = await placements();
-  assert.ok([...all.values()].every((h) => live().some((l) => l.name === h)), 'every job on a live host');
+  assert.ok([...all].every(([job, h]) => job.includes('/db/') || live().some((l) => l.name === h)), 'every stateless job on a live host');
 });
 
 test('one etcd member killed: pushes and failover still work', async () => {
