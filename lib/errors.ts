@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   VIKING_E_UNHEALTHY: { status: 422, summary: 'A container of the new release failed its health check; the old release keeps serving.' },
   VIKING_E_DOMAIN_TAKEN: { status: 409, summary: 'A domain of the Vikingfile is already served by another stack.' },
   VIKING_E_HOST_ALIVE: { status: 409, summary: 'A host that is still alive cannot be removed; drain and stop it first, or force.' },
+  VIKING_E_REGISTRY_UNAVAILABLE: { status: 503, summary: 'The cluster registry cannot be started or reached.' },
   VIKING_E_ETCD_UNAVAILABLE: { status: 503, summary: 'The etcd cluster cannot be reached.' },
   VIKING_E_DOCKER_UNAVAILABLE: { status: 503, summary: 'The Docker Engine cannot be reached.' },
   VIKING_E_API_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the viking API at the configured URL.' },

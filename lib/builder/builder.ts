@@ -26,11 +26,19 @@ export interface BuildRequest {
   /** References of images of other stacks (`FROM viking:<other>/<image>`). */
   resolveOther: (stack: string, image: string) => Promise<string>;
   onLine?: (image: string, line: string) => void;
+  /** `host:port` of the cluster registry: images are named after it and pushed there. */
+  registry?: string;
+  /** Registry push progress, one line per layer state change. */
+  onPush?: (image: string, line: string) => void;
 }
 
-/** The Docker reference viking gives a stack image of a release. */
-export function stackImageRef(stack: string, image: string, tag: string): string {
-  return `viking-${stack}/${image}:${tag}`;
+/**
+ * The Docker reference viking gives a stack image of a release: in the
+ * cluster registry when there is one (so every host can pull it), else a
+ * local name.
+ */
+export function stackImageRef(stack: string, image: string, tag: string, registry?: string): string {
+  return registry ? `${registry}/${stack}/${image}:${tag}` : `viking-${stack}/${image}:${tag}`;
 }
 
 function contextStream(dir: string, dockerfile: string): NodeJS.ReadableStream {
@@ -54,13 +62,31 @@ export async function buildImages(req: BuildRequest): Promise<Record<string, str
   }
   for (const img of buildOrder(req.images, req.stack)) {
     const dockerfile = resolveFromLines(img.dockerfile, (stack, image) =>
-      stack === req.stack ? refs[image] ?? stackImageRef(stack, image, req.tag) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
+      stack === req.stack ? refs[image] ?? stackImageRef(stack, image, req.tag, req.registry) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
     );
-    const ref = stackImageRef(req.stack, img.name, req.tag);
+    const ref = stackImageRef(req.stack, img.name, req.tag, req.registry);
     await buildOne(req, img.name, ref, dockerfile);
     refs[img.name] = ref;
   }
+  if (req.registry) for (const [name, ref] of Object.entries(refs)) await pushImage(req, name, ref);
   return refs;
+}
+
+/** Pushes one image to the cluster registry; a failed push fails the release before anything deploys. */
+async function pushImage(req: BuildRequest, name: string, ref: string): Promise<void> {
+  const seen = new Map<string, string>();
+  try {
+    const stream = await req.docker.getImage(ref).push({ authconfig: {} } as object);
+    await followProgress(req.docker, stream, (e) => {
+      if (e.progress !== undefined || !e.status) return;
+      const key = e.id ?? e.status;
+      if (seen.get(key) === e.status) return;
+      seen.set(key, e.status);
+      req.onPush?.(name, e.id ? `${e.id}: ${e.status}` : e.status);
+    });
+  } catch (err) {
+    throw new VikingError('VIKING_E_REGISTRY_UNAVAILABLE', `pushing ${ref} to the cluster registry failed: ${(err as Error).message}`, { image: name });
+  }
 }
 
 async function buildOne(req: BuildRequest, name: string, ref: string, dockerfile: string): Promise<void> {

@@ -15,6 +15,8 @@ import { connectEtcd, watchedPrefixes } from '../store/client.js';
 import { connectDocker, assertDockerReachable } from '../docker/client.js';
 import { validateName } from '../vikingfile/index.js';
 import { HostLease } from './host-lease.js';
+import { startRegistry, type RegistryProcess } from '../registry/registry-process.js';
+import { REGISTRY_KEY } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
 import { createApi } from '../api/server.js';
@@ -42,6 +44,8 @@ export interface HostConfig {
   /** TTL of the leader's election lease: how long a dead leader blocks a new one. */
   leaderTtlSeconds?: number;
   backoff?: SlaveOptions['backoff'];
+  /** The cluster registry (`host:port`): announced in etcd; started here when `run`. */
+  registry?: { address: string; run: boolean };
   healthTimeoutMs?: number;
   drainMs?: number;
   maxUploadBytes?: number;
@@ -67,6 +71,7 @@ export class VikingHost {
   private router: Router | undefined;
   private api: FastifyInstance | undefined;
   leader: LeaderRole | undefined;
+  private registry: RegistryProcess | undefined;
   routerPort = 0;
   apiPort = 0;
 
@@ -82,6 +87,11 @@ export class VikingHost {
     await assertEtcdReachable(this.client, c.etcd);
     await assertDockerReachable(this.docker);
     await mkdir(c.dataDir, { recursive: true });
+    if (c.registry?.run) {
+      this.registry = await startRegistry({ address: c.registry.address, dataDir: c.dataDir });
+      log(`cluster registry serving on ${c.registry.address} (storage ${c.dataDir}/registry)`);
+    }
+    if (c.registry) await this.client.put(REGISTRY_KEY).value(c.registry.address);
 
     this.router = new Router({ client: this.client, port: c.routerPort, host: c.routerListen ?? '0.0.0.0', log });
     this.routerPort = await this.router.start();
@@ -150,6 +160,7 @@ export class VikingHost {
     await this.router?.stop().catch(() => {});
     await this.slave?.stop().catch(() => {});
     await this.lease?.close().catch(() => {});
+    await this.registry?.stop().catch(() => {});
     this.client.close();
   }
 }

@@ -17,14 +17,14 @@ import { VikingError, toVikingError } from '../errors.js';
 import { loadVikingfile } from '../vikingfile/index.js';
 import type { Vikingfile } from '../vikingfile/types.js';
 import { buildImages } from '../builder/builder.js';
-import { PREFIX, domainKey, imageKey, jobFromKey, procKey, procStackPrefix, procTagPrefix } from '../store/keys.js';
+import { PREFIX, REGISTRY_KEY, domainKey, imageKey, jobFromKey, procKey, procStackPrefix, procTagPrefix } from '../store/keys.js';
 import type { DomainRecord, JobSpec, ReleaseRecord } from '../store/records.js';
 import { allocateRelease, currentImageOf, readStack, switchRelease } from './stacks.js';
 import { containerNodes, foreignImages, jobSpecsForNode, resolveImage } from './jobs.js';
 import { waitForJobs } from './wait.js';
 
 export interface PushEvent {
-  stage: 'vikingfile' | 'release' | 'build' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
+  stage: 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
   message: string;
 }
 
@@ -73,6 +73,8 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
       return ref;
     },
     onLine: (image, line) => emit('build', `${image} | ${line}`),
+    registry: (await req.client.get(REGISTRY_KEY).string()) ?? undefined,
+    onPush: (image, line) => emit('registry', `${image} -> registry: ${line}`),
   });
   for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
 

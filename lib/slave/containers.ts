@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { JobId, JobSpec } from '../store/records.js';
 import { followProgress } from '../docker/client.js';
+import { VikingError } from '../errors.js';
 
 export const LABEL = {
   stack: 'viking.stack',
@@ -75,15 +76,24 @@ export async function listOwned(docker: Docker, host: string): Promise<OwnedCont
   return owned;
 }
 
-async function ensureImage(docker: Docker, image: string): Promise<void> {
+/**
+ * Makes sure the image is on this host's daemon. Only images of the cluster
+ * registry are pulled: nothing is fetched from anywhere else, so a host never
+ * reaches out of the cluster for an image.
+ */
+export async function ensureImage(docker: Docker, image: string, registry: string | undefined): Promise<'present' | 'pulled'> {
   try {
     await docker.getImage(image).inspect();
-    return;
+    return 'present';
   } catch {
-    /* not here: pull it */
+    /* not here: pull it if the cluster registry has it */
+  }
+  if (!registry || !image.startsWith(`${registry}/`)) {
+    throw new VikingError('VIKING_E_IMAGE_MISSING', `image ${image} is not on this host and is not in the cluster registry${registry ? ` (${registry})` : ''}; build it in the Vikingfile or load it on every host`);
   }
   const stream = await docker.pull(image, { authconfig: {} } as object);
   await followProgress(docker, stream);
+  return 'pulled';
 }
 
 function command(run: JobSpec['run']): string[] | undefined {
@@ -101,8 +111,8 @@ export interface StartedContainer {
  * on the host's own address with a port Docker picks. An old container of the
  * same name (a failed earlier attempt) is removed first.
  */
-export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: string): Promise<StartedContainer> {
-  await ensureImage(docker, spec.image);
+export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: string, registry?: string): Promise<StartedContainer> {
+  await ensureImage(docker, spec.image, registry);
   const hash = specHash(spec);
   const name = containerName(host, spec, hash);
   await docker.getContainer(name).remove({ force: true }).catch(() => {});

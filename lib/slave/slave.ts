@@ -12,7 +12,7 @@ import PQueue from 'p-queue';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
+import { REGISTRY_KEY, counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
 import { waitHealthy } from './health.js';
@@ -192,7 +192,8 @@ export class Slave {
     await this.writeState(spec, { state: 'starting', at: new Date().toISOString() });
     let started;
     try {
-      started = await startJob(this.o.docker, spec, this.o.host, this.o.ip);
+      const registry = (await this.o.client.get(REGISTRY_KEY).string()) ?? undefined;
+      started = await startJob(this.o.docker, spec, this.o.host, this.o.ip, registry);
     } catch (err) {
       await this.fail(spec, undefined, `could not start: ${(err as Error).message}`);
       return;

@@ -24,6 +24,8 @@ export interface HostArgs {
   'backoff-base-ms'?: number;
   'max-failures'?: number;
   'docker-socket'?: string;
+  registry?: string;
+  'run-registry'?: boolean;
 }
 
 export function defaultDataDir(): string {
@@ -76,7 +78,9 @@ export function hostCommand(y: Argv): Argv {
         .option('leader-ttl', { type: 'number', default: 2, describe: 'seconds a dead leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
         .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
-        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' }) as unknown as Argv<HostArgs>,
+        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
+        .option('registry', { type: 'string', describe: 'the cluster registry host:port: announced in etcd, images are pushed and pulled there' })
+        .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
       const host = new VikingHost({
         name: args.name,
@@ -94,6 +98,7 @@ export function hostCommand(y: Argv): Argv {
           ? { backoff: { ...(args['backoff-base-ms'] !== undefined ? { baseMs: args['backoff-base-ms'] } : {}), ...(args['max-failures'] !== undefined ? { maxFailures: args['max-failures'] } : {}) } }
           : {}),
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
+        ...(args.registry ? { registry: { address: args.registry, run: args['run-registry'] ?? false } } : {}),
         log: logLine,
       });
       onShutdown(() => host.stop());

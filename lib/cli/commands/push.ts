@@ -69,7 +69,7 @@ async function push(args: PushArgs): Promise<void> {
       if (!text.trim()) continue;
       const line = JSON.parse(text) as PushStreamLine;
       if (args.json) process.stdout.write(`${text}\n`);
-      if (line.type === 'progress') say(line.stage === 'build' ? `  ${line.message}` : `-----> ${line.message}`);
+      if (line.type === 'progress') say(line.stage === 'build' || line.stage === 'registry' ? `  ${line.message}` : `-----> ${line.message}`);
       else if (line.type === 'error') throw errorFromBody(line, line.statusCode);
       else result = line;
     }

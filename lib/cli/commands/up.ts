@@ -21,6 +21,7 @@ interface UpArgs {
   'router-port': number;
   'api-port': number;
   'etcd-port': number;
+  'registry-port': number;
   name: string;
   ip: string;
   'keep-containers'?: boolean;
@@ -41,6 +42,7 @@ export function upCommand(y: Argv): Argv {
         .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port' })
         .option('etcd-port', { type: 'number', default: 2379, describe: 'etcd client port (peer port is this + 1)' })
+        .option('registry-port', { type: 'number', default: 5000, describe: 'cluster registry port on 127.0.0.1 (0: no registry, images stay local)' })
         .option('name', { type: 'string', default: hostNameOf(os.hostname()), describe: 'this host\'s name' })
         .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on' })
         .option('keep-containers', { type: 'boolean', default: false, describe: 'leave the apps running on exit' }) as unknown as Argv<UpArgs>,
@@ -65,6 +67,7 @@ export function upCommand(y: Argv): Argv {
         apiPort: args['api-port'],
         apiListen: '0.0.0.0',
         dataDir,
+        ...(args['registry-port'] > 0 ? { registry: { address: `127.0.0.1:${args['registry-port']}`, run: true } } : {}),
         log: logLine,
       });
       onShutdown(async () => {
