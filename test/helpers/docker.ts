@@ -22,10 +22,10 @@ export async function removeHostContainers(host: string): Promise<number> {
   return list.length;
 }
 
-/** Removes the images of a test stack (`viking-<stack>/...`) and the volumes of its nodes. */
-export async function removeStackArtifacts(stack: string): Promise<void> {
-  const images = await docker.listImages({ filters: { reference: [`viking-${stack}/*`] } });
-  for (const img of images) await docker.getImage(img.Id).remove({ force: true }).catch(() => {});
-  const { Volumes } = await docker.listVolumes({ filters: { label: [`viking.stack=${stack}`] } });
-  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+/** Removes the images a test stack built (labelled viking.stack=<stack> by the builder) and its volumes. */
+export async function removeStackArtifacts(stack: string, on: Docker = docker): Promise<void> {
+  const images = await on.listImages({ filters: { label: [`viking.stack=${stack}`] } });
+  for (const img of images) await on.getImage(img.Id).remove({ force: true }).catch(() => {});
+  const { Volumes } = await on.listVolumes({ filters: { label: [`viking.stack=${stack}`] } });
+  for (const v of Volumes ?? []) await on.getVolume(v.Name).remove().catch(() => {});
 }
