@@ -2,8 +2,9 @@
  * `viking up`: the whole cluster on one machine, in one command. Starts an
  * etcd member (the installed etcd binary, data under --data-dir), makes the
  * base images if missing, and runs a master host with router and API, in
- * the foreground. Ctrl-C stops everything it started: the host, the
- * containers it ran, and etcd.
+ * the foreground. The first time, it makes the cluster's first API token
+ * and saves it with the API URL in the CLI config file. Ctrl-C stops
+ * everything it started: the host, the containers it ran, and etcd.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,8 @@ import { connectDocker } from '../../docker/client.js';
 import { ensureBaseImages } from '../../docker/base-images.js';
 import { listOwned, removeContainer } from '../../slave/containers.js';
 import { handled } from '../output.js';
+import { ensureFirstToken } from '../../auth/tokens.js';
+import { configPath, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
 
 interface UpArgs {
@@ -80,8 +83,18 @@ export function upCommand(y: Argv): Argv {
         await etcd.stop();
         throw err;
       }
+      const api = `http://127.0.0.1:${host.apiPort}`;
+      // The first user's token: made once per cluster, saved where the CLI looks for it.
+      const first = await ensureFirstToken(host.client, 'admin');
+      if (first) {
+        const file = configPath();
+        await writeConfig({ api, token: first.token }, file);
+        logLine(`made the first API token 'admin' and saved it with the API URL in ${file} (mode 0600)`);
+      } else {
+        logLine(`API tokens already exist; viking token create NAME --etcd http://127.0.0.1:${args['etcd-port']} --save makes another`);
+      }
       logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
-      logLine(`viking is up: viking push <dir> --api http://127.0.0.1:${host.apiPort}`);
+      logLine(`viking is up: viking push <dir> --api ${api}`);
     }),
   );
 }
