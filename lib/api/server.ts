@@ -37,10 +37,11 @@ export interface ApiContext {
 
 /** A schema refusal as a VikingError: bad names get their own code, the rest VIKING_E_BAD_REQUEST. */
 function validationError(e: FastifyError): VikingError {
-  const items = (e.validation ?? []) as Array<{ keyword: string; params: { pattern?: string } }>;
-  const badName = items.some((v) => v.keyword === 'pattern' && v.params.pattern === NAME_PATTERN.source);
+  const items = (e.validation ?? []) as Array<{ keyword: string; instancePath: string; params: { pattern?: string } }>;
+  const badName = items.find((v) => v.keyword === 'pattern' && v.params.pattern === NAME_PATTERN.source);
   if (badName) {
-    return new VikingError('VIKING_E_INVALID_NAME', `${e.message}: names are lowercase letters, digits and dashes, at most 63, not starting or ending with a dash`);
+    const where = `${e.validationContext ?? 'request'}${badName.instancePath}`;
+    return new VikingError('VIKING_E_INVALID_NAME', `${where}: names are lowercase letters, digits and dashes, at most 63 characters, not starting or ending with a dash`);
   }
   return new VikingError('VIKING_E_BAD_REQUEST', e.message);
 }

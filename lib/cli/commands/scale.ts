@@ -6,6 +6,7 @@
  */
 import type { Argv } from 'yargs';
 import { VikingError } from '../../errors.js';
+import { validateName } from '../../vikingfile/index.js';
 import { ApiClient } from '../api-client.js';
 import { handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
@@ -24,6 +25,7 @@ export function parseCounts(pairs: string[]): Record<string, number> {
   for (const p of pairs) {
     const m = /^([^=\s]+)=(\d+)$/.exec(p);
     if (!m) throw new VikingError('VIKING_E_BAD_REQUEST', `'${p}' is not NODE=N (e.g. web=3)`);
+    validateName(m[1]!, 'node name');
     out[m[1]!] = Number(m[2]);
   }
   if (Object.keys(out).length === 0) throw new VikingError('VIKING_E_BAD_REQUEST', 'name at least one NODE=N, e.g. viking scale hello web=3');
@@ -44,9 +46,8 @@ export function scaleCommand(y: Argv): Argv {
       const nodes = parseCounts(args.counts ?? []);
       const api = await ApiClient.from(args);
       const res = await api.call('POST', `/v1/scale/${encodeURIComponent(args.stack)}`, { nodes });
-      const r = await followProgress<{ stack: string; nodes: NodeScaled[] }>(res, { json: args.json });
-      if (args.json) return;
-      for (const n of r.nodes) process.stdout.write(`-----> ${r.stack} ${n.node}: ${n.from} -> ${n.to} replica(s) of ${n.tag}\n`);
+      // The API's last progress line already says "web: 2 -> 3 replica(s)" for each node.
+      await followProgress<{ stack: string; nodes: NodeScaled[] }>(res, { json: args.json });
     }),
   );
 }
