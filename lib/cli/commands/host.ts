@@ -6,7 +6,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { VikingHost } from '../../host/host.js';
 import { handled } from '../output.js';
 
 export interface HostArgs {
@@ -72,6 +71,8 @@ export function hostCommand(y: Argv): Argv {
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
         .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
+      // Loaded here, not at the top: commands that only call the API start faster without etcd and Docker clients.
+      const { VikingHost } = await import('../../host/host.js');
       const host = new VikingHost({
         name: args.name,
         ip: args.ip,

@@ -10,8 +10,6 @@
  * A token is shown once, when it is made: only its hash is kept.
  */
 import type { Argv } from 'yargs';
-import { createToken } from '../../auth/tokens.js';
-import { connectEtcd } from '../../store/client.js';
 import { ApiClient } from '../api-client.js';
 import { configPath, writeConfig } from '../config.js';
 import { formatTable, handled, printJson } from '../output.js';
@@ -35,6 +33,7 @@ interface TokenView {
 async function create(args: CreateArgs): Promise<void> {
   let made: TokenView;
   if (args.etcd) {
+    const [{ createToken }, { connectEtcd }] = await Promise.all([import('../../auth/tokens.js'), import('../../store/client.js')]);
     const client = connectEtcd(args.etcd);
     try {
       const t = await createToken(client, args.name, `${process.env.USER ?? 'someone'} (viking token create --etcd)`);

@@ -9,13 +9,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { VikingHost } from '../../host/host.js';
-import { startEtcdMember } from '../../up/etcd-process.js';
-import { connectDocker } from '../../docker/client.js';
-import { ensureBaseImages } from '../../docker/base-images.js';
-import { listOwned, removeContainer } from '../../slave/containers.js';
 import { handled } from '../output.js';
-import { ensureFirstToken } from '../../auth/tokens.js';
 import { configPath, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
 
@@ -34,6 +28,12 @@ export function hostNameOf(raw: string): string {
   return name || 'viking';
 }
 
+async function saveFirst(token: string, apiPort: number): Promise<void> {
+  const file = configPath();
+  await writeConfig({ api: `http://127.0.0.1:${apiPort}`, token }, file);
+  logLine(`made the first API token 'admin' and saved it with the API URL in ${file} (mode 0600)`);
+}
+
 export function upCommand(y: Argv): Argv {
   return y.command<UpArgs>(
     'up',
@@ -48,6 +48,15 @@ export function upCommand(y: Argv): Argv {
         .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on' })
         .option('keep-containers', { type: 'boolean', default: false, describe: 'leave the apps running on exit' }) as unknown as Argv<UpArgs>,
     handled(async (args: UpArgs) => {
+      // Loaded here, not at the top: commands that only call the API start faster without them.
+      const [{ VikingHost }, { startEtcdMember }, { connectDocker }, { ensureBaseImages }, { listOwned, removeContainer }, { ensureFirstToken }] = await Promise.all([
+        import('../../host/host.js'),
+        import('../../up/etcd-process.js'),
+        import('../../docker/client.js'),
+        import('../../docker/base-images.js'),
+        import('../../slave/containers.js'),
+        import('../../auth/tokens.js'),
+      ]);
       const dataDir = path.resolve(args['data-dir']);
       logLine(`starting etcd on 127.0.0.1:${args['etcd-port']} (data in ${dataDir}/etcd, log ${dataDir}/etcd.log)`);
       const etcd = await startEtcdMember({
@@ -77,24 +86,20 @@ export function upCommand(y: Argv): Argv {
         }
         await etcd.stop();
       });
+      // The first user's token, made once per cluster and saved where the CLI looks for it
+      // before the API answers, so whoever waits for /v1/ping finds the config ready.
       try {
+        const first = await ensureFirstToken(host.client, 'admin');
+        if (first && args['api-port'] !== 0) await saveFirst(first.token, args['api-port']);
         await host.start();
+        if (first && args['api-port'] === 0) await saveFirst(first.token, host.apiPort);
+        if (!first) logLine(`API tokens already exist; viking token create NAME --etcd ${etcd.url} --save makes another`);
       } catch (err) {
         await etcd.stop();
         throw err;
       }
-      const api = `http://127.0.0.1:${host.apiPort}`;
-      // The first user's token: made once per cluster, saved where the CLI looks for it.
-      const first = await ensureFirstToken(host.client, 'admin');
-      if (first) {
-        const file = configPath();
-        await writeConfig({ api, token: first.token }, file);
-        logLine(`made the first API token 'admin' and saved it with the API URL in ${file} (mode 0600)`);
-      } else {
-        logLine(`API tokens already exist; viking token create NAME --etcd http://127.0.0.1:${args['etcd-port']} --save makes another`);
-      }
       logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
-      logLine(`viking is up: viking push <dir> --api ${api}`);
+      logLine(`viking is up: viking push <dir> --api http://127.0.0.1:${host.apiPort}`);
     }),
   );
 }
