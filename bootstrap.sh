@@ -2,10 +2,13 @@
 # bootstrap.sh — install viking on this Debian/Ubuntu machine (as root) and
 # run a one-host cluster serving vikingfiles/hello. Safe to run twice: what
 # is installed is kept, a running cluster is reused, hello is pushed again.
+# The first run makes the cluster's first API token and saves it with the
+# API URL in ~/.config/viking/config.json (mode 0600), where the CLI finds it.
 #
 #   VIKING_DATA=/var/lib/viking      data dir (etcd, pushed sources, logs)
 #   VIKING_ROUTER_PORT=80            front router port
 #   VIKING_API_PORT=8791             /v1 API port
+#   VIKING_ETCD_PORT=2379            etcd client port of viking up
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -39,7 +42,7 @@ if curl -sf "$API/v1/ping" >/dev/null 2>&1; then
   step "viking is already running (API $API): reusing it"
 else
   step "Starting viking up in the background (log $LOG)"
-  nohup viking up --data-dir "$DATA" --router-port "$ROUTER_PORT" --api-port "$API_PORT" >>"$LOG" 2>&1 &
+  nohup viking up --data-dir "$DATA" --router-port "$ROUTER_PORT" --api-port "$API_PORT" --etcd-port "${VIKING_ETCD_PORT:-2379}" >>"$LOG" 2>&1 &
   echo $! >"$DATA/viking-up.pid"
   for _ in $(seq 1 60); do
     curl -sf "$API/v1/ping" >/dev/null 2>&1 && break
@@ -49,6 +52,16 @@ else
     sleep 0.5
   done
   curl -sf "$API/v1/ping" >/dev/null || { echo "viking up did not answer on $API; see $LOG" >&2; exit 1; }
+fi
+
+step "Checking the CLI's API token"
+if viking info --api "$API" >/dev/null 2>&1; then
+  echo "the CLI's token works (viking configure shows where it is kept)"
+else
+  # A cluster from an earlier run whose token this user does not have: make one through etcd.
+  viking token create "bootstrap-$(date +%s)" --etcd "http://127.0.0.1:${VIKING_ETCD_PORT:-2379}" --api "$API" --save >/dev/null
+  viking info --api "$API" >/dev/null
+  echo "made a new API token and saved it in the CLI config"
 fi
 
 step "Pushing vikingfiles/hello"
@@ -63,5 +76,9 @@ echo "$body"
 echo
 echo "viking is up. Try it:"
 echo "  curl -H 'Host: hello.local' http://127.0.0.1:$ROUTER_PORT/"
-echo "  viking ps --api $API"
+echo "  viking ps                          # the CLI reads the API and token from ~/.config/viking/config.json"
+echo "  viking logs hello web -f           # both replicas' logs as they are written"
+echo "  viking scale hello web=3"
+echo "  viking env hello set GREETING=Howdy"
+echo "  viking rollback hello"
 echo "Stop it with: kill \$(cat $DATA/viking-up.pid)"

@@ -34,6 +34,13 @@ export const ERROR_CODES = {
   VIKING_E_DOCKER_UNAVAILABLE: { status: 503, summary: 'The Docker Engine cannot be reached.' },
   VIKING_E_API_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the viking API at the configured URL.' },
   VIKING_E_ETCD_BINARY_MISSING: { status: 500, summary: 'viking up needs the etcd binary (Debian package etcd-server) on the PATH.' },
+  VIKING_E_UNAUTHORIZED: { status: 401, summary: 'The request carries no API token, or one that is unknown or revoked; nothing was changed.' },
+  VIKING_E_STACK_BUSY: { status: 409, summary: 'Another push, rollback, scale, env change or removal of the stack is running; wait for it to finish.' },
+  VIKING_E_NO_PREVIOUS_RELEASE: { status: 409, summary: 'There is no earlier release to roll back to, or the one named is already serving.' },
+  VIKING_E_RELEASE_NOT_REDEPLOYABLE: { status: 409, summary: 'The release lacks what a redeploy needs (it predates rollback support); push again instead.' },
+  VIKING_E_REMOVE_TIMEOUT: { status: 504, summary: 'The stack\'s keys are gone but some of its containers were still stopping when the wait ended.' },
+  VIKING_E_CONFIRM_REQUIRED: { status: 400, summary: 'A destructive command needs confirmation: answer the prompt, or pass --yes in scripts.' },
+  VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -59,6 +66,27 @@ export class VikingError extends Error {
       ? { statusCode: this.statusCode, code: this.code, message: this.message }
       : { statusCode: this.statusCode, code: this.code, message: this.message, details: this.details };
   }
+}
+
+/** The error table for docs/errors.md: one row per code, generated so the docs never drift. */
+export function renderErrorDocs(): string {
+  const rows = Object.entries(ERROR_CODES as Record<string, ErrorDefinition>).map(
+    ([code, def]) => `| \`${code}\` | ${def.status} | ${def.summary.replace(/\|/g, '\\|')} |`,
+  );
+  return [
+    '# viking error codes',
+    '',
+    'Every failure the API or the CLI reports carries one of these codes. The API answers',
+    '`{statusCode, code, message}` with the HTTP status below; the CLI prints',
+    '`error <CODE>: message` and exits with 1. Codes are never renamed: scripts may match on them.',
+    '',
+    'This file is generated from `lib/errors.ts` by `npm run docs:errors`; a test fails when it is stale.',
+    '',
+    '| code | HTTP | when |',
+    '|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
 }
 
 export function isVikingError(err: unknown): err is VikingError {

@@ -1,16 +1,24 @@
 /**
  * The /v1 REST API every host serves (fastify). The CLI talks only to it.
- * Errors leave as `{statusCode, code, message}` from the one registry in
- * lib/errors.ts, whatever threw them.
+ *
+ * Every route declares JSON schemas for what it accepts; every route but
+ * `GET /v1/ping` needs a bearer token (lib/auth); errors leave as
+ * `{statusCode, code, message}` from the one registry in lib/errors.ts,
+ * whatever threw them, and `GET /metrics` counts it all for Prometheus.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { VikingError, toVikingError } from '../errors.js';
+import { registerAuth } from '../auth/hook.js';
+import { NAME_PATTERN } from '../vikingfile/index.js';
 import { registerPush } from './push-route.js';
-import { listJobs, listStacks } from './status.js';
-import { readStack } from '../schedule/stacks.js';
-import { isValidName } from '../vikingfile/index.js';
+import { registerClusterRoutes } from './cluster-routes.js';
+import { registerStackRoutes } from './stack-routes.js';
+import { registerDeployRoutes } from './deploy-routes.js';
+import { registerLogsRoute } from './logs-route.js';
+import { registerLocalRoutes } from './local-routes.js';
+import { ApiMetrics } from './metrics.js';
 
 export interface ApiContext {
   client: Etcd3;
@@ -21,66 +29,52 @@ export interface ApiContext {
   maxUploadBytes: number;
   /** Base URL of the router, to print the app's address after a push. */
   routerPort: number;
+  /** How long a rollout may take to become healthy (default 120 s). */
+  rolloutTimeoutMs?: number;
+  metrics?: ApiMetrics;
   log?: (msg: string) => void;
 }
 
-const stackParams = {
-  type: 'object',
-  required: ['name'],
-  properties: { name: { type: 'string', pattern: '^[a-z0-9-]{1,63}$' } },
-} as const;
+/** A schema refusal as a VikingError: bad names get their own code, the rest VIKING_E_BAD_REQUEST. */
+function validationError(e: FastifyError): VikingError {
+  const items = (e.validation ?? []) as Array<{ keyword: string; instancePath: string; params: { pattern?: string } }>;
+  const badName = items.find((v) => v.keyword === 'pattern' && v.params.pattern === NAME_PATTERN.source);
+  if (badName) {
+    const where = `${e.validationContext ?? 'request'}${badName.instancePath}`;
+    return new VikingError('VIKING_E_INVALID_NAME', `${where}: names are lowercase letters, digits and dashes, at most 63 characters, not starting or ending with a dash`);
+  }
+  return new VikingError('VIKING_E_BAD_REQUEST', e.message);
+}
 
 export function createApi(ctx: ApiContext): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client);
+  const full: ApiContext = { ...ctx, metrics };
 
-  app.setErrorHandler((err, _req, reply) => {
-    const e = err as Error & { validation?: unknown; statusCode?: number; code?: string };
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
     const vk =
-      e instanceof VikingError
-        ? e
-        : e.validation
-          ? new VikingError('VIKING_E_BAD_REQUEST', e.message)
-          : e.statusCode && e.statusCode < 500
-            ? new VikingError('VIKING_E_BAD_REQUEST', e.message)
-            : toVikingError(e);
+      err instanceof VikingError
+        ? err
+        : err.validation
+          ? validationError(err)
+          : err.statusCode && err.statusCode < 500
+            ? new VikingError('VIKING_E_BAD_REQUEST', err.message)
+            : toVikingError(err);
     if (vk.statusCode >= 500) ctx.log?.(`api: ${vk.code}: ${vk.message}`);
     void reply.status(vk.statusCode).send(vk.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
-    const e = new VikingError('VIKING_E_NOT_FOUND', `no API route ${req.method} ${req.url}; see viking --help`);
+    const e = new VikingError('VIKING_E_NOT_FOUND', `no API route ${req.method} ${req.url.split('?')[0]}; see viking --help`);
     void reply.status(404).send(e.toJSON());
   });
 
-  app.get('/v1/ping', async () => ({ ok: true, host: ctx.hostName }));
-
-  app.get('/v1/stacks', async () => {
-    const stacks = await listStacks(ctx.client);
-    return stacks.map((s) => ({
-      name: s.name,
-      current: s.current,
-      releases: s.releases.length,
-      lastRelease: s.lastRelease,
-      domains: Object.values(s.domains).flat(),
-      updatedAt: s.releases.at(-1)?.at ?? null,
-    }));
-  });
-
-  app.get<{ Params: { name: string } }>('/v1/stack/:name', { schema: { params: stackParams } }, async (req) => {
-    const stack = await readStack(ctx.client, req.params.name);
-    if (!stack) throw new VikingError('VIKING_E_NOT_FOUND', `no stack named ${req.params.name}; viking stacks lists them`);
-    return { ...stack, jobs: await listJobs(ctx.client, stack.name) };
-  });
-
-  app.get<{ Querystring: { stack?: string } }>(
-    '/v1/ps',
-    { schema: { querystring: { type: 'object', properties: { stack: { type: 'string' } } } } },
-    async (req) => {
-      const stack = req.query.stack;
-      if (stack !== undefined && !isValidName(stack)) throw new VikingError('VIKING_E_INVALID_NAME', `'${stack}' is not a stack name`);
-      return listJobs(ctx.client, stack);
-    },
-  );
-
-  registerPush(app, ctx);
+  registerAuth(app, ctx.client);
+  metrics.register(app);
+  registerClusterRoutes(app, full);
+  registerStackRoutes(app, full);
+  registerDeployRoutes(app, full);
+  registerLogsRoute(app, full);
+  registerLocalRoutes(app, full);
+  registerPush(app, full);
   return app;
 }

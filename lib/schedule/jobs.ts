@@ -4,7 +4,7 @@
  */
 import { VikingError } from '../errors.js';
 import type { ContainerNodeSpec, ImageRef, Vikingfile } from '../vikingfile/types.js';
-import type { JobSpec } from '../store/records.js';
+import type { JobSpec, NodeTemplate, ScaleOverride } from '../store/records.js';
 
 /** Resolves a node's image: built by this release, by another stack, or any Docker reference. */
 export function resolveImage(ref: ImageRef, stack: string, built: Record<string, string>, others: Map<string, string>): string {
@@ -19,31 +19,54 @@ export function resolveImage(ref: ImageRef, stack: string, built: Record<string,
   return r;
 }
 
-export function jobSpecsForNode(node: ContainerNodeSpec, stack: string, tag: string, image: string): JobSpec[] {
+/** A container node as a release keeps it: everything a replica needs but its identity. */
+export function nodeTemplate(node: ContainerNodeSpec, image: string): NodeTemplate {
+  const t: NodeTemplate = {
+    node: node.name,
+    image,
+    expose: node.expose,
+    volumes: node.volumes,
+    env: node.env,
+    service: node.service,
+    tags: node.tags,
+    prefer: node.prefer,
+    memory: node.memory,
+    cpu: node.cpu,
+    scale: node.scale,
+  };
+  if (node.run !== undefined) t.run = node.run;
+  if (node.cwd !== undefined) t.cwd = node.cwd;
+  if (node.health !== undefined) t.health = node.health;
+  return t;
+}
+
+/**
+ * The replicas of a node in a release: `replicas` of them (the Vikingfile's
+ * scale unless `viking scale` said otherwise), with the stack's env
+ * overrides laid over the node's own env.
+ */
+export function jobsFromTemplate(
+  t: NodeTemplate,
+  stack: string,
+  tag: string,
+  replicas: number = t.scale,
+  envOverrides: Record<string, string> = {},
+): JobSpec[] {
   const jobs: JobSpec[] = [];
-  for (let instance = 1; instance <= node.scale; instance++) {
-    const spec: JobSpec = {
-      stack,
-      tag,
-      node: node.name,
-      instance,
-      image,
-      expose: node.expose,
-      volumes: node.volumes,
-      env: node.env,
-      service: node.service,
-      tags: node.tags,
-      prefer: node.prefer,
-      memory: node.memory,
-      cpu: node.cpu,
-      scale: node.scale,
-    };
-    if (node.run !== undefined) spec.run = node.run;
-    if (node.cwd !== undefined) spec.cwd = node.cwd;
-    if (node.health !== undefined) spec.health = node.health;
-    jobs.push(spec);
+  for (let instance = 1; instance <= replicas; instance++) {
+    jobs.push({ ...structuredClone(t), env: { ...t.env, ...envOverrides }, stack, tag, instance, scale: replicas });
   }
   return jobs;
+}
+
+export function jobSpecsForNode(node: ContainerNodeSpec, stack: string, tag: string, image: string): JobSpec[] {
+  return jobsFromTemplate(nodeTemplate(node, image), stack, tag);
+}
+
+/** Replicas to run for a node: a `viking scale` override while the declared scale is the one it was made against. */
+export function effectiveScale(t: NodeTemplate, override: ScaleOverride | undefined, keepAnyway = false): number {
+  if (!override) return t.scale;
+  return keepAnyway || override.declared === t.scale ? override.replicas : t.scale;
 }
 
 export function containerNodes(vf: Vikingfile): ContainerNodeSpec[] {

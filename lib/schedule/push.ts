@@ -1,32 +1,32 @@
 /**
  * One `viking push`, server side: source in, release out.
  *
- *   Vikingfile -> release number -> build images -> claim domains ->
- *   write /proc -> wait until every new job is healthy -> switch the stack
- *   to the new release -> remove the old release's jobs.
+ *   Vikingfile -> lock the stack -> release number -> build images ->
+ *   the rollout (lib/schedule/rollout.ts): write /proc, wait until every new
+ *   job is healthy, claim domains, switch the stack, retire the old jobs.
  *
  * Until the switch the old release keeps all traffic; if anything fails
  * before it, the new jobs are withdrawn and the old release is untouched.
  * Nodes with `service: true` keep running from the release that started them.
+ * The release record keeps every node's spec, so rollback and env changes
+ * can deploy it again without the source.
  */
 import { rename, rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
-import { VikingError, toVikingError } from '../errors.js';
+import { VikingError } from '../errors.js';
 import { loadVikingfile } from '../vikingfile/index.js';
 import type { Vikingfile } from '../vikingfile/types.js';
 import { buildImages } from '../builder/builder.js';
-import { PREFIX, REGISTRY_KEY, domainKey, imageKey, jobFromKey, procKey, procStackPrefix, procTagPrefix } from '../store/keys.js';
-import type { DomainRecord, JobSpec, ReleaseRecord } from '../store/records.js';
-import { allocateRelease, currentImageOf, readStack, switchRelease } from './stacks.js';
-import { containerNodes, foreignImages, jobSpecsForNode, resolveImage } from './jobs.js';
-import { waitForJobs } from './wait.js';
+import { REGISTRY_KEY, imageKey } from '../store/keys.js';
+import type { JobSpec, NodeTemplate, ReleaseRecord, ScaleOverride, StackRecord } from '../store/records.js';
+import { allocateRelease, currentImageOf, readStack } from './stacks.js';
+import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTemplate, resolveImage } from './jobs.js';
+import { checkDomains, nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
+import { withStackLock } from './lock.js';
 
-export interface PushEvent {
-  stage: 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
-  message: string;
-}
+export type PushEvent = RolloutEvent;
 
 export interface PushRequest {
   client: Etcd3;
@@ -52,7 +52,17 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
   const emit = (stage: PushEvent['stage'], message: string): void => req.onEvent?.({ stage, message });
   const { vikingfile: vf } = await loadVikingfile(req.uploadDir);
   emit('vikingfile', `stack ${vf.stack}: ${vf.images.length} image(s), ${vf.nodes.length} node(s)`);
-  await checkDomains(req.client, vf);
+  return withStackLock(req.client, vf.stack, { what: 'push', by: req.by, host: req.hostName }, () => pushLocked(req, vf, emit));
+}
+
+async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEvent['stage'], message: string) => void): Promise<PushResult> {
+  const domains: Record<string, string[]> = {};
+  const websites: Record<string, string> = {};
+  for (const node of vf.nodes) {
+    domains[node.name] = node.domains;
+    if (node.kind === 'website') websites[node.name] = node.documentRoot;
+  }
+  await checkDomains(req.client, vf.stack, domains);
 
   const { tag, number } = await allocateRelease(req.client, vf.stack);
   const sourceDir = path.join(req.dataDir, 'stacks', vf.stack, tag);
@@ -78,108 +88,77 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
   });
   for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
 
-  const jobs = await newJobs(req.client, vf, tag, images);
-  await writeJobs(req.client, jobs);
-  emit('schedule', `${jobs.length} container(s) scheduled`);
-  try {
-    await waitForJobs(req.client, jobs, {
-      timeoutMs: req.timeoutMs ?? 120_000,
-      onChange: (job, what) => emit('deploy', `${job.node}/${job.instance}: ${what}`),
-    });
-  } catch (err) {
-    // Withdraw the new jobs: dispatch removes their containers, the old release never stopped.
-    await req.client.delete().prefix(procTagPrefix(vf.stack, tag));
-    throw toVikingError(err);
-  }
-
-  const domains: Record<string, string[]> = {};
-  const websites: Record<string, string> = {};
-  for (const node of vf.nodes) {
-    domains[node.name] = node.domains;
-    if (node.kind === 'website') websites[node.name] = node.documentRoot;
-  }
-  await claimDomains(req.client, vf);
-  const release: ReleaseRecord = { tag, number, at: new Date().toISOString(), by: req.by, images, source: sourceDir, builtOn: req.hostName };
-  await switchRelease(req.client, vf.stack, release, { domains, websites, ...(vf.comment !== undefined ? { comment: vf.comment } : {}) });
-  emit('switch', `${vf.stack} now serves release ${tag}`);
-  const removed = await retireOldJobs(req.client, vf, tag);
-  if (removed > 0) emit('cleanup', `${removed} container(s) of older releases retired`);
+  const stack = await readStack(req.client, vf.stack);
+  const templates = await nodeTemplates(req.client, vf, images);
+  const { jobs, scale } = await newJobs(req.client, vf, tag, templates, stack, emit);
+  const release: ReleaseRecord = {
+    tag,
+    number,
+    at: new Date().toISOString(),
+    by: req.by,
+    images,
+    source: sourceDir,
+    builtOn: req.hostName,
+    origin: { kind: 'push' },
+    nodes: templates,
+    domains,
+    websites,
+    env: stack?.env ?? {},
+  };
+  await rollOut(
+    req.client,
+    {
+      stack: vf.stack,
+      release,
+      jobs,
+      declared: vf.nodes.map((n) => n.name),
+      scale,
+      ...(vf.comment !== undefined ? { comment: vf.comment } : {}),
+    },
+    { timeoutMs: req.timeoutMs ?? 120_000, emit },
+  );
   const allDomains = vf.nodes.flatMap((n) => n.domains);
   emit('done', `${vf.stack} ${tag} is live${allDomains.length ? `: ${allDomains.join(', ')}` : ''}`);
   return { stack: vf.stack, tag, release: number, domains: allDomains, images };
 }
 
-/** Refuses a push whose domains another stack already serves, before anything is built. */
-async function checkDomains(client: Etcd3, vf: Vikingfile): Promise<void> {
-  for (const node of vf.nodes) {
-    for (const domain of node.domains) {
-      const text = await client.get(domainKey(domain)).string();
-      if (!text) continue;
-      const owner = JSON.parse(text) as DomainRecord;
-      if (owner.stack !== vf.stack) {
-        throw new VikingError('VIKING_E_DOMAIN_TAKEN', `domain ${domain} is already served by ${owner.stack}/${owner.node}; remove it there first`);
-      }
-    }
-  }
-}
-
-/** Points each domain at its node and drops the domains the stack no longer declares. */
-async function claimDomains(client: Etcd3, vf: Vikingfile): Promise<void> {
-  const wanted = new Map<string, DomainRecord>();
-  for (const node of vf.nodes) for (const d of node.domains) wanted.set(d, { stack: vf.stack, node: node.name, kind: node.kind });
-  const before = await readStack(client, vf.stack);
-  for (const d of Object.values(before?.domains ?? {}).flat()) if (!wanted.has(d)) await client.delete().key(domainKey(d));
-  for (const [d, rec] of wanted) await client.put(domainKey(d)).value(JSON.stringify(rec));
-}
-
-/** Nodes of the stack that already have jobs under /proc, in any release. */
-async function nodesWithJobs(client: Etcd3, stack: string): Promise<Set<string>> {
-  const keys = await client.getAll().prefix(procStackPrefix(stack)).keys();
-  const nodes = new Set<string>();
-  for (const key of keys) {
-    const job = jobFromKey(key, PREFIX.proc);
-    if (job) nodes.add(job.node);
-  }
-  return nodes;
-}
-
-async function newJobs(client: Etcd3, vf: Vikingfile, tag: string, built: Record<string, string>): Promise<JobSpec[]> {
+/** Every container node of the Vikingfile with its image resolved: what the release record keeps. */
+async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string, string>): Promise<Record<string, NodeTemplate>> {
   const others = new Map<string, string>();
   for (const f of foreignImages(vf)) {
     const ref = await currentImageOf(client, f.stack, f.image);
     if (ref) others.set(`${f.stack}/${f.image}`, ref);
   }
+  const out: Record<string, NodeTemplate> = {};
+  for (const node of containerNodes(vf)) out[node.name] = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
+  return out;
+}
+
+/**
+ * The jobs this push starts: every container node but services already
+ * running, with the stack's env overrides and the `viking scale` overrides
+ * that still apply. A node whose Vikingfile scale changed drops its override.
+ */
+async function newJobs(
+  client: Etcd3,
+  vf: Vikingfile,
+  tag: string,
+  templates: Record<string, NodeTemplate>,
+  stack: StackRecord | undefined,
+  emit: (stage: PushEvent['stage'], message: string) => void,
+): Promise<{ jobs: JobSpec[]; scale: Record<string, ScaleOverride> }> {
   const running = await nodesWithJobs(client, vf.stack);
   const jobs: JobSpec[] = [];
+  const scale: Record<string, ScaleOverride> = {};
   for (const node of containerNodes(vf)) {
+    const t = templates[node.name]!;
+    const override = stack?.scale?.[node.name];
+    const replicas = effectiveScale(t, override);
+    if (override && replicas === override.replicas) scale[node.name] = override;
+    else if (override) emit('schedule', `${node.name}: scale ${t.scale} from the Vikingfile replaces viking scale ${override.replicas}`);
     // A service already running is not restarted by a push.
     if (node.service && running.has(node.name)) continue;
-    jobs.push(...jobSpecsForNode(node, vf.stack, tag, resolveImage(node.image, vf.stack, built, others)));
+    jobs.push(...jobsFromTemplate(t, vf.stack, tag, replicas, stack?.env ?? {}));
   }
-  return jobs;
-}
-
-async function writeJobs(client: Etcd3, jobs: JobSpec[]): Promise<void> {
-  for (let i = 0; i < jobs.length; i += 100) {
-    const batch = jobs.slice(i, i + 100);
-    // One transaction per batch: a release's jobs appear together, never half of them.
-    await client
-      .if(procKey(batch[0]!), 'Version', '>', -1)
-      .then(...batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j))))
-      .commit();
-  }
-}
-
-/** Deletes the /proc entries of releases other than `tag`, except service nodes still declared. */
-async function retireOldJobs(client: Etcd3, vf: Vikingfile, tag: string): Promise<number> {
-  const keep = new Set(containerNodes(vf).filter((n) => n.service).map((n) => n.name));
-  const keys = await client.getAll().prefix(procStackPrefix(vf.stack)).keys();
-  let removed = 0;
-  for (const key of keys) {
-    const job = jobFromKey(key, PREFIX.proc);
-    if (!job || job.tag === tag || keep.has(job.node)) continue;
-    await client.delete().key(key);
-    removed++;
-  }
-  return removed;
+  return { jobs, scale };
 }

@@ -54,7 +54,7 @@ export async function switchRelease(
   client: Etcd3,
   name: string,
   release: ReleaseRecord,
-  extra: Pick<StackRecord, 'domains' | 'websites'> & { comment?: string },
+  extra: Pick<StackRecord, 'domains' | 'websites'> & Pick<Partial<StackRecord>, 'comment' | 'env' | 'scale'>,
 ): Promise<StackRecord> {
   return updateStack(client, name, (s) => {
     const next: StackRecord = {
@@ -65,6 +65,8 @@ export async function switchRelease(
       websites: extra.websites,
     };
     if (extra.comment !== undefined) next.comment = extra.comment;
+    if (extra.env !== undefined) next.env = extra.env;
+    if (extra.scale !== undefined) next.scale = extra.scale;
     return next;
   });
 }

@@ -5,9 +5,9 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { readJSON } from '../store/client.js';
-import { deployKey, jobPath, runKey } from '../store/keys.js';
-import type { DeployState, JobSpec } from '../store/records.js';
+import { readJSON, readPrefix } from '../store/client.js';
+import { deployKey, jobPath, portsNodePrefix, runKey } from '../store/keys.js';
+import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -62,6 +62,42 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
         'VIKING_E_DEPLOY_TIMEOUT',
         `the release was not healthy after ${Math.round(o.timeoutMs / 1000)}s: ${waiting.slice(0, 5).join('; ')}`,
         { waiting },
+      );
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  }
+}
+
+export interface GoneOptions {
+  timeoutMs: number;
+  onGone?: (job: JobId) => void;
+  pollMs?: number;
+}
+
+/**
+ * Waiting for withdrawn jobs to be gone: no endpoint left in /ports (the
+ * routers stopped sending to them) and no /run entry (dispatch released them,
+ * so their slave stops the container).
+ */
+export async function waitForJobsGone(client: Etcd3, jobs: JobId[], o: GoneOptions): Promise<void> {
+  const deadline = Date.now() + o.timeoutMs;
+  const pending = new Map(jobs.map((j) => [jobPath(j), j]));
+  for (;;) {
+    for (const [path, job] of [...pending]) {
+      const placed = await client.get(runKey(job)).exists();
+      const ports = await readPrefix<PortEndpoint>(client, portsNodePrefix(job.stack, job.node));
+      const serving = ports.entries.some((e) => e.value && e.value.tag === job.tag && e.value.instance === job.instance);
+      if (!placed && !serving) {
+        pending.delete(path);
+        o.onGone?.(job);
+      }
+    }
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) {
+      throw new VikingError(
+        'VIKING_E_DEPLOY_TIMEOUT',
+        `${[...pending.keys()].join(', ')} still placed or serving after ${Math.round(o.timeoutMs / 1000)}s; they are being stopped`,
+        { waiting: [...pending.keys()] },
       );
     }
     await new Promise((r) => setTimeout(r, o.pollMs ?? 200));

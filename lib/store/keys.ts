@@ -19,6 +19,7 @@ export const PREFIX = {
   domains: '/domains/',
   tokens: '/tokens/',
   drain: '/drain/',
+  locks: '/locks/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -30,6 +31,13 @@ export const imageKey = (stack: string, tag: string, image: string): string => `
 export const domainKey = (domain: string): string => `${PREFIX.domains}${domain}`;
 export const drainKey = (host: string): string => `${PREFIX.drain}${host}`;
 export const fixedKey = (stack: string, node: string): string => `${PREFIX.fixed}${stack}/${node}`;
+export const tokenKey = (id: string): string => `${PREFIX.tokens}${id}`;
+/** Held while a push, rollback, scale, env change or removal of the stack runs. */
+export const stackLockKey = (stack: string): string => `${PREFIX.locks}${stack}`;
+export const imagesStackPrefix = (stack: string): string => `${PREFIX.images}${stack}/`;
+export const fixedStackPrefix = (stack: string): string => `${PREFIX.fixed}${stack}/`;
+export const runStackPrefix = (stack: string): string => `${PREFIX.run}${stack}/`;
+export const portsStackPrefix = (stack: string): string => `${PREFIX.ports}${stack}/`;
 
 /** `<stack>/<tag>/<node>/<n>`: the job's path, shared by /proc, /run, /deploy. */
 export const jobPath = (job: JobId): string => `${job.stack}/${job.tag}/${job.node}/${job.instance}`;

@@ -76,7 +76,10 @@ export interface PortEndpoint {
   primary: boolean;
 }
 
-/** One release of a stack: what `viking push` produced. */
+/** A container node of a release, as pushed: a JobSpec without the replica's identity. */
+export type NodeTemplate = Omit<JobSpec, 'stack' | 'tag' | 'instance'>;
+
+/** One release of a stack: what `viking push` produced, or a rollback or env change derived from one. */
 export interface ReleaseRecord {
   tag: string;
   number: number;
@@ -86,6 +89,21 @@ export interface ReleaseRecord {
   /** Directory holding the pushed source on the host that built it. */
   source: string;
   builtOn: string;
+  /** How the release came to be: a push, a rollback to `from`, or an env change on top of `from`. */
+  origin?: { kind: 'push' | 'rollback' | 'env'; from?: string };
+  /** Container nodes as declared (scale and env from the Vikingfile), so the release can be deployed again. */
+  nodes?: Record<string, NodeTemplate>;
+  /** Domains by node, and website nodes' document roots, as this release declared them. */
+  domains?: Record<string, string[]>;
+  websites?: Record<string, string>;
+  /** The stack's env overrides (viking env) in force when the release was deployed. */
+  env?: Record<string, string>;
+}
+
+/** `viking scale` on a node: kept across pushes while the Vikingfile's scale stays `declared`. */
+export interface ScaleOverride {
+  replicas: number;
+  declared: number;
 }
 
 /** `/stack/<stack>`: the current release and the history. */
@@ -101,6 +119,29 @@ export interface StackRecord {
   domains: Record<string, string[]>;
   /** Website nodes: node -> document root inside the release source. */
   websites: Record<string, string>;
+  /** `viking env set` overrides, applied over every container node's env. */
+  env?: Record<string, string>;
+  /** `viking scale` overrides by node. */
+  scale?: Record<string, ScaleOverride>;
+}
+
+/** `/tokens/<id>`: an API token; only the sha256 of its secret is kept. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  /** sha256 hex of the token's secret part. */
+  hash: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+/** `/locks/<stack>`: who is changing the stack right now (under the holder's lease). */
+export interface StackLock {
+  stack: string;
+  what: string;
+  by: string;
+  host: string;
+  since: string;
 }
 
 /** `/domains/<domain>`: which stack node serves a domain. */

@@ -1,15 +1,47 @@
 /**
  * A real `viking host` process started through the CLI, as a server would
  * run it. Resolves once it prints its `ready router=… api=…` line.
+ *
+ * The API needs a token: startHostProcess makes one in the host's etcd
+ * (once per etcd) and runCli passes the latest one as VIKING_TOKEN unless
+ * the test gives its own (VIKING_TOKEN: '' for none). runCli never reads
+ * the user's real config file: VIKING_CONFIG points at a path that does not exist.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { createToken } from '../../lib/auth/tokens.js';
+import { connectEtcd } from '../../lib/store/client.js';
 
 export const VIKING_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/viking.js');
 
+const tokens = new Map<string, Promise<string>>();
+let latestToken: string | undefined;
+
+/** An API token valid in the cluster of this etcd, made once per etcd URL. */
+export function testToken(etcdUrl: string): Promise<string> {
+  let made = tokens.get(etcdUrl);
+  if (!made) {
+    made = (async () => {
+      const client = connectEtcd(etcdUrl);
+      try {
+        return (await createToken(client, 'test')).token;
+      } finally {
+        client.close();
+      }
+    })();
+    tokens.set(etcdUrl, made);
+  }
+  return made.then((t) => (latestToken = t));
+}
+
+/** A config path no test writes: runCli's default, so the user's own config never leaks in. */
+export const NO_CONFIG = path.join('/nonexistent', `viking-test-${process.pid}`, 'config.json');
+
 export interface HostProcess {
   name: string;
+  /** A token the host's API accepts. */
+  token: string;
   child: ChildProcess;
   routerPort: number;
   apiPort: number;
@@ -20,6 +52,7 @@ export interface HostProcess {
 
 export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[] }): Promise<HostProcess> {
   const ip = o.ip ?? '127.0.0.1';
+  const token = await testToken(o.etcd);
   const args = [
     VIKING_BIN, 'host', '--etcd', o.etcd, '--name', o.name, '--ip', ip,
     '--router-port', '0', '--api-port', '0', '--data-dir', o.dataDir,
@@ -47,6 +80,7 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
   });
   return {
     name: o.name,
+    token,
     child,
     routerPort: ready.router,
     apiPort: ready.api,
@@ -62,7 +96,8 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
 /** Runs the viking CLI to completion; resolves with its exit code and output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [VIKING_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const defaults: NodeJS.ProcessEnv = { VIKING_CONFIG: NO_CONFIG, ...(latestToken ? { VIKING_TOKEN: latestToken } : {}) };
+    const child = spawn(process.execPath, [VIKING_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...defaults, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

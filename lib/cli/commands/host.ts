@@ -6,7 +6,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { VikingHost } from '../../host/host.js';
 import { handled } from '../output.js';
 
 export interface HostArgs {
@@ -82,6 +81,8 @@ export function hostCommand(y: Argv): Argv {
         .option('registry', { type: 'string', describe: 'the cluster registry host:port: announced in etcd, images are pushed and pulled there' })
         .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
+      // Loaded here, not at the top: commands that only call the API start faster without etcd and Docker clients.
+      const { VikingHost } = await import('../../host/host.js');
       const host = new VikingHost({
         name: args.name,
         ip: args.ip,

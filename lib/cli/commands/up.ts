@@ -2,18 +2,15 @@
  * `viking up`: the whole cluster on one machine, in one command. Starts an
  * etcd member (the installed etcd binary, data under --data-dir), makes the
  * base images if missing, and runs a master host with router and API, in
- * the foreground. Ctrl-C stops everything it started: the host, the
- * containers it ran, and etcd.
+ * the foreground. The first time, it makes the cluster's first API token
+ * and saves it with the API URL in the CLI config file. Ctrl-C stops
+ * everything it started: the host, the containers it ran, and etcd.
  */
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { VikingHost } from '../../host/host.js';
-import { startEtcdMember } from '../../up/etcd-process.js';
-import { connectDocker } from '../../docker/client.js';
-import { ensureBaseImages } from '../../docker/base-images.js';
-import { listOwned, removeContainer } from '../../slave/containers.js';
 import { handled } from '../output.js';
+import { configPath, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
 
 interface UpArgs {
@@ -32,6 +29,12 @@ export function hostNameOf(raw: string): string {
   return name || 'viking';
 }
 
+async function saveFirst(token: string, apiPort: number): Promise<void> {
+  const file = configPath();
+  await writeConfig({ api: `http://127.0.0.1:${apiPort}`, token }, file);
+  logLine(`made the first API token 'admin' and saved it with the API URL in ${file} (mode 0600)`);
+}
+
 export function upCommand(y: Argv): Argv {
   return y.command<UpArgs>(
     'up',
@@ -47,6 +50,15 @@ export function upCommand(y: Argv): Argv {
         .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on' })
         .option('keep-containers', { type: 'boolean', default: false, describe: 'leave the apps running on exit' }) as unknown as Argv<UpArgs>,
     handled(async (args: UpArgs) => {
+      // Loaded here, not at the top: commands that only call the API start faster without them.
+      const [{ VikingHost }, { startEtcdMember }, { connectDocker }, { ensureBaseImages }, { listOwned, removeContainer }, { ensureFirstToken }] = await Promise.all([
+        import('../../host/host.js'),
+        import('../../up/etcd-process.js'),
+        import('../../docker/client.js'),
+        import('../../docker/base-images.js'),
+        import('../../slave/containers.js'),
+        import('../../auth/tokens.js'),
+      ]);
       const dataDir = path.resolve(args['data-dir']);
       logLine(`starting etcd on 127.0.0.1:${args['etcd-port']} (data in ${dataDir}/etcd, log ${dataDir}/etcd.log)`);
       const etcd = await startEtcdMember({
@@ -77,8 +89,14 @@ export function upCommand(y: Argv): Argv {
         }
         await etcd.stop();
       });
+      // The first user's token, made once per cluster and saved where the CLI looks for it
+      // before the API answers, so whoever waits for /v1/ping finds the config ready.
       try {
+        const first = await ensureFirstToken(host.client, 'admin');
+        if (first && args['api-port'] !== 0) await saveFirst(first.token, args['api-port']);
         await host.start();
+        if (first && args['api-port'] === 0) await saveFirst(first.token, host.apiPort);
+        if (!first) logLine(`API tokens already exist; viking token create NAME --etcd ${etcd.url} --save makes another`);
       } catch (err) {
         await etcd.stop();
         throw err;

@@ -1,0 +1,67 @@
+/**
+ * Long operations (push, rollback, scale, env, rm) answer a stream of NDJSON
+ * lines, so the CLI shows each stage as it happens:
+ *
+ *   {"type":"progress","stage":"deploy","message":"web/1: running on h1"}
+ *   ...
+ *   {"type":"result", ...}   or   {"type":"error","statusCode":..,"code":..,"message":..}
+ *
+ * The stream starts only with the first progress event. A failure before it
+ * (no such stack, the stack is busy, a bad release name) is an ordinary HTTP
+ * error with its own status, so scripts can tell "refused" from "failed".
+ */
+import type { FastifyReply } from 'fastify';
+import { toVikingError } from '../errors.js';
+import type { Emit, RolloutEvent } from '../schedule/rollout.js';
+
+export type ProgressLine<R> =
+  | ({ type: 'progress' } & RolloutEvent)
+  | ({ type: 'result' } & R)
+  | { type: 'error'; statusCode: number; code: string; message: string; details?: Record<string, unknown> };
+
+export interface ProgressOutcome {
+  /** The stream had started when the operation ended. */
+  streamed: boolean;
+  /** The VIKING_E_ code it failed with, or undefined on success. */
+  failed?: string;
+}
+
+/**
+ * Runs `op`, streaming its progress; resolves once the answer is complete.
+ * Throws (for fastify's error handler) only when nothing was streamed yet.
+ */
+export async function streamProgress<R extends object>(
+  reply: FastifyReply,
+  op: (emit: Emit) => Promise<R>,
+  onError?: (code: string, message: string) => void,
+): Promise<ProgressOutcome> {
+  const raw = reply.raw;
+  let started = false;
+  const write = (line: ProgressLine<R>): void => {
+    if (!raw.destroyed && !raw.writableEnded) raw.write(`${JSON.stringify(line)}\n`);
+  };
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    reply.hijack();
+    raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  };
+  const emit: Emit = (stage, message) => {
+    start();
+    write({ type: 'progress', stage, message });
+  };
+  try {
+    const result = await op(emit);
+    start();
+    write({ type: 'result', ...result });
+    raw.end();
+    return { streamed: true };
+  } catch (err) {
+    const e = toVikingError(err);
+    onError?.(e.code, e.message);
+    if (!started) throw e;
+    write({ type: 'error', ...e.toJSON() });
+    raw.end();
+    return { streamed: true, failed: e.code };
+  }
+}

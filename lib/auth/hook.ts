@@ -1,0 +1,50 @@
+/**
+ * The API's gate: every request but `GET /v1/ping` must carry
+ * `Authorization: Bearer <token>` naming a live token. The check runs in
+ * fastify's first hook (onRequest), before any body is read or any handler
+ * runs, so a refused request changes nothing.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Etcd3 } from 'etcd3';
+import { VikingError } from '../errors.js';
+import type { TokenRecord } from '../store/records.js';
+import { verifyToken } from './tokens.js';
+
+/** Routes anyone may call: a liveness probe says nothing about the cluster. */
+export const PUBLIC_ROUTES = new Set(['/v1/ping']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The token the request was made with (set by the auth hook). */
+    token?: Omit<TokenRecord, 'hash'>;
+  }
+}
+
+/** The bearer token of a request, if it sent one. */
+export function bearerOf(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+export function registerAuth(app: FastifyInstance, client: Etcd3): void {
+  app.decorateRequest('token', undefined);
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (req.method === 'GET' && PUBLIC_ROUTES.has(path)) return;
+    const given = bearerOf(req);
+    if (!given) {
+      throw new VikingError(
+        'VIKING_E_UNAUTHORIZED',
+        'this API needs a token: pass --token, set VIKING_TOKEN, or run viking configure --api URL --token TOKEN',
+      );
+    }
+    const record = await verifyToken(client, given);
+    if (!record) {
+      throw new VikingError('VIKING_E_UNAUTHORIZED', 'the API token is unknown or revoked; viking token create makes a new one');
+    }
+    const { hash: _hash, ...rest } = record;
+    req.token = rest;
+  });
+}

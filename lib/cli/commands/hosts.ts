@@ -1,0 +1,91 @@
+/**
+ * `viking hosts`: the servers of the cluster, and the two things an operator
+ * does to them:
+ *
+ *   viking hosts [ls]            every live host: address, role, state, load
+ *   viking hosts show NAME       one host and the containers placed on it
+ *   viking hosts drain NAME      move its stateless containers away, place nothing new there
+ *   viking hosts drain NAME --undo
+ *   viking hosts rm NAME [--force]   forget a host that is gone for good
+ */
+import type { Argv } from 'yargs';
+import { ApiClient } from '../api-client.js';
+import { formatTable, handled, printJson } from '../output.js';
+import { withApi, withJson, type ReadArgs } from '../options.js';
+import type { HostRow } from '../../hosts/ops.js';
+import type { JobRow } from '../../api/status.js';
+
+interface NameArgs extends ReadArgs {
+  name: string;
+  undo?: boolean;
+  force?: boolean;
+}
+
+function hostTable(rows: HostRow[]): string {
+  return formatTable(
+    ['HOST', 'IP', 'ROLE', 'STATE', 'JOBS', 'CAPACITY', 'TAGS', 'API'],
+    rows.map((h) => [
+      h.name,
+      h.ip,
+      h.leader ? 'leader' : h.master ? 'master' : 'worker',
+      h.draining ? 'draining' : 'up',
+      h.jobs,
+      h.capacity.containers > 0 ? `${h.capacity.containers} containers` : 'unlimited',
+      h.tags.join(','),
+      h.api,
+    ]),
+  );
+}
+
+async function list(args: ReadArgs): Promise<void> {
+  const rows = await (await ApiClient.from(args)).get<HostRow[]>('/v1/network');
+  if (args.json) return printJson(rows);
+  process.stdout.write(rows.length ? `${hostTable(rows)}\n` : 'no live hosts\n');
+}
+
+export function hostsCommand(y: Argv): Argv {
+  return y.command(
+    'hosts',
+    'list the hosts; drain or remove one (viking hosts --help)',
+    (a) =>
+      a
+        .command<ReadArgs>(['ls', '$0'], 'list the live hosts', (b) => withJson(b), handled(list))
+        .command<NameArgs>(
+          'show <name>',
+          'one host and the containers placed on it',
+          (b) => withJson(b.positional('name', { type: 'string', demandOption: true })) as unknown as Argv<NameArgs>,
+          handled(async (args: NameArgs) => {
+            const h = await (await ApiClient.from(args)).get<HostRow & { alive: boolean; jobs: JobRow[] }>(`/v1/server/${encodeURIComponent(args.name)}`);
+            if (args.json) return printJson(h);
+            process.stdout.write(h.alive ? `${hostTable([{ ...h, jobs: h.jobs.length }])}\n\n` : `host ${h.name} is down\n\n`);
+            process.stdout.write(
+              h.jobs.length
+                ? `${formatTable(['STACK', 'TAG', 'NODE', '#', 'STATE', 'CONTAINER'], h.jobs.map((j) => [j.stack, j.tag, j.node, j.instance, j.state, j.container]))}\n`
+                : 'no containers placed here\n',
+            );
+          }),
+        )
+        .command<NameArgs>(
+          'drain <name>',
+          'move the host\'s stateless containers away and place nothing new there (--undo to stop)',
+          (b) =>
+            withApi(b.positional('name', { type: 'string', demandOption: true }).option('undo', { type: 'boolean', describe: 'stop draining' })) as unknown as Argv<NameArgs>,
+          handled(async (args: NameArgs) => {
+            const r = await (await ApiClient.from(args)).post<{ name: string; draining: boolean }>(`/v1/server/${encodeURIComponent(args.name)}/drain`, { drain: !args.undo });
+            process.stdout.write(r.draining ? `${r.name} is draining: its stateless containers move to other hosts (viking ps shows them)\n` : `${r.name} takes new containers again\n`);
+          }),
+        )
+        .command<NameArgs>(
+          'rm <name>',
+          'forget a host that is gone for good (its volume pins go too)',
+          (b) =>
+            withApi(b.positional('name', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'even while it is alive' })) as unknown as Argv<NameArgs>,
+          handled(async (args: NameArgs) => {
+            const r = await (await ApiClient.from(args)).delete<{ name: string; unpinned: string[] }>(`/v1/server/${encodeURIComponent(args.name)}${args.force ? '?force=1' : ''}`);
+            process.stdout.write(`${r.name} removed${r.unpinned.length ? `; volume nodes unpinned: ${r.unpinned.join(', ')}` : ''}\n`);
+          }),
+        )
+        .demandCommand(0),
+    () => {},
+  );
+}

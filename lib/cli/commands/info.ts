@@ -1,0 +1,43 @@
+/**
+ * `viking info`: the cluster at a glance: hosts, the leader, stacks and
+ * containers by state.
+ */
+import type { Argv } from 'yargs';
+import { ApiClient } from '../api-client.js';
+import { formatTable, handled, printJson } from '../output.js';
+import { withJson, type ReadArgs } from '../options.js';
+
+interface Info {
+  host: string;
+  version: string;
+  leader: string | null;
+  hosts: { total: number; draining: number; masters: number; names: string[] };
+  stacks: { total: number; live: number; names: string[] };
+  jobs: { total: number; byState: Record<string, number> };
+}
+
+export function infoCommand(y: Argv): Argv {
+  return y.command<ReadArgs>(
+    'info',
+    'summary of the cluster: hosts, leader, stacks, containers by state',
+    (a) => withJson(a),
+    handled(async (args: ReadArgs) => {
+      const api = await ApiClient.from(args);
+      const info = await api.get<Info>('/v1/info');
+      if (args.json) return printJson(info);
+      const states = Object.entries(info.jobs.byState).sort().map(([s, n]) => `${n} ${s}`).join(', ');
+      process.stdout.write(
+        `${formatTable(
+          ['WHAT', 'VALUE'],
+          [
+            ['api', `${api.base} (host ${info.host}, viking ${info.version})`],
+            ['leader', info.leader ?? 'none elected'],
+            ['hosts', `${info.hosts.total} (${info.hosts.masters} master, ${info.hosts.draining} draining): ${info.hosts.names.join(', ')}`],
+            ['stacks', `${info.stacks.total} (${info.stacks.live} live)${info.stacks.names.length ? `: ${info.stacks.names.join(', ')}` : ''}`],
+            ['containers', `${info.jobs.total}${states ? ` (${states})` : ''}`],
+          ],
+        )}\n`,
+      );
+    }),
+  );
+}
