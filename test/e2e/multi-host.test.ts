@@ -54,6 +54,13 @@ async function stackCopy(name: string, edit: (vf: string) => string, message = '
 
 const live = (): TestHost[] => cluster.hosts.filter((h) => h.alive);
 
+/** The leader, once /leader names a live host (a killed leader's key lingers until its lease ends). */
+const liveLeader = (): Promise<TestHost> =>
+  waitFor('a live leader', async () => {
+    const name = await client.get(LEADER_KEY).string();
+    return live().find((h) => h.name === name);
+  }, 15_000, 20);
+
 /** /run of the stack: job path -> host. */
 async function placements(): Promise<Map<string, string>> {
   const run = await client.getAll().prefix(`${PREFIX.run}${stack}/`).strings();
@@ -145,7 +152,7 @@ test('a drained host: its replica moves to a host without one, and nothing new l
 });
 
 test('a dead host: its replica runs on a survivor and is served within 5 s', async () => {
-  const leader = await client.get(LEADER_KEY).string();
+  const leader = (await liveLeader()).name;
   const run = await placements();
   const dbHost = [...run].find(([job]) => job.includes('/db/'))![1];
   const victim = cluster.hosts.find((h) => h.alive && h.name !== leader && h.name !== dbHost && [...run.values()].includes(h.name))!;
@@ -190,9 +197,7 @@ test('a volume job waits for its dead host and says so in viking ps', async () =
 });
 
 test('a dead leader: a new one dispatches within 3 s, and no job ever runs twice', async () => {
-  const leaderName = await client.get(LEADER_KEY).string();
-  const leader = cluster.hosts.find((h) => h.name === leaderName)!;
-  assert.ok(leader?.alive, 'a live leader');
+  const leader = await liveLeader();
   const run = await placements();
   const orphaned = [...run].filter(([job, host]) => host === leader.name && !job.includes('/db/')).map(([job]) => job);
   let doubled = '';
@@ -241,9 +246,9 @@ test('one etcd member killed: pushes and failover still work', async () => {
   assert.match(res.body, /etcd degraded/);
 
   // Failover with one member down: a host dies, the last one takes both replicas.
-  const leader = await client.get(LEADER_KEY).string();
-  const victim = live().find((h) => h.name !== leader)!;
-  const survivor = live().find((h) => h.name === leader)!;
+  const survivor = await liveLeader();
+  const victim = live().find((h) => h !== survivor)!;
+  assert.ok((await endpoints()).some((e) => e.host === victim.name), 'replicas are spread, so the victim serves one');
   const t0 = Date.now();
   await cluster.killHost(victim);
   await waitFor('both replicas on the survivor', async () => {

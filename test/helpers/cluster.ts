@@ -67,7 +67,7 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(o: { prefix: string; hosts: number; extra?: string[] }): Promise<Cluster> {
+export async function startCluster(o: { prefix: string; hosts: number; extra?: string[]; extraFor?: (index: number) => string[] }): Promise<Cluster> {
   const etcd = await startEtcdCluster(3);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'viking-cluster-'));
   const hosts: TestHost[] = [];
@@ -80,7 +80,7 @@ export async function startCluster(o: { prefix: string; hosts: number; extra?: s
         ip,
         master: true,
         dataDir: path.join(dataDir, `h${i + 1}`),
-        extra: ['--lease-ttl', '2', '--leader-ttl', '2', ...(o.extra ?? [])],
+        extra: ['--lease-ttl', '2', '--leader-ttl', '2', ...(o.extra ?? []), ...(o.extraFor?.(i) ?? [])],
       });
       hosts.push({ ...h, ip, alive: true });
     }
