@@ -1,0 +1,104 @@
+/**
+ * Upload safety through the real API: each malicious tarball POSTed to
+ * /v1/push is refused with its HTTP status and code before any build, and
+ * nothing lands on disk outside the upload's own directory.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pack } from 'tar-stream';
+import type { FastifyInstance } from 'fastify';
+import type { Etcd3 } from 'etcd3';
+import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { docker } from '../helpers/docker.js';
+import { connectEtcd } from '../../lib/store/client.js';
+import { createApi } from '../../lib/api/server.js';
+import { createToken } from '../../lib/auth/tokens.js';
+
+let etcd: TestEtcd;
+let client: Etcd3;
+let app: FastifyInstance;
+let root: string;
+let dataDir: string;
+let token: string;
+
+type Entry = { name: string; type?: 'file' | 'symlink' | 'link' | 'directory' | 'character-device' | 'fifo'; content?: string; linkname?: string; size?: number };
+
+function tarOf(entries: Entry[]): Promise<Buffer> {
+  const p = pack();
+  for (const e of entries) {
+    if (e.type === 'file' || e.type === undefined) p.entry({ name: e.name, size: e.size }, e.content ?? '');
+    else p.entry({ name: e.name, type: e.type, linkname: e.linkname, size: 0 });
+  }
+  p.finalize();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    p.on('data', (c: unknown) => chunks.push(c as Buffer));
+    p.on('end', () => resolve(Buffer.concat(chunks)));
+    p.on('error', reject);
+  });
+}
+
+const vikingfile = { name: 'Vikingfile', content: 'viking: { name: up }\ndeploy:\n  web: { image: viking/busybox }\n' };
+
+before(async () => {
+  etcd = await startTestEtcd();
+  client = connectEtcd(etcd.url);
+  root = await mkdtemp(path.join(os.tmpdir(), 'viking-upload-api-'));
+  dataDir = path.join(root, 'data');
+  app = createApi({ client, docker, dataDir, hostName: 'up-host', maxUploadBytes: 64 * 1024, routerPort: 0 });
+  await app.ready();
+  token = (await createToken(client, 'upload-test')).token;
+});
+after(async () => {
+  await app?.close();
+  client?.close();
+  await etcd?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+const cases: Array<{ name: string; entries: Entry[] | 'garbage'; status: number; code: string; message: RegExp }> = [
+  { name: '.. entry', entries: [vikingfile, { name: '../evil', content: 'x' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /climbs out/ },
+  { name: 'nested .. entry', entries: [vikingfile, { name: 'a/../../evil', content: 'x' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /climbs out/ },
+  { name: 'absolute path', entries: [vikingfile, { name: '/tmp/evil', content: 'x' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /absolute path/ },
+  { name: 'symlink to an absolute path', entries: [vikingfile, { name: 'passwd', type: 'symlink', linkname: '/etc/passwd' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /absolute path/ },
+  { name: 'symlink out of the tree', entries: [vikingfile, { name: 'up', type: 'symlink', linkname: '../../..' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /out of the upload/ },
+  {
+    name: 'symlink chain through an inner link',
+    entries: [vikingfile, { name: 'd', type: 'directory' }, { name: 'd/b', type: 'symlink', linkname: '..' }, { name: 'a', type: 'symlink', linkname: 'd/b/..' }],
+    status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /resolves out of the upload/,
+  },
+  { name: 'hard link', entries: [vikingfile, { name: 'hard', type: 'link', linkname: 'Vikingfile' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /only files, folders and links/ },
+  { name: 'device file', entries: [vikingfile, { name: 'dev', type: 'character-device' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /character-device/ },
+  { name: 'fifo', entries: [vikingfile, { name: 'pipe', type: 'fifo' }], status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /fifo/ },
+  { name: 'over the size cap', entries: [vikingfile, { name: 'big.bin', content: 'x'.repeat(100 * 1024) }], status: 413, code: 'VIKING_E_UPLOAD_TOO_LARGE', message: /larger than/ },
+  { name: 'not a tar at all', entries: 'garbage', status: 400, code: 'VIKING_E_UPLOAD_INVALID', message: /not a valid tar/ },
+];
+
+for (const c of cases) {
+  test(`refused: ${c.name}`, async () => {
+    const payload = c.entries === 'garbage' ? Buffer.from('this is not a tarball at all, just some bytes that go on and on '.repeat(20)) : await tarOf(c.entries);
+    const res = await app.inject({
+      method: 'POST', url: '/v1/push', payload,
+      headers: { 'content-type': 'application/x-tar', authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.statusCode, c.status, res.body);
+    const body = res.json() as { code: string; message: string; statusCode: number };
+    assert.equal(body.code, c.code);
+    assert.equal(body.statusCode, c.status);
+    assert.match(body.message, c.message);
+    // Nothing outside dataDir/uploads, and the refused upload's own folder is gone too.
+    assert.deepEqual((await readdir(root)).sort(), ['data']);
+    const uploads = await readdir(path.join(dataDir, 'uploads')).catch(() => []);
+    assert.deepEqual(uploads, [], 'the partial upload is removed');
+    assert.deepEqual(await client.getAll().prefix('/stack/').keys(), [], 'no release was started');
+  });
+}
+
+test('without a token the push is refused before the body is read', async () => {
+  const res = await app.inject({ method: 'POST', url: '/v1/push', payload: await tarOf([vikingfile]), headers: { 'content-type': 'application/x-tar' } });
+  assert.equal(res.statusCode, 401);
+  assert.equal((res.json() as { code: string }).code, 'VIKING_E_UNAUTHORIZED');
+});
