@@ -116,3 +116,35 @@ test('a Vikingfile error fails the push with its line and column, deploying noth
   const res = await get(host.routerPort, 'hello.local');
   assert.match(res.body, /second release/, 'the running release is untouched');
 });
+
+test('a failing build step fails the push with its output, and the running release keeps serving', async () => {
+  const broken = await helloCopy(path.join(work, 'broken-build'), 'never served');
+  const vf = await readFile(path.join(broken, 'Vikingfile'), 'utf8');
+  await writeFile(path.join(broken, 'Vikingfile'), vf.replace('    COPY . /srv/app', '    COPY . /srv/app\n    RUN echo "npm ERR! missing script: build" >&2 && exit 1'));
+  const push = await runCli(['push', broken, '--api', host.api]);
+  assert.equal(push.code, 1);
+  assert.match(push.stderr, /error VIKING_E_BUILD_FAILED: image app failed to build/);
+  assert.match(push.stderr, /--- build output[^\n]*\n[\s\S]*npm ERR! missing script: build/);
+  const res = await get(host.routerPort, 'hello.local');
+  assert.equal(res.status, 200);
+  assert.match(res.body, /second release/, 'the old release still serves');
+  const ps = JSON.parse((await runCli(['ps', stack, '--api', host.api, '--json'])).stdout) as Array<{ tag: string }>;
+  assert.ok(ps.every((r) => r.tag === 'v2'), `nothing of the failed release was scheduled: ${JSON.stringify(ps)}`);
+});
+
+test('an identical second push reuses every layer and is faster than the first', async () => {
+  const dir = await helloCopy(path.join(work, 'cache'), 'cached');
+  const t0 = Date.now();
+  const first = await runCli(['push', dir, '--api', host.api]);
+  const firstMs = Date.now() - t0;
+  assert.equal(first.code, 0, first.stderr);
+  const t1 = Date.now();
+  const second = await runCli(['push', dir, '--api', host.api]);
+  const secondMs = Date.now() - t1;
+  assert.equal(second.code, 0, second.stderr);
+  const steps = second.stdout.split('\n').filter((l) => /app \| Step \d+\/\d+ : /.test(l) && !/: FROM /.test(l)).length;
+  const cached = second.stdout.split('\n').filter((l) => /app \|\s+---> Using cache/.test(l)).length;
+  assert.ok(steps > 0);
+  assert.equal(cached, steps, `every step after FROM hits the cache:\n${second.stdout}`);
+  assert.ok(secondMs < firstMs, `second push ${secondMs} ms, first ${firstMs} ms`);
+});
