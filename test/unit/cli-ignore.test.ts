@@ -102,3 +102,16 @@ describe('loadIgnore', () => {
     }
   });
 });
+
+describe('upload progress', async () => {
+  const { progressBar, formatBytes } = await import('../../lib/cli/upload-progress.js');
+  test('bar, percentage and sizes', () => {
+    assert.equal(progressBar(0, 2048, 10), '[..........]   0%  0 B / 2.0 KiB');
+    assert.equal(progressBar(1024, 2048, 10), '[#####.....]  50%  1.0 KiB / 2.0 KiB');
+    assert.equal(progressBar(5 * 1024 * 1024, 5 * 1024 * 1024, 10), '[##########] 100%  5.0 MiB / 5.0 MiB');
+    assert.equal(progressBar(0, 0, 4), '[####] 100%  0 B / 0 B');
+  });
+  test('formatBytes', () => {
+    assert.deepEqual([1, 1536, 3 * 1024 * 1024].map(formatBytes), ['1 B', '1.5 KiB', '3.0 MiB']);
+  });
+});

@@ -11,6 +11,7 @@ import type { Argv } from 'yargs';
 import { loadVikingfile } from '../../vikingfile/index.js';
 import { ApiClient } from '../api-client.js';
 import { loadIgnore } from '../ignore.js';
+import { UploadProgress, formatBytes, sourceSize } from '../upload-progress.js';
 import { handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import { followProgress } from '../progress.js';
@@ -40,18 +41,19 @@ async function push(args: PushArgs): Promise<void> {
   const api = await ApiClient.from(args);
   await api.get('/v1/whoami');
   const ignored = await loadIgnore(dir);
-  const started = Date.now();
-  let sent = 0;
-  // tar-fs streams are streamx, not node streams: a PassThrough makes them web-convertible.
-  const tar = new PassThrough();
-  (packDir(dir, { ignore: (name) => ignored(path.relative(dir, name)) }) as unknown as Readable).pipe(tar);
-  tar.on('data', (chunk: Buffer) => (sent += chunk.length));
   const say = (line: string): void => {
     if (!args.json) process.stdout.write(`${line}\n`);
   };
-  say(`pushing ${vikingfile.stack} from ${dir} to ${api.base}`);
+  const size = await sourceSize(dir, ignored);
+  say(`pushing ${vikingfile.stack} from ${dir} to ${api.base} (${size.files} files, ${formatBytes(size.bytes)})`);
+  const started = Date.now();
+  const progress = new UploadProgress(size.bytes, process.stderr, !args.json);
+  // tar-fs streams are streamx, not node streams: a PassThrough makes them web-convertible.
+  const tar = new PassThrough();
+  (packDir(dir, { ignore: (name) => ignored(path.relative(dir, name)) }) as unknown as Readable).pipe(tar);
+  tar.on('data', (chunk: Buffer) => progress.add(chunk.length));
   const res = await api.call('POST', '/v1/push', Readable.toWeb(tar), { 'content-type': 'application/x-tar' });
-  say(`uploaded ${(sent / 1024).toFixed(1)} KiB in ${Date.now() - started} ms`);
+  say(`uploaded ${formatBytes(progress.done())} in ${Date.now() - started} ms`);
   const result = await followProgress<PushResultLine>(res, { json: args.json, say });
   const host = new URL(api.base).hostname;
   say(`-----> ${result.stack} release ${result.tag} deployed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
