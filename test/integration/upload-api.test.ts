@@ -102,3 +102,29 @@ test('without a token the push is refused before the body is read', async () => 
   assert.equal(res.statusCode, 401);
   assert.equal((res.json() as { code: string }).code, 'VIKING_E_UNAUTHORIZED');
 });
+
+test('a build cycle or a missing parent is refused with its line before anything is built', async () => {
+  const cyclic = `viking: { name: cyc }
+build:
+  a: |
+    FROM viking:cyc/b
+  b: |
+    FROM viking:cyc/a
+  c: |
+    FROM viking:cyc/nothere
+deploy:
+  web: { image: viking:cyc/a }
+`;
+  const res = await app.inject({
+    method: 'POST', url: '/v1/push', payload: await tarOf([{ name: 'Vikingfile', content: cyclic }]),
+    headers: { 'content-type': 'application/x-tar', authorization: `Bearer ${token}` },
+  });
+  const lines = res.body.trim().split('\n').map((l) => JSON.parse(l) as { type: string; code?: string; message?: string; stage?: string });
+  const error = lines.find((l) => l.type === 'error');
+  assert.equal(error?.code, 'VIKING_E_VIKINGFILE_INVALID', res.body);
+  assert.match(error?.message ?? '', /Vikingfile:4:\d+: .*cycle/i);
+  assert.match(error?.message ?? '', /Vikingfile:8:\d+: .*nothere/);
+  assert.ok(!lines.some((l) => l.stage === 'build' || l.stage === 'release'), 'no release, no build step');
+  assert.deepEqual(await client.getAll().prefix('/stack/').keys(), []);
+  assert.deepEqual(await docker.listImages({ filters: { label: ['viking.stack=cyc'] } }), []);
+});
