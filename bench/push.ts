@@ -11,18 +11,17 @@
  * (a one-line change: one new layer). Each push is checked by asking the
  * router for the new body. Everything it starts is removed at the end.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { startCluster } from '../test/helpers/cluster.js';
 import { runCli } from '../test/helpers/host-process.js';
 import { baseImages, removeStackArtifacts } from '../test/helpers/docker.js';
 import { freePort } from '../lib/up/etcd-process.js';
 import { formatTable } from '../lib/cli/output.js';
+import { helloCopy } from '../test/helpers/hello.js';
+import { routerGet } from '../test/helpers/http.js';
 
-const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../vikingfiles/hello');
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,10 +48,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= runs; run++) {
       const stack = `bench-push-${run}-${Date.now().toString(36).slice(-4)}`;
       stacks.push(stack);
-      const dir = path.join(work, stack);
-      await cp(HELLO, dir, { recursive: true });
-      const vf = await readFile(path.join(dir, 'Vikingfile'), 'utf8');
-      await writeFile(path.join(dir, 'Vikingfile'), vf.replace('name: hello', `name: ${stack}`).replace('viking:hello/app', `viking:${stack}/app`).replace('scale: 2', `scale: ${scale}`).replace('- hello.local', `- ${stack}.local`));
+      const dir = await helloCopy({ dir: path.join(work, stack), stack, message: 'one', domain: `${stack}.local`, edit: (vf) => vf.replace('scale: 2', `scale: ${scale}`) });
       for (const [scenario, message] of [['cold', 'one'], ['warm (unchanged)', 'one'], ['changed source', 'two']] as const) {
         await writeFile(path.join(dir, 'message.txt'), `${message}\n`);
         const t0 = performance.now();
@@ -63,13 +59,7 @@ async function main(): Promise<void> {
         const h = cluster.hosts[1] ?? cluster.hosts[0]!;
         let body = '';
         while (!body.includes(message) && performance.now() - t0 < 60_000) {
-          body = await new Promise<string>((resolve, reject) => {
-            http.get({ host: h.ip, port: h.routerPort, path: '/', headers: { host: `${stack}.local` }, agent: false }, (r) => {
-              let b = '';
-              r.on('data', (d: Buffer) => (b += d.toString()));
-              r.on('end', () => resolve(b));
-            }).on('error', reject);
-          });
+          body = (await routerGet({ port: h.routerPort, ip: h.ip, host: `${stack}.local` })).body;
           if (!body.includes(message)) await new Promise((r) => setTimeout(r, 10));
         }
         const serving = (performance.now() - t0) / 1000;

@@ -19,12 +19,12 @@ import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { NO_CONFIG, VIKING_BIN, runCli, startHostProcess, type HostProcess } from '../helpers/host-process.js';
 import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
+import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 
@@ -41,17 +41,7 @@ const stack = uniqueName('ops');
 const domain = `${stack}.local`;
 const NO_TOKEN = { VIKING_TOKEN: '' };
 
-function get(port: number, urlPath = '/', hostHeader = domain): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host: hostHeader }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
-}
+const get = (port: number, path = '/', host = domain) => routerGet({ port, path, host });
 
 /** vikingfiles/hello under a unique stack and domain, logging every request it answers. */
 async function helloCopy(dir: string, message: string): Promise<string> {

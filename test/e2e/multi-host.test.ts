@@ -8,22 +8,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { startCluster, type Cluster, type TestHost } from '../helpers/cluster.js';
 import { runCli } from '../helpers/host-process.js';
 import { baseImages, docker, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
+import { routerGet } from '../helpers/http.js';
+import { helloCopy } from '../helpers/hello.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX } from '../../lib/store/keys.js';
 import { drainHost, listHosts } from '../../lib/hosts/ops.js';
 import type { PortEndpoint } from '../../lib/store/records.js';
 
-const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
 const stack = uniqueName('multi');
 let cluster: Cluster;
 let client: Etcd3;
@@ -31,26 +30,10 @@ let work: string;
 /** Figures measured by this file, printed at the end for bench/RESULTS.md. */
 const figures: string[] = [];
 
-function get(port: number, hostHeader: string, ip = '127.0.0.1'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: ip, port, path: '/', headers: { host: hostHeader }, agent: false, timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
+const get = (port: number, host: string, ip = '127.0.0.1') => routerGet({ port, host, ip, timeoutMs: 3000 });
 
-async function stackCopy(name: string, edit: (vf: string) => string, message = 'multi'): Promise<string> {
-  const dir = path.join(work, name);
-  await cp(HELLO, dir, { recursive: true });
-  const vf = await readFile(path.join(dir, 'Vikingfile'), 'utf8');
-  await writeFile(path.join(dir, 'Vikingfile'), edit(vf.replace('name: hello', `name: ${stack}`).replace('viking:hello/app', `viking:${stack}/app`)));
-  await writeFile(path.join(dir, 'message.txt'), `${message}\n`);
-  return dir;
-}
+const stackCopy = (name: string, edit: (vf: string) => string, message = 'multi'): Promise<string> =>
+  helloCopy({ dir: path.join(work, name), stack, message, edit });
 
 const live = (): TestHost[] => cluster.hosts.filter((h) => h.alive);
 

@@ -6,17 +6,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
 import { baseImages, removeHostContainers, removeStackArtifacts, docker } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
+import { routerGet } from '../helpers/http.js';
+import { helloCopy as copyHello } from '../helpers/hello.js';
 
-const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
 
 let etcd: TestEtcd;
 let host: HostProcess;
@@ -25,26 +24,9 @@ const hostName = uniqueName('e2e');
 // A unique stack name keeps this test's images apart from a real `hello` on the same daemon.
 const stack = uniqueName('hello');
 
-function get(port: number, hostHeader: string, urlPath = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host: hostHeader }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
-}
+const get = (port: number, host: string, path?: string) => routerGet({ port, host, ...(path ? { path } : {}) });
 
-/** Copies vikingfiles/hello under a unique stack name, with the given message. */
-async function helloCopy(dir: string, message: string): Promise<string> {
-  await cp(HELLO, dir, { recursive: true });
-  const vf = await readFile(path.join(dir, 'Vikingfile'), 'utf8');
-  await writeFile(path.join(dir, 'Vikingfile'), vf.replace('name: hello', `name: ${stack}`).replace('viking:hello/app', `viking:${stack}/app`));
-  await writeFile(path.join(dir, 'message.txt'), `${message}\n`);
-  return dir;
-}
+const helloCopy = (dir: string, message: string): Promise<string> => copyHello({ dir, stack, message });
 
 before(async () => {
   await baseImages();
@@ -133,7 +115,10 @@ test('a failing build step fails the push with its output, and the running relea
 });
 
 test('an identical second push reuses every layer and is faster than the first', async () => {
+  // A build step that does real work (as npm install would): the cache is what saves it.
   const dir = await helloCopy(path.join(work, 'cache'), 'cached');
+  const vf = await readFile(path.join(dir, 'Vikingfile'), 'utf8');
+  await writeFile(path.join(dir, 'Vikingfile'), vf.replace('    COPY . /srv/app', '    COPY . /srv/app\n    RUN i=0; while [ $i -lt 600000 ]; do i=$((i+1)); done'));
   const t0 = Date.now();
   const first = await runCli(['push', dir, '--api', host.api]);
   const firstMs = Date.now() - t0;
@@ -144,7 +129,7 @@ test('an identical second push reuses every layer and is faster than the first',
   assert.equal(second.code, 0, second.stderr);
   const steps = second.stdout.split('\n').filter((l) => /app \| Step \d+\/\d+ : /.test(l) && !/: FROM /.test(l)).length;
   const cached = second.stdout.split('\n').filter((l) => /app \|\s+---> Using cache/.test(l)).length;
-  assert.ok(steps > 0);
+  assert.ok(steps >= 2);
   assert.equal(cached, steps, `every step after FROM hits the cache:\n${second.stdout}`);
   assert.ok(secondMs < firstMs, `second push ${secondMs} ms, first ${firstMs} ms`);
 });
