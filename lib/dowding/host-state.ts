@@ -10,11 +10,16 @@ export interface HostState {
   capacity: Resources;
   draining: boolean;
   used: Resources;
-  /** Replicas per `<stack>/<node>` on this host, for spreading. */
+  /** Replicas per `<stack>/<tag>/<node>` on this host, for spreading. */
   replicas: Map<string, number>;
 }
 
-export const nodeKey = (job: Pick<PlanJob, 'stack' | 'node'>): string => `${job.stack}/${job.node}`;
+/**
+ * What replicas spread by: one release of one node (the job id without its
+ * instance number). Replicas of an older release are about to be retired,
+ * so they must not push the new release's replicas onto the same host.
+ */
+export const nodeKey = (job: Pick<PlanJob, 'id'>): string => job.id.slice(0, job.id.lastIndexOf('/'));
 
 export function toHostState(host: PlanHost): HostState {
   const state: HostState = {

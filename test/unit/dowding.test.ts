@@ -88,6 +88,12 @@ describe('placeJobs tables', () => {
     });
   }
 
+  test('spread is per release: replicas of an older release (about to retire) do not crowd the new one', () => {
+    const snap = { hosts: [host('a', { jobs: [job('s/t1/web/1'), job('s/t1/web/2')] }), host('b')] };
+    const plan = placeJobs(snap, [job('s/t2/web/1'), job('s/t2/web/2')]);
+    assert.deepEqual(new Set([hostOf(plan, 's/t2/web/1'), hostOf(plan, 's/t2/web/2')]), new Set(['a', 'b']));
+  });
+
   test('spread beats least loaded: a sibling replica costs more than load', () => {
     const cap = { memory: 1000, cpu: 0, containers: 0 };
     const snap: Snapshot = { hosts: [host('a', { capacity: cap }), host('b', { capacity: cap, jobs: [job('o/t/x/1', { memory: 900 })] })] };
