@@ -8,6 +8,7 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
+import { readLines } from '../ndjson.js';
 import type { HostRecord } from '../store/records.js';
 
 /** Live hosts by name. */
@@ -53,19 +54,8 @@ export async function peerLines(
   onLine: (value: unknown) => void,
 ): Promise<void> {
   const res = await peerFetch(host, path, token, signal);
-  if (!res.body) return;
-  const decoder = new TextDecoder();
-  let buffered = '';
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const text = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (text.trim()) onLine(JSON.parse(text));
-      }
-    }
+    await readLines(res, (text) => onLine(JSON.parse(text)));
   } catch (err) {
     if (!signal.aborted) throw err;
   }

@@ -94,19 +94,4 @@ function isStreamBody(body: unknown): boolean {
   return typeof body === 'object' && body !== null && typeof (body as { getReader?: unknown }).getReader === 'function';
 }
 
-/** Reads an NDJSON answer line by line. */
-export async function readLines(res: Response, onLine: (text: string) => void): Promise<void> {
-  if (!res.body) return;
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (text.trim()) onLine(text);
-    }
-  }
-  if (buffered.trim()) onLine(buffered);
-}
+export { readLines } from '../ndjson.js';
