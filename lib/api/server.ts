@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { VikingError, toVikingError } from '../errors.js';
 import { registerPush } from './push-route.js';
+import { registerWebsiteSource } from './website-route.js';
 import { listJobs, listStacks } from './status.js';
 import { readStack } from '../schedule/stacks.js';
 import { isValidName } from '../vikingfile/index.js';
@@ -82,5 +83,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   );
 
   registerPush(app, ctx);
+  registerWebsiteSource(app, ctx);
   return app;
 }

@@ -17,6 +17,7 @@ import { validateName } from '../vikingfile/index.js';
 import { HostLease } from './host-lease.js';
 import { Slave } from '../slave/slave.js';
 import { Router } from '../router/router.js';
+import type { BalanceMode } from '../router/upstreams.js';
 import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
 import type { HostRecord } from '../store/records.js';
@@ -41,6 +42,9 @@ export interface HostConfig {
   leaseTtlSeconds?: number;
   healthTimeoutMs?: number;
   drainMs?: number;
+  /** Router worker processes (0: serve in this process; default one per core). */
+  routerWorkers?: number;
+  routerBalance?: BalanceMode;
   maxUploadBytes?: number;
   log?: (msg: string) => void;
 }
@@ -80,7 +84,16 @@ export class VikingHost {
     await assertDockerReachable(this.docker);
     await mkdir(c.dataDir, { recursive: true });
 
-    this.router = new Router({ client: this.client, port: c.routerPort, host: c.routerListen ?? '0.0.0.0', log });
+    this.router = new Router({
+      client: this.client,
+      hostName: c.name,
+      dataDir: c.dataDir,
+      port: c.routerPort,
+      host: c.routerListen ?? '0.0.0.0',
+      ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
+      ...(c.routerBalance ? { balance: c.routerBalance } : {}),
+      log,
+    });
     this.routerPort = await this.router.start();
 
     this.api = createApi({
@@ -124,7 +137,11 @@ export class VikingHost {
       ...(c.healthTimeoutMs !== undefined ? { healthTimeoutMs: c.healthTimeoutMs } : {}),
       ...(c.drainMs !== undefined ? { drainMs: c.drainMs } : {}),
     });
-    this.lease.onRenewed = () => this.slave?.republishAll();
+    this.lease.onRenewed = () => {
+      this.slave?.republishAll();
+      this.router?.reack();
+    };
+    this.router.attachAcks(this.lease);
     this.slave.start();
 
     if (c.master) {

@@ -19,6 +19,7 @@ export const PREFIX = {
   domains: '/domains/',
   tokens: '/tokens/',
   drain: '/drain/',
+  routers: '/routers/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -29,6 +30,8 @@ export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
 export const imageKey = (stack: string, tag: string, image: string): string => `${PREFIX.images}${stack}/${tag}/${image}`;
 export const domainKey = (domain: string): string => `${PREFIX.domains}${domain}`;
 export const drainKey = (host: string): string => `${PREFIX.drain}${host}`;
+/** `/routers/<host>`: the route-table revision that host's router serves (under the host's lease). */
+export const routerKey = (host: string): string => `${PREFIX.routers}${host}`;
 export const fixedKey = (stack: string, node: string): string => `${PREFIX.fixed}${stack}/${node}`;
 
 /** `<stack>/<tag>/<node>/<n>`: the job's path, shared by /proc, /run, /deploy. */

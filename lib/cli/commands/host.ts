@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { VikingHost } from '../../host/host.js';
 import { handled } from '../output.js';
+import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
 
 export interface HostArgs {
   etcd: string;
@@ -21,6 +22,9 @@ export interface HostArgs {
   'max-containers'?: number;
   'lease-ttl': number;
   'docker-socket'?: string;
+  'router-workers'?: number;
+  'health-timeout'?: number;
+  'router-balance'?: string;
 }
 
 export function defaultDataDir(): string {
@@ -70,7 +74,10 @@ export function hostCommand(y: Argv): Argv {
         .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
         .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
-        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' }) as unknown as Argv<HostArgs>,
+        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
+        .option('health-timeout', { type: 'number', describe: 'seconds a new container has to pass its health check (default 60)' })
+        .option('router-workers', { type: 'number', describe: 'router worker processes, 0 to serve in the host process (default: one per core)' })
+        .option('router-balance', { choices: BALANCE_MODES, default: 'least-conn', describe: 'how the router spreads requests over a node\'s replicas' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
       const host = new VikingHost({
         name: args.name,
@@ -84,6 +91,9 @@ export function hostCommand(y: Argv): Argv {
         ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
         leaseTtlSeconds: args['lease-ttl'],
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
+        ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
+        ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
+        routerBalance: (args['router-balance'] ?? 'least-conn') as BalanceMode,
         log: logLine,
       });
       onShutdown(() => host.stop());
