@@ -67,6 +67,10 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);
+      // No half-open tunnels: once either side hangs up, the whole tunnel closes
+      // (node:http sockets allow half-open, so this is not automatic).
+      client.once('end', () => client.end());
+      upstream.once('end', () => upstream.end());
       client.once('close', () => upstream.destroy());
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
