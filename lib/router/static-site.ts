@@ -27,14 +27,12 @@ export type PathCheck =
 export function checkRequestPath(target: string): PathCheck {
   let raw = target;
   if (!raw.startsWith('/')) {
-    // Absolute form (`GET http://host/path`): only its path matters here.
-    if (!/^https?:\/\//i.test(raw)) return { ok: false, status: 400, reason: 'the request target is not a path' };
-    try {
-      const u = new URL(raw);
-      raw = `${u.pathname}${u.search}`;
-    } catch {
-      return { ok: false, status: 400, reason: 'the request target is not a valid URL' };
-    }
+    // Absolute form (`GET http://host/path`): only its path matters here, taken
+    // as sent (a URL parser would quietly resolve the '..' we want to refuse).
+    const m = /^https?:\/\/[^/?#]*(.*)$/i.exec(raw);
+    if (!m) return { ok: false, status: 400, reason: 'the request target is not a path' };
+    raw = m[1] === '' || m[1]!.startsWith('?') ? `/${m[1]}` : m[1]!;
+    if (!raw.startsWith('/')) return { ok: false, status: 400, reason: 'the request target is not a path' };
   }
   const q = raw.indexOf('?');
   const pathname = q === -1 ? raw : raw.slice(0, q);
