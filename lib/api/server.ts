@@ -19,6 +19,7 @@ import { registerDeployRoutes } from './deploy-routes.js';
 import { registerLogsRoute } from './logs-route.js';
 import { registerLocalRoutes } from './local-routes.js';
 import { ApiMetrics } from './metrics.js';
+import { registerWebsiteSource } from './website-route.js';
 
 export interface ApiContext {
   client: Etcd3;
@@ -76,5 +77,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerLogsRoute(app, full);
   registerLocalRoutes(app, full);
   registerPush(app, full);
+  registerWebsiteSource(app, full);
   return app;
 }

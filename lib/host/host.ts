@@ -19,6 +19,7 @@ import { startRegistry, type RegistryProcess } from '../registry/registry-proces
 import { REGISTRY_KEY } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
+import type { BalanceMode } from '../router/upstreams.js';
 import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
 import type { HostRecord } from '../store/records.js';
@@ -48,6 +49,9 @@ export interface HostConfig {
   registry?: { address: string; run: boolean };
   healthTimeoutMs?: number;
   drainMs?: number;
+  /** Router worker processes (0: serve in this process; default one per core). */
+  routerWorkers?: number;
+  routerBalance?: BalanceMode;
   maxUploadBytes?: number;
   log?: (msg: string) => void;
 }
@@ -93,7 +97,16 @@ export class VikingHost {
     }
     if (c.registry) await this.client.put(REGISTRY_KEY).value(c.registry.address);
 
-    this.router = new Router({ client: this.client, port: c.routerPort, host: c.routerListen ?? '0.0.0.0', log });
+    this.router = new Router({
+      client: this.client,
+      hostName: c.name,
+      dataDir: c.dataDir,
+      port: c.routerPort,
+      host: c.routerListen ?? '0.0.0.0',
+      ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
+      ...(c.routerBalance ? { balance: c.routerBalance } : {}),
+      log,
+    });
     this.routerPort = await this.router.start();
 
     this.api = createApi({
@@ -138,7 +151,11 @@ export class VikingHost {
       ...(c.drainMs !== undefined ? { drainMs: c.drainMs } : {}),
       ...(c.backoff !== undefined ? { backoff: c.backoff } : {}),
     });
-    this.lease.onRenewed = () => this.slave?.republishAll();
+    this.lease.onRenewed = () => {
+      this.slave?.republishAll();
+      this.router?.reack();
+    };
+    this.router.attachAcks(this.lease);
     this.slave.start();
 
     if (c.master) {

@@ -1,48 +1,68 @@
 /**
- * The router's in-memory view: domain -> the endpoints that serve it.
+ * The router's in-memory view: domain -> what serves it.
  *
- * Rebuilt as a whole from one etcd read of /domains, /stack and /ports and
+ * Built as a whole from one RouteSnapshot (etcd read at one revision) and
  * swapped in one assignment, so a request always sees a consistent table and
- * a route change never restarts anything.
+ * a route change never restarts anything. Container routes carry the healthy
+ * endpoints of the release taking traffic; website routes carry the
+ * directory this host serves the files from.
  */
-import type { DomainRecord, PortEndpoint, StackRecord } from '../store/records.js';
+import type { PortEndpoint } from '../store/records.js';
+import type { RouteSnapshot, SiteRoot } from './snapshot.js';
 
-export interface Route {
+export interface ContainerRoute {
+  kind: 'container';
   stack: string;
   node: string;
-  kind: DomainRecord['kind'];
   /** Healthy endpoints of the release taking traffic (first exposed port). */
   endpoints: PortEndpoint[];
-  /** Round-robin cursor. */
-  next: number;
+  /** Balancer cursor (round-robin position, least-conn tie-break). */
+  cursor: number;
 }
 
-export interface RouteSources {
-  domains: Map<string, DomainRecord>;
-  stacks: Map<string, StackRecord>;
-  endpoints: PortEndpoint[];
+export interface WebsiteRoute {
+  kind: 'website';
+  stack: string;
+  node: string;
+  /** Where this host has the files; undefined before the first release. */
+  site: SiteRoot | undefined;
 }
+
+export type Route = ContainerRoute | WebsiteRoute;
 
 export class RouteTable {
   private readonly exact = new Map<string, Route>();
   /** `*.help.example.com` stored as `help.example.com`. */
   private readonly wildcard = new Map<string, Route>();
+  /** Every endpoint a route may send to, so unused pools can be closed. */
+  readonly endpoints: PortEndpoint[] = [];
+  revision = '0';
 
-  static build(src: RouteSources): RouteTable {
+  static build(snap: RouteSnapshot): RouteTable {
     const table = new RouteTable();
+    table.revision = snap.revision;
     const byNode = new Map<string, PortEndpoint[]>();
-    for (const e of src.endpoints) {
+    for (const e of snap.endpoints) {
       const key = `${e.stack}/${e.node}`;
-      const list = byNode.get(key) ?? [];
-      list.push(e);
-      byNode.set(key, list);
+      const list = byNode.get(key);
+      if (list) list.push(e);
+      else byNode.set(key, [e]);
     }
+    const current = new Map(snap.stacks.map((s) => [s.name, s.current]));
+    const sites = new Map(snap.sites.map((s) => [`${s.stack}/${s.node}`, s]));
     const routes = new Map<string, Route>();
-    for (const [domain, rec] of src.domains) {
+    for (const [domain, rec] of snap.domains) {
       const key = `${rec.stack}/${rec.node}`;
       let route = routes.get(key);
       if (!route) {
-        route = { stack: rec.stack, node: rec.node, kind: rec.kind, endpoints: pickEndpoints(byNode.get(key) ?? [], src.stacks.get(rec.stack)), next: 0 };
+        if (rec.kind === 'website') {
+          route = { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key) };
+        } else {
+          const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null);
+          table.endpoints.push(...endpoints);
+          // A random start spreads the first requests after a swap over all endpoints.
+          route = { kind: 'container', stack: rec.stack, node: rec.node, endpoints, cursor: Math.floor(Math.random() * 1024) };
+        }
         routes.set(key, route);
       }
       if (domain.startsWith('*.')) table.wildcard.set(domain.slice(2), route);
@@ -69,6 +89,17 @@ export class RouteTable {
   get size(): number {
     return this.exact.size + this.wildcard.size;
   }
+
+  /** Domains and where they go, for logs and tests. */
+  describe(): Array<{ domain: string; target: string; kind: Route['kind']; endpoints: number }> {
+    const out = [];
+    for (const [map, prefix] of [[this.exact, ''], [this.wildcard, '*.']] as const) {
+      for (const [d, r] of map) {
+        out.push({ domain: `${prefix}${d}`, target: `${r.stack}/${r.node}`, kind: r.kind, endpoints: r.kind === 'container' ? r.endpoints.length : r.site?.root ? 1 : 0 });
+      }
+    }
+    return out.sort((a, b) => a.domain.localeCompare(b.domain));
+  }
 }
 
 export function normaliseHost(header: string): string {
@@ -82,11 +113,12 @@ export function normaliseHost(header: string): string {
 /**
  * Only the release taking traffic serves, so a new release warming up beside
  * the old one gets nothing until the stack switches to it. Before the first
- * switch (or if the current tag has no endpoint left) every endpoint serves.
+ * switch (or if the current tag has no endpoint left, as for a `service`
+ * node started by an older release) every endpoint serves.
  */
-export function pickEndpoints(all: PortEndpoint[], stack: StackRecord | undefined): PortEndpoint[] {
+export function pickEndpoints(all: PortEndpoint[], current: string | null): PortEndpoint[] {
   // One endpoint per container: the node's first exposed port is the HTTP one.
   const unique = all.filter((e) => e.primary).sort((a, b) => a.ip.localeCompare(b.ip) || a.hostPort - b.hostPort);
-  const current = stack?.current ? unique.filter((e) => e.tag === stack.current) : [];
-  return current.length > 0 ? current : unique;
+  const live = current ? unique.filter((e) => e.tag === current) : [];
+  return live.length > 0 ? live : unique;
 }

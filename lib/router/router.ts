@@ -1,135 +1,175 @@
 /**
- * The front HTTP router that runs on every host: Host header -> node ->
- * healthy endpoints, from a table rebuilt on every change under /domains,
- * /stack and /ports and swapped in memory. Any host's router serves every
- * domain, so DNS or a load balancer can point at all of them.
+ * The front router that runs on every host: Host header -> node -> healthy
+ * endpoints (or a website's files), from a table rebuilt on every change
+ * under /domains, /stack and /ports and swapped in memory. Any host's router
+ * serves every domain, so DNS or a load balancer can point at all of them.
+ *
+ * This is the host process's handle on it. The etcd side (RouteFeed) runs
+ * here; the HTTP side runs in `workers` worker processes sharing one port
+ * (default: one per core), or in this process when `workers` is 0. Once every
+ * worker serves a revision, it is written to `/routers/<host>` (see acks.ts)
+ * so slaves stop containers only after all routers stopped sending to them.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { PREFIX } from '../store/keys.js';
-import type { DomainRecord, PortEndpoint, StackRecord } from '../store/records.js';
-import { RouteTable, normaliseHost, type Route } from './route-table.js';
-import { IDEMPOTENT, PoolSet, forwardHeaders, proxyTo } from './proxy.js';
-import { errorPage } from './pages.js';
+import { freePort } from '../up/etcd-process.js';
+import { routerKey } from '../store/keys.js';
+import type { RouterAck } from '../store/records.js';
+import { RouteFeed } from './feed.js';
+import { RouterServer } from './server.js';
+import { RouterWorkers } from './workers.js';
+import type { RouteSnapshot } from './snapshot.js';
+import type { RouteTable } from './route-table.js';
+import type { BalanceMode } from './upstreams.js';
+
+/** Puts that vanish with the host (its lease). */
+export interface AckWriter {
+  put(key: string, value: string): Promise<void>;
+}
 
 export interface RouterOptions {
   client: Etcd3;
+  hostName: string;
+  dataDir: string;
   port: number;
   host?: string;
+  /** Worker processes; 0 serves from this process. Default: one per core. */
+  workers?: number;
+  balance?: BalanceMode;
   log?: (msg: string) => void;
 }
 
+export function defaultRouterWorkers(): number {
+  const cores = os.availableParallelism();
+  return cores > 1 ? cores : 0;
+}
+
 export class Router {
-  private table = new RouteTable();
-  private readonly pools = new PoolSet();
-  private readonly server: http.Server;
-  private watches: PrefixWatch[] = [];
-  private rebuilding = false;
-  private dirty = false;
-  private readyResolve: (() => void) | undefined;
-  /** Resolves after the first table was built. */
-  readonly ready: Promise<void>;
+  private readonly feed: RouteFeed;
+  private local: RouterServer | undefined;
+  private workers: RouterWorkers | undefined;
+  private first: ((snap: RouteSnapshot) => void) | undefined;
+  private ackWriter: AckWriter | undefined;
+  private acked = '0';
+  private acking = false;
+  private stopped = false;
+  port = 0;
 
   constructor(private readonly o: RouterOptions) {
-    this.ready = new Promise((r) => (this.readyResolve = r));
-    this.server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.handle(req, res));
+    this.feed = new RouteFeed({
+      client: o.client,
+      hostName: o.hostName,
+      dataDir: o.dataDir,
+      ...(o.log ? { log: o.log } : {}),
+      onSnapshot: (snap) => this.onSnapshot(snap),
+    });
   }
 
+  get workerCount(): number {
+    return this.o.workers ?? defaultRouterWorkers();
+  }
+
+  /** Reads the routes, starts serving them, and resolves with the port. */
   async start(): Promise<number> {
-    for (const prefix of [PREFIX.domains, PREFIX.stack, PREFIX.ports]) {
-      this.watches.push(watchPrefix(this.o.client, prefix, () => this.scheduleRebuild()));
+    const firstSnapshot = new Promise<RouteSnapshot>((resolve) => (this.first = resolve));
+    this.feed.start();
+    const snap = await firstSnapshot;
+    const host = this.o.host ?? '0.0.0.0';
+    const count = this.workerCount;
+    if (count === 0) {
+      this.local = new RouterServer({ balance: this.o.balance ?? 'least-conn', ...(this.o.log ? { log: this.o.log } : {}) });
+      this.local.apply(snap);
+      this.port = await this.local.listen(this.o.port, host);
+    } else {
+      // Workers must all bind the same concrete port, also when a restarted one joins later.
+      this.port = this.o.port === 0 ? await freePort(host === '0.0.0.0' ? '127.0.0.1' : host) : this.o.port;
+      this.workers = new RouterWorkers({
+        count,
+        port: this.port,
+        host,
+        balance: this.o.balance ?? 'least-conn',
+        ...(this.o.log ? { log: this.o.log } : {}),
+        onApplied: () => this.ack(),
+      });
+      await this.workers.start(snap);
     }
-    this.scheduleRebuild();
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.o.port, this.o.host ?? '0.0.0.0', () => resolve());
-    });
-    return (this.server.address() as AddressInfo).port;
+    // A change that came while the servers were starting.
+    const latest = this.feed.latest;
+    if (latest && latest !== snap) this.onSnapshot(latest);
+    this.ack();
+    return this.port;
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.watches.map((w) => w.cancel()));
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-    await this.pools.closeAll();
+    this.stopped = true;
+    await this.feed.stop();
+    await this.workers?.stop();
+    await this.local?.close();
   }
 
-  /** Current routes, for the API and tests. */
-  get routes(): RouteTable {
-    return this.table;
+  /** From now on, acknowledge served revisions under this (leased) writer. */
+  attachAcks(writer: AckWriter): void {
+    this.ackWriter = writer;
+    this.reack();
   }
 
-  private scheduleRebuild(): void {
-    this.dirty = true;
-    if (this.rebuilding) return;
-    this.rebuilding = true;
-    void (async () => {
-      while (this.dirty) {
-        this.dirty = false;
-        try {
-          await this.rebuild();
-        } catch (err) {
-          this.o.log?.(`router: rebuild failed: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 250));
-          this.dirty = true;
-        }
-      }
-      this.rebuilding = false;
-    })();
+  /** The lease was replaced: put the ack again. */
+  reack(): void {
+    this.acked = '0';
+    this.ack();
   }
 
-  /** Reads the three prefixes at one revision and swaps the table in. */
-  private async rebuild(): Promise<void> {
-    const domains = await readPrefix<DomainRecord>(this.o.client, PREFIX.domains);
-    const [stacks, ports] = await Promise.all([
-      readPrefix<StackRecord>(this.o.client, PREFIX.stack, domains.revision),
-      readPrefix<PortEndpoint>(this.o.client, PREFIX.ports, domains.revision),
-    ]);
-    const domainMap = new Map<string, DomainRecord>();
-    for (const e of domains.entries) if (e.value) domainMap.set(e.key.slice(PREFIX.domains.length), e.value);
-    const stackMap = new Map<string, StackRecord>();
-    for (const e of stacks.entries) if (e.value) stackMap.set(e.value.name, e.value);
-    const endpoints = ports.entries.map((e) => e.value).filter((v): v is PortEndpoint => v !== undefined);
-    this.table = RouteTable.build({ domains: domainMap, stacks: stackMap, endpoints });
-    this.pools.retain(endpoints);
-    this.readyResolve?.();
+  /** The revision every HTTP server of this router serves. */
+  get servedRevision(): string | undefined {
+    return this.local ? this.local.revision : this.workers?.servedRevision();
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const route = this.table.lookup(req.headers.host);
-    if (!route) {
-      const host = req.headers.host ? normaliseHost(req.headers.host) : '(none)';
-      return errorPage(res, 404, 'No app here', `viking has no app for the domain ${host}. Add it to the domains: of a node in your Vikingfile and push.`);
+  /** The table of an in-process router (workers: 0), for tests. */
+  get routes(): RouteTable | undefined {
+    return this.local?.routes;
+  }
+
+  get snapshot(): RouteSnapshot | undefined {
+    return this.feed.latest;
+  }
+
+  /** Worker process ids (empty when serving in-process). */
+  workerPids(): number[] {
+    return this.workers?.pids() ?? [];
+  }
+
+  private onSnapshot(snap: RouteSnapshot): void {
+    if (this.first) {
+      const first = this.first;
+      this.first = undefined;
+      return first(snap);
     }
-    if (route.endpoints.length === 0) {
-      return errorPage(res, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now. Check it with: viking ps ${route.stack}`);
-    }
-    await this.forward(route, req, res);
+    if (this.local) {
+      this.local.apply(snap);
+      this.ack();
+    } else this.workers?.send(snap);
   }
 
-  /** Round-robin; a failed connect on an idempotent bodiless request tries the next endpoint. */
-  private async forward(route: Route, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const headers = forwardHeaders(req, 'http');
-    const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
-    const retryable = bodyless && IDEMPOTENT.has(req.method ?? 'GET');
-    const attempts = retryable ? Math.min(route.endpoints.length, 3) : 1;
-    let lastError: unknown;
-    for (let i = 0; i < attempts; i++) {
-      const endpoint = route.endpoints[route.next++ % route.endpoints.length]!;
-      try {
-        await proxyTo(this.pools.get(endpoint), req, res, headers, bodyless);
-        return;
-      } catch (err) {
-        lastError = err;
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-      }
-    }
-    this.o.log?.(`router: ${route.stack}/${route.node}: ${(lastError as Error).message}`);
-    errorPage(res, 502, 'Bad gateway', `${route.stack}/${route.node} did not answer: ${(lastError as Error).message}`);
+  /** Writes the served revision once it moved; one write at a time, the last one wins. */
+  private ack(): void {
+    if (this.acking || !this.ackWriter || this.stopped) return;
+    const served = this.servedRevision;
+    if (served === undefined || BigInt(served) <= BigInt(this.acked)) return;
+    this.acking = true;
+    const record: RouterAck = { host: this.o.hostName, revision: served, workers: this.workerCount, at: new Date().toISOString() };
+    this.ackWriter
+      .put(routerKey(this.o.hostName), JSON.stringify(record))
+      .then(
+        () => {
+          if (BigInt(served) > BigInt(this.acked)) this.acked = served;
+        },
+        (err: Error) => this.o.log?.(`router: ack failed: ${err.message}`),
+      )
+      .finally(() => {
+        this.acking = false;
+        // Something newer may have been applied meanwhile.
+        const now = this.servedRevision;
+        if (now !== undefined && BigInt(now) > BigInt(this.acked)) setTimeout(() => this.ack(), this.acked === served ? 0 : 200);
+      });
   }
 }

@@ -5,7 +5,8 @@
  * Docker's userland proxy accepts a connection on the published port even
  * when nothing listens inside the container, then closes it. So a plain TCP
  * check counts as healthy only a connection that is still open (or has
- * spoken) after a short wait; an HTTP check wants a status below 500.
+ * spoken) after a short wait. An HTTP check wants a 2xx or 3xx answer, as
+ * Kubernetes does: a 404 on the health path is a misconfiguration, not health.
  */
 import net from 'node:net';
 import http from 'node:http';
@@ -47,7 +48,7 @@ export function probeHttp(ip: string, port: number, path: string): Promise<{ ok:
     const req = http.get({ host: ip, port, path, timeout: PROBE_TIMEOUT_MS, agent: false, headers: { 'user-agent': 'viking-health' } }, (res) => {
       res.resume();
       const code = res.statusCode ?? 0;
-      resolve({ ok: code > 0 && code < 500, detail: `HTTP ${code}` });
+      resolve({ ok: code >= 200 && code < 400, detail: `HTTP ${code}` });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (err) => resolve({ ok: false, detail: err.message }));

@@ -16,6 +16,7 @@ import { REGISTRY_KEY, counterKey, deployKey, deployPrefix, jobPath, parseDeploy
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
 import { waitHealthy } from './health.js';
+import { waitRoutersSeen } from '../router/acks.js';
 import { DEFAULT_BACKOFF, afterFailure, planSlave, type BackoffPolicy, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
 
 /** What the slave needs from the host's lease: puts that vanish when the host dies. */
@@ -31,8 +32,13 @@ export interface SlaveOptions {
   lease: LeasedWriter;
   /** How long a new container has to pass its health check. */
   healthTimeoutMs?: number;
-  /** Time between unpublishing an endpoint and stopping its container, so routers stop sending first. */
+  /**
+   * Time given to requests already in flight to a withdrawn endpoint, counted
+   * from the moment every router has stopped sending new ones to it.
+   */
   drainMs?: number;
+  /** Longest wait for the routers to acknowledge a withdrawn endpoint. */
+  routerAckTimeoutMs?: number;
   resyncMs?: number;
   concurrency?: number;
   /** Crash-loop backoff (default: 1 s doubling to 30 s, failed after 5). */
@@ -256,18 +262,25 @@ export class Slave {
     });
   }
 
-  private async unpublish(containerId: string): Promise<boolean> {
+  /** Withdraws a container's endpoints; returns the etcd revision that removed them, if any. */
+  private async unpublish(containerId: string): Promise<string | undefined> {
     const keys = this.published.get(containerId);
     this.published.delete(containerId);
-    if (!keys?.length) return false;
-    await Promise.all(keys.map((k) => this.o.client.delete().key(k)));
-    return true;
+    if (!keys?.length) return undefined;
+    const results = await Promise.all(keys.map((k) => this.o.client.delete().key(k).exec()));
+    return results.map((r) => BigInt(r.header.revision)).reduce((a, b) => (a > b ? a : b)).toString();
   }
 
   private async remove(container: OwnedContainer, why: 'unwanted' | 'outdated'): Promise<void> {
     const path = jobPath(container.job);
-    // Routers drop the endpoint first; in-flight requests finish during the drain.
-    if (await this.unpublish(container.id)) await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
+    // Routers drop the endpoint first: once all of them acknowledged, no new request
+    // can reach the container, and the ones in flight get drainMs to finish.
+    const withdrawn = await this.unpublish(container.id);
+    if (withdrawn !== undefined) {
+      const seen = await waitRoutersSeen(this.o.client, withdrawn, this.o.routerAckTimeoutMs ?? 5000);
+      if (!seen.ok) this.o.log?.(`${path}: routers ${seen.lagging.join(', ')} did not confirm in ${seen.waitedMs} ms; stopping anyway`);
+      await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
+    }
     await removeContainer(this.o.docker, container.id);
     if (why === 'unwanted') {
       this.memory.delete(path);

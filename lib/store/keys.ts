@@ -20,6 +20,7 @@ export const PREFIX = {
   tokens: '/tokens/',
   drain: '/drain/',
   locks: '/locks/',
+  routers: '/routers/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -30,6 +31,8 @@ export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
 export const imageKey = (stack: string, tag: string, image: string): string => `${PREFIX.images}${stack}/${tag}/${image}`;
 export const domainKey = (domain: string): string => `${PREFIX.domains}${domain}`;
 export const drainKey = (host: string): string => `${PREFIX.drain}${host}`;
+/** `/routers/<host>`: the route-table revision that host's router serves (under the host's lease). */
+export const routerKey = (host: string): string => `${PREFIX.routers}${host}`;
 export const fixedKey = (stack: string, node: string): string => `${PREFIX.fixed}${stack}/${node}`;
 export const tokenKey = (id: string): string => `${PREFIX.tokens}${id}`;
 /** Held while a push, rollback, scale, env change or removal of the stack runs. */

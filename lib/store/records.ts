@@ -151,3 +151,16 @@ export interface DomainRecord {
   /** `website` domains are served from files, `container` ones proxied. */
   kind: 'container' | 'website';
 }
+
+/**
+ * `/routers/<host>`: what the router of a host serves, under the host's lease.
+ * A slave waits until every router has seen the revision that withdrew an
+ * endpoint before it stops the container behind it.
+ */
+export interface RouterAck {
+  host: string;
+  /** etcd revision of the route table every worker of this router serves. */
+  revision: string;
+  workers: number;
+  at: string;
+}

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { handled } from '../output.js';
+import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
 
 export interface HostArgs {
   etcd: string;
@@ -25,6 +26,9 @@ export interface HostArgs {
   'docker-socket'?: string;
   registry?: string;
   'run-registry'?: boolean;
+  'router-workers'?: number;
+  'health-timeout'?: number;
+  'router-balance'?: string;
 }
 
 export function defaultDataDir(): string {
@@ -79,7 +83,10 @@ export function hostCommand(y: Argv): Argv {
         .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
         .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
         .option('registry', { type: 'string', describe: 'the cluster registry host:port: announced in etcd, images are pushed and pulled there' })
-        .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' }) as unknown as Argv<HostArgs>,
+        .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' })
+        .option('health-timeout', { type: 'number', describe: 'seconds a new container has to pass its health check (default 60)' })
+        .option('router-workers', { type: 'number', describe: 'router worker processes, 0 to serve in the host process (default: one per core)' })
+        .option('router-balance', { choices: BALANCE_MODES, default: 'least-conn', describe: 'how the router spreads requests over a node\'s replicas' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
       // Loaded here, not at the top: commands that only call the API start faster without etcd and Docker clients.
       const { VikingHost } = await import('../../host/host.js');
@@ -100,6 +107,9 @@ export function hostCommand(y: Argv): Argv {
           : {}),
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
         ...(args.registry ? { registry: { address: args.registry, run: args['run-registry'] ?? false } } : {}),
+        ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
+        ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
+        routerBalance: (args['router-balance'] ?? 'least-conn') as BalanceMode,
         log: logLine,
       });
       onShutdown(() => host.stop());

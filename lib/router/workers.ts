@@ -1,0 +1,157 @@
+/**
+ * The router's worker processes, seen from the host process (the cluster
+ * primary): forks them, feeds each the latest RouteSnapshot, restarts one
+ * that dies, and knows which revision all of them serve.
+ *
+ * One Node process proxies at about half nginx's rate (PITFALLS.md: ~65 µs
+ * of CPU per request), so the router runs one worker per core by default and
+ * lets node:cluster hand connections out round-robin. Connections stay on
+ * the worker that accepted them; a table swap reaches every worker by IPC
+ * within a millisecond and restarts nothing.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { RouteSnapshot } from './snapshot.js';
+import type { BalanceMode } from './upstreams.js';
+
+export interface WorkerConfig {
+  port: number;
+  host: string;
+  balance: BalanceMode;
+}
+
+export type PrimaryMessage = { type: 'snapshot'; snapshot: RouteSnapshot } | { type: 'stop'; graceMs: number };
+
+export type WorkerMessage =
+  | { type: 'hello' }
+  | { type: 'listening'; port: number; revision: string }
+  | { type: 'applied'; revision: string }
+  | { type: 'log'; message: string };
+
+export interface RouterWorkersOptions extends WorkerConfig {
+  count: number;
+  log?: (msg: string) => void;
+  /** A worker applied a snapshot (or started serving): the served revision may have moved. */
+  onApplied: () => void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Revision it serves; undefined until it listens. */
+  revision: string | undefined;
+}
+
+const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/**
+ * Bigger young generation: fewer scavenges per request burst, which is most
+ * of a proxy's garbage (measured: better p99 and throughput, see bench/).
+ */
+const WORKER_EXEC_ARGV = ['--max-semi-space-size=16'];
+
+export class RouterWorkers {
+  private readonly slots = new Map<number, Slot>();
+  private latest: RouteSnapshot | undefined;
+  private stopping = false;
+  private restarts = 0;
+
+  constructor(private readonly o: RouterWorkersOptions) {}
+
+  /** Forks every worker with the first snapshot; resolves when all listen. */
+  async start(first: RouteSnapshot): Promise<void> {
+    this.latest = first;
+    await Promise.all(Array.from({ length: this.o.count }, () => this.fork()));
+  }
+
+  /** Sends a new snapshot to every worker. */
+  send(snapshot: RouteSnapshot): void {
+    this.latest = snapshot;
+    for (const slot of this.slots.values()) {
+      if (slot.worker.isConnected()) slot.worker.send({ type: 'snapshot', snapshot } satisfies PrimaryMessage);
+    }
+  }
+
+  /** The oldest revision any serving worker has applied; undefined if none serves. */
+  servedRevision(): string | undefined {
+    let min: bigint | undefined;
+    for (const slot of this.slots.values()) {
+      if (slot.revision === undefined) continue;
+      const r = BigInt(slot.revision);
+      if (min === undefined || r < min) min = r;
+    }
+    return min?.toString();
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** Process ids of the workers, for status and tests. */
+  pids(): number[] {
+    return [...this.slots.values()].map((s) => s.worker.process.pid ?? 0);
+  }
+
+  async stop(graceMs = 2000): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      [...this.slots.values()].map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            const w = slot.worker;
+            if (w.isDead()) return resolve();
+            const timer = setTimeout(() => w.process.kill('SIGKILL'), graceMs + 2000);
+            w.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            if (w.isConnected()) w.send({ type: 'stop', graceMs } satisfies PrimaryMessage);
+            else w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+    this.slots.clear();
+  }
+
+  private fork(): Promise<void> {
+    cluster.setupPrimary({ exec: WORKER_SCRIPT, args: [], execArgv: WORKER_EXEC_ARGV, silent: false });
+    const config: WorkerConfig = { port: this.o.port, host: this.o.host, balance: this.o.balance };
+    const worker = cluster.fork({ VIKING_ROUTER_WORKER: JSON.stringify(config) });
+    const slot: Slot = { worker, revision: undefined };
+    this.slots.set(worker.id, slot);
+    return new Promise<void>((resolve, reject) => {
+      let up = false;
+      worker.on('message', (msg: WorkerMessage) => {
+        switch (msg.type) {
+          case 'hello':
+            if (this.latest) worker.send({ type: 'snapshot', snapshot: this.latest } satisfies PrimaryMessage);
+            return;
+          case 'listening':
+            up = true;
+            slot.revision = msg.revision;
+            this.o.onApplied();
+            resolve();
+            return;
+          case 'applied':
+            slot.revision = msg.revision;
+            this.o.onApplied();
+            return;
+          case 'log':
+            this.o.log?.(msg.message);
+            return;
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        this.slots.delete(worker.id);
+        if (!up) reject(new Error(`router worker exited before listening (${signal ?? `code ${code}`})`));
+        if (this.stopping) return;
+        this.o.onApplied();
+        this.restarts++;
+        this.o.log?.(`router: worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
+        const delay = Math.min(100 * 2 ** Math.min(this.restarts, 6), 5000);
+        setTimeout(() => {
+          if (!this.stopping) this.fork().catch((err: Error) => this.o.log?.(`router: ${err.message}`));
+        }, delay);
+      });
+    });
+  }
+}
