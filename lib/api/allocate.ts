@@ -12,8 +12,8 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { placeJobs, FILTERS, SCORERS } from '../dowding/index.js';
-import { toHostState } from '../dowding/host-state.js';
+import { placeJobs, FILTERS, SCORERS, loadScore } from '../dowding/index.js';
+import { nodeKey, toHostState } from '../dowding/host-state.js';
 import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
 import type { JobSpec } from '../store/records.js';
 import { effectiveScale, jobsFromTemplate } from '../schedule/jobs.js';
@@ -91,8 +91,9 @@ export async function allocate(client: Etcd3, stack: string, tag: string, node: 
       reason = f(probe, state);
       if (reason !== null) break;
     }
-    const score = reason === null ? SCORERS.reduce((sum, s) => sum + s(probe, state), 0) : null;
-    return { host: h.name, fits: reason === null, reason, score, replicas: state.replicas.get(`${stack}/${node}`) ?? 0 };
+    // The same score dowding ranks by: the host's load plus the job's own penalties.
+    const score = reason === null ? SCORERS.reduce((sum, s) => sum + s(probe, state), loadScore(state)) : null;
+    return { host: h.name, fits: reason === null, reason, score, replicas: state.replicas.get(nodeKey(probe)) ?? 0 };
   });
   hosts.sort((a, b) => Number(b.fits) - Number(a.fits) || (a.score ?? 0) - (b.score ?? 0) || a.host.localeCompare(b.host));
   return { stack, tag, node, hypothetical, revision: snap.revision, replicas, hosts };

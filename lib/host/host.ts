@@ -159,7 +159,7 @@ export class VikingHost {
     this.slave.start();
 
     if (c.master) {
-      this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaderTtlSeconds ?? 2, log });
+      this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaderTtlSeconds ?? 3, log });
       this.leader.start();
     }
     log(`host ${c.name} up: ip ${c.ip}, router :${this.routerPort}, api :${this.apiPort}${c.master ? ', master' : ''}`);

@@ -56,7 +56,10 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
   const args = [
     VIKING_BIN, 'host', '--etcd', o.etcd, '--name', o.name, '--ip', ip,
     '--router-port', '0', '--api-port', '0', '--data-dir', o.dataDir,
-    ...(o.master ? ['--master'] : []), ...(o.extra ?? []),
+    ...(o.master ? ['--master'] : []),
+    // Several hosts share 2 cores in tests: the router serves in the host process unless a test asks for workers.
+    ...((o.extra ?? []).includes('--router-workers') ? [] : ['--router-workers', '0']),
+    ...(o.extra ?? []),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

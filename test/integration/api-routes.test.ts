@@ -363,7 +363,7 @@ test('tokens: made through the API, stored hashed, listed without secrets, revok
   assert.equal(made.json.createdBy, 'tester');
   const stored = JSON.parse((await client.get(`/tokens/${id}`).string())!);
   assert.match(stored.hash, /^[a-f0-9]{64}$/);
-  assert.ok(!JSON.stringify(stored).includes(ci.split('_')[2]!), 'the secret is not stored');
+  assert.ok(!JSON.stringify(stored).includes(ci.split('_').slice(2).join('_')), 'the secret is not stored');
   assert.equal((await call({ method: 'GET', url: '/v1/whoami' }, ci)).json.name, 'ci');
 
   const list = await call({ method: 'GET', url: '/v1/tokens' });

@@ -78,7 +78,7 @@ export function hostCommand(y: Argv): Argv {
         .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
         .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
-        .option('leader-ttl', { type: 'number', default: 2, describe: 'seconds a dead leader holds the leadership before another host takes over' })
+        .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
         .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
         .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
