@@ -59,7 +59,9 @@ test('viking up runs a cluster in one command, serves a push, and Ctrl-C stops a
   up.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   up.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   exited = new Promise((resolve) => up.once('exit', (code) => resolve(code)));
-  const ready = await waitFor('viking up to be ready', () => /ready router=(\d+) api=(\d+)/.exec(output), 60_000, 100);
+  const ready = await waitFor('viking up to be ready', () => /ready router=(\d+) api=(\d+)/.exec(output), 90_000, 100).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- viking up said ---\n${output}`);
+  });
   const routerPort = Number(ready[1]);
   const apiPort = Number(ready[2]);
 
