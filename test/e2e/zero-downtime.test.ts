@@ -237,6 +237,6 @@ test('a release failing its health check never takes traffic; the push fails wit
   assert.deepEqual(load.failed, [], 'no request failed while the broken releases came and went');
   assert.equal(load.releases.get(`release ${PUSHES + 1}`), undefined, 'the unhealthy release never served');
   assert.equal(load.releases.get(`release ${PUSHES + 2}`), undefined, 'the crashing release never served');
-  const record = (await (await fetch(`${host.api}/v1/stack/${stack}`)).json()) as { current: string };
+  const record = (await (await fetch(`${host.api}/v1/stack/${stack}`, { headers: { authorization: `Bearer ${host.token}` } })).json()) as { current: string };
   assert.equal(record.current, `v${PUSHES + 1}`, 'the stack still points at the last good release');
 });
