@@ -1,6 +1,6 @@
 /**
- * The API's gate: every request but `GET /v1/ping` must carry
- * `Authorization: Bearer <token>` naming a live token. The check runs in
+ * The API's gate: every request but `GET /v1/ping` and the website source
+ * must carry `Authorization: Bearer <token>` naming a live token. The check runs in
  * fastify's first hook (onRequest), before any body is read or any handler
  * runs, so a refused request changes nothing.
  */
@@ -10,8 +10,13 @@ import { VikingError } from '../errors.js';
 import type { TokenRecord } from '../store/records.js';
 import { verifyToken } from './tokens.js';
 
-/** Routes anyone may call: a liveness probe says nothing about the cluster. */
+/**
+ * Routes anyone may call. A liveness probe says nothing about the cluster.
+ * A website's files are what every router serves to the public anyway; other
+ * hosts' routers fetch them from here without a user's token.
+ */
 export const PUBLIC_ROUTES = new Set(['/v1/ping']);
+export const PUBLIC_ROUTE_PATTERNS = [/^\/v1\/source\/[a-z0-9-]+\/[a-z0-9-]+\/website\/[a-z0-9-]+$/];
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,7 +37,7 @@ export function registerAuth(app: FastifyInstance, client: Etcd3): void {
   app.decorateRequest('token', undefined);
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (req.method === 'GET' && PUBLIC_ROUTES.has(path)) return;
+    if (req.method === 'GET' && (PUBLIC_ROUTES.has(path) || PUBLIC_ROUTE_PATTERNS.some((re) => re.test(path)))) return;
     const given = bearerOf(req);
     if (!given) {
       throw new VikingError(
