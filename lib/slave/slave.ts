@@ -217,7 +217,11 @@ export class Slave {
       const alive = async (): Promise<boolean> =>
         (await this.o.docker.getContainer(id).inspect().then((i) => i.State.Running, () => false)) as boolean;
       const health = await waitHealthy(target, this.o.healthTimeoutMs ?? 60_000, alive);
-      if (!health.healthy) return this.fail(spec, id, `health check failed: ${health.detail}`);
+      if (!health.healthy) {
+        // A container that died while being checked says how it died, not just that the check failed.
+        const died = !(await alive()) ? ` (container ${await exitInfo(this.o.docker, id)})` : '';
+        return this.fail(spec, id, `health check failed: ${health.detail}${died}`);
+      }
     }
     const keys: string[] = [];
     for (const port of spec.expose) {

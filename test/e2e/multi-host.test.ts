@@ -246,7 +246,7 @@ test('one etcd member killed: pushes and failover still work', async () => {
 
 test('a crash-looping node backs off and ends failed with its reason and logs', async () => {
   // Healthy long enough to pass its check, then dies: restarted with backoff until the limit.
-  const dir = await stackCopy('crash', (vf) => vf.replace('run: node server.js', "run: 'node server.js & sleep 2; echo fatal: lost my marbles >&2; exit 3'").replace('scale: 2', 'scale: 1'));
+  const dir = await stackCopy('crash', (vf) => vf.replace('run: node server.js', "run: 'node server.js & sleep 4; echo fatal: lost my marbles >&2; exit 3'").replace('scale: 2', 'scale: 1'));
   const push = await runCli(['push', dir, '--api', live()[0]!.api]);
   assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
   const row = await waitFor('the job to end failed', async () => {
