@@ -4,7 +4,8 @@
  * a static website is pushed to the first host only. Both routers reach
  * both replicas (one on each host) and serve the website with the same
  * bytes and ETags, the second one from files it fetched from the first.
- * When the first host goes away, the second keeps serving both.
+ * vikingfiles/site (a website-only stack) is pushed to the second host and
+ * served by both. When the first host goes away, the second keeps serving.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { PREFIX } from '../../lib/store/keys.js';
 import type { RouterAck } from '../../lib/store/records.js';
 
 const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
+const SITE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/site');
 
 let etcd: TestEtcd;
 let hostA: HostProcess;
@@ -119,7 +121,29 @@ deploy:
   client.close();
   assert.deepEqual(acks.entries.map((e) => e.value?.host).sort(), [names.a, names.b].sort(), 'both routers acknowledge what they serve');
 
-  // The first host (the builder, the leader, one replica) goes away: the second still serves both.
+});
+
+test('vikingfiles/site pushed to the other host: a website-only stack, served by both routers', { timeout: 60_000 }, async () => {
+  const site = path.join(work, 'site');
+  await cp(SITE, site, { recursive: true });
+  const push = await runCli(['push', site, '--api', hostB.api]);
+  assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}`);
+  for (const [ip, port] of [['127.0.0.2', hostA.routerPort], ['127.0.0.3', hostB.routerPort]] as const) {
+    const page = await waitFor(`router ${ip} to serve the site`, async () => {
+      const r = await get(ip, port, 'www.site.local');
+      return r.status === 200 ? r : undefined;
+    }, 30_000);
+    assert.match(page.body, /Served by every viking router/);
+    const css = await get(ip, port, 'site.local', '/css/site.css');
+    assert.match(css.body, /font-family/);
+    const missing = await get(ip, port, 'site.local', '/nope');
+    assert.equal(missing.status, 404);
+    assert.match(missing.body, /Not here/, "the site's own 404.html");
+  }
+});
+
+test('when the first host goes away, the second keeps serving the app and the websites', { timeout: 60_000 }, async () => {
+  // The first host (the builder of the app, the leader, one replica) stops.
   await hostA.stop();
   await waitFor('router B to keep serving the app after host A left', async () => {
     for (let i = 0; i < 6; i++) {
@@ -131,4 +155,5 @@ deploy:
   const docsAfter = await get('127.0.0.3', hostB.routerPort, docs);
   assert.equal(docsAfter.status, 200);
   assert.match(docsAfter.body, /the docs/);
+  assert.equal((await get('127.0.0.3', hostB.routerPort, 'site.local')).status, 200);
 });
