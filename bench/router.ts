@@ -9,7 +9,7 @@
  * req/s, p50, p99, errors and the ratio to nginx. Everything it started is
  * stopped and removed at the end.
  *
- *   node dist/bench/router.js [--duration 10] [--runs 3] [--connections 64]
+ *   node dist/bench/router.js [--duration 10] [--runs 5] [--connections 64]
  *                             [--threads 2] [--backends 2] [--workers N]
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -38,7 +38,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, runs: 3, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1 };
+  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof Options;
     const value = Number(argv[i + 1]);
