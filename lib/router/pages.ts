@@ -1,25 +1,48 @@
 /**
- * The router's own answers (404, 502, 503): short, plain pages that say
- * what is wrong and what to do, in HTML for browsers and text for curl.
+ * The router's own answers (404, 502, 503, 504): short, plain pages that
+ * say what is wrong and what to do, in HTML for browsers and text for curl.
+ * Both request paths (node:http and the raw fast path) answer with the same
+ * bytes.
  */
 import type { ServerResponse } from 'node:http';
 
 const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export interface ErrorPage {
+  contentType: string;
+  body: string;
+}
+
+export function errorText(status: number, title: string, detail: string, html: boolean): ErrorPage {
+  return html
+    ? {
+        contentType: 'text/html; charset=utf-8',
+        body: `<!doctype html><html><head><title>${status} ${escape(title)}</title></head><body><h1>${status} ${escape(title)}</h1><p>${escape(detail)}</p><hr><small>viking router</small></body></html>\n`,
+      }
+    : { contentType: 'text/plain; charset=utf-8', body: `${status} ${title}: ${detail}\n` };
+}
 
 export function errorPage(res: ServerResponse, status: number, title: string, detail: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const wantsHtml = /text\/html/.test(String(res.req?.headers.accept ?? ''));
-  const body = wantsHtml
-    ? `<!doctype html><html><head><title>${status} ${escape(title)}</title></head><body><h1>${status} ${escape(title)}</h1><p>${escape(detail)}</p><hr><small>viking router</small></body></html>\n`
-    : `${status} ${title}: ${detail}\n`;
+  const page = errorText(status, title, detail, /text\/html/.test(String(res.req?.headers.accept ?? '')));
   res.writeHead(status, {
-    'content-type': wantsHtml ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
+    'content-type': page.contentType,
+    'content-length': Buffer.byteLength(page.body),
     'cache-control': 'no-store',
     'x-viking-error': String(status),
   });
-  res.end(body);
+  res.end(page.body);
+}
+
+/** The same page as a whole raw HTTP/1.1 response, for the fast path. */
+export function rawErrorPage(status: number, title: string, detail: string, html: boolean, close: boolean): string {
+  const page = errorText(status, title, detail, html);
+  return (
+    `HTTP/1.1 ${status} ${title}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
+    `cache-control: no-store\r\nx-viking-error: ${status}\r\ndate: ${new Date().toUTCString()}\r\n` +
+    `${close ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n${page.body}`
+  );
 }

@@ -1,12 +1,18 @@
 /**
- * The HTTP side of the router: one node:http server that looks up each
- * request's Host in the current route table and proxies it to a container,
- * serves a website's files, or answers 404/502/503 with a page that says what
- * is wrong. It knows nothing about etcd: it is handed RouteSnapshots and
- * swaps its table in one assignment, so it runs the same in the host process
- * and in every router worker process.
+ * The HTTP side of the router: looks up each request's Host in the current
+ * route table and proxies it to a container, serves a website's files, or
+ * answers 404/502/503 with a page that says what is wrong.
+ *
+ * Connections arrive on the raw fast path (fast-path.ts), which proxies
+ * plain HTTP/1.1 requests itself and hands every other connection to a
+ * node:http server that never listens on its own: websockets, websites,
+ * chunked uploads, HTTP/1.0 and error pages are served there. It knows
+ * nothing about etcd: it is handed RouteSnapshots and swaps its table in one
+ * assignment, so it runs the same in the host process and in every router
+ * worker process.
  */
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RouteTable, normaliseHost } from './route-table.js';
@@ -15,6 +21,7 @@ import { Upstreams, type BalanceMode, type UpstreamOptions } from './upstreams.j
 import { Exchange, type ForwardContext } from './proxy.js';
 import { proxyUpgrade, rawErrorResponse } from './upgrade.js';
 import { StaticFiles } from './static-site.js';
+import { FastPath } from './fast-path.js';
 import { errorPage } from './pages.js';
 
 export interface RouterServerOptions {
@@ -22,6 +29,8 @@ export interface RouterServerOptions {
   upstream?: UpstreamOptions;
   /** Scheme the clients used, for X-Forwarded-Proto. */
   proto?: string;
+  /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
+  fastPath?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -37,12 +46,31 @@ export class RouterServer {
   private readonly files = new StaticFiles();
   private readonly ctx: ForwardContext;
   readonly http: http.Server;
+  private readonly fast: FastPath | undefined;
+  /** Upgraded connections (websockets), which node:http no longer tracks. */
+  private readonly tunnels = new Set<Duplex>();
+  /** The listening socket: the fast path's, or node:http's itself. */
+  private readonly listener: net.Server;
 
   constructor(private readonly o: RouterServerOptions = {}) {
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
     this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', ...(o.log ? { log: o.log } : {}) };
     this.http = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, this.onRequest);
     this.http.on('upgrade', this.onUpgrade);
+    if (o.fastPath === false) {
+      this.listener = this.http;
+    } else {
+      const fast = new FastPath({
+        upstreams: this.upstreams,
+        routes: () => this.table,
+        handoff: (socket) => this.http.emit('connection', socket),
+        proto: o.proto ?? 'http',
+        ...(o.log ? { log: o.log } : {}),
+      });
+      this.fast = fast;
+      // Half-open like node:http's own sockets, so handed-over connections behave the same.
+      this.listener = net.createServer({ noDelay: true, allowHalfOpen: true }, fast.accept);
+    }
   }
 
   /** Swaps in the table of a new snapshot; pools of endpoints that left are closed gracefully. */
@@ -61,22 +89,28 @@ export class RouterServer {
   }
 
   async listen(port: number, host = '0.0.0.0'): Promise<number> {
+    const l = this.listener;
     await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => {
-        this.http.off('error', reject);
+      l.once('error', reject);
+      l.listen(port, host, () => {
+        l.off('error', reject);
         resolve();
       });
     });
-    return (this.http.address() as AddressInfo).port;
+    return (l.address() as AddressInfo).port;
   }
 
   /** Stops accepting, lets requests in flight finish for up to `graceMs`, then closes the rest. */
   async close(graceMs = 2000): Promise<void> {
-    const closed = new Promise<void>((r) => this.http.close(() => r()));
+    const stopped = new Promise<void>((r) => this.listener.close(() => r()));
+    this.fast?.shutdown();
     this.http.closeIdleConnections();
-    const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
-    await closed;
+    const timer = setTimeout(() => {
+      this.fast?.destroyAll();
+      this.http.closeAllConnections();
+      for (const t of this.tunnels) t.destroy();
+    }, graceMs);
+    await stopped;
     clearTimeout(timer);
     await this.upstreams.closeAll();
   }
@@ -114,6 +148,8 @@ export class RouterServer {
     if (route.endpoints.length === 0) {
       return rawErrorResponse(socket, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now`);
     }
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
     proxyUpgrade(this.ctx, route, req, socket, head);
   };
 }

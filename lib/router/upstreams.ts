@@ -1,13 +1,15 @@
 /**
- * The router's side of its backends: one keep-alive connection pool per
- * endpoint, how busy each endpoint is, and which one the next request goes
- * to (round-robin, or least-connections with a rotating tie-break).
+ * The router's side of its backends: keep-alive connections per endpoint
+ * (idle raw sockets for the fast path, an undici pool for the node:http
+ * path), how busy each endpoint is, and which one the next request goes to
+ * (round-robin, or least-connections with a rotating tie-break).
  *
  * State is kept per endpoint address, not per route table, so a table swap
  * keeps the pools warm and the in-flight counts true. An endpoint that just
  * refused a connection is skipped for a short while (passive health), the
  * way nginx's max_fails/fail_timeout does, unless every endpoint is down.
  */
+import type net from 'node:net';
 import { Pool } from 'undici';
 import type { PortEndpoint } from '../store/records.js';
 
@@ -18,13 +20,83 @@ export const BALANCE_MODES: readonly BalanceMode[] = ['round-robin', 'least-conn
 /** How long an endpoint that refused a connection is skipped. */
 export const DOWN_MS = 2000;
 
-export interface Upstream {
-  origin: string;
-  pool: Pool;
+/** An idle keep-alive connection to an app, and when to stop trusting it. */
+export interface IdleSocket {
+  socket: net.Socket;
+  /** Epoch ms after which the app may have closed it: not reused. */
+  expires: number;
+}
+
+/** Idle connections kept per endpoint and process. */
+const MAX_IDLE = 256;
+
+export class Upstream {
   /** Requests and websockets in flight to it from this process. */
-  inflight: number;
+  inflight = 0;
   /** Epoch ms before which it is skipped after a failed connect. */
-  downUntil: number;
+  downUntil = 0;
+  /** Idle raw connections, most recently used last. */
+  readonly idle: IdleSocket[] = [];
+  private undici: Pool | undefined;
+  closed = false;
+
+  constructor(
+    readonly origin: string,
+    readonly ip: string,
+    readonly port: number,
+    private readonly o: UpstreamOptions,
+  ) {}
+
+  /** The undici pool, for requests served by the node:http path. */
+  get pool(): Pool {
+    this.undici ??= new Pool(this.origin, {
+      connections: this.o.connections ?? 256,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.o.headersTimeoutMs ?? 60_000,
+      bodyTimeout: this.o.bodyTimeoutMs ?? 300_000,
+      connect: { timeout: this.o.connectTimeoutMs ?? 2000 },
+    });
+    return this.undici;
+  }
+
+  /** A reusable idle connection, or undefined. */
+  takeIdle(now: number): net.Socket | undefined {
+    for (;;) {
+      const entry = this.idle.pop();
+      if (!entry) return undefined;
+      if (entry.expires > now && !entry.socket.destroyed) return entry.socket;
+      entry.socket.destroy();
+    }
+  }
+
+  /** Keeps a connection for the next request, until `expires`. */
+  putIdle(socket: net.Socket, expires: number): void {
+    if (this.closed || this.idle.length >= MAX_IDLE) {
+      socket.destroy();
+      return;
+    }
+    this.idle.push({ socket, expires });
+  }
+
+  /** An idle connection was closed by the app. */
+  dropIdle(socket: net.Socket): void {
+    const i = this.idle.findIndex((e) => e.socket === socket);
+    if (i !== -1) this.idle.splice(i, 1);
+  }
+
+  /** No new requests; idle connections go now, busy ones when their request is done. */
+  close(): Promise<void> {
+    this.closed = true;
+    for (const e of this.idle.splice(0)) e.socket.destroy();
+    return this.undici ? this.undici.close().catch(() => {}) : Promise.resolve();
+  }
+
+  destroy(): Promise<void> {
+    this.closed = true;
+    for (const e of this.idle.splice(0)) e.socket.destroy();
+    return this.undici ? this.undici.destroy().catch(() => {}) : Promise.resolve();
+  }
 }
 
 /** What the balancer needs of a route: its endpoints and a cursor it may move. */
@@ -47,32 +119,40 @@ export interface UpstreamOptions {
 
 export class Upstreams {
   private readonly byOrigin = new Map<string, Upstream>();
+  /** Same, by endpoint object: a route's endpoints are looked up on every request without building strings. */
+  private readonly byEndpoint = new WeakMap<PortEndpoint, Upstream>();
 
   constructor(
     readonly mode: BalanceMode = 'least-conn',
     private readonly o: UpstreamOptions = {},
   ) {}
 
+  /** Connect timeout for new connections, in ms. */
+  get connectTimeoutMs(): number {
+    return this.o.connectTimeoutMs ?? 2000;
+  }
+
+  get headersTimeoutMs(): number {
+    return this.o.headersTimeoutMs ?? 60_000;
+  }
+
   get(e: PortEndpoint): Upstream {
+    const known = this.byEndpoint.get(e);
+    if (known && !known.closed) return known;
     const origin = originOf(e);
     let up = this.byOrigin.get(origin);
     if (!up) {
-      up = {
-        origin,
-        pool: new Pool(origin, {
-          connections: this.o.connections ?? 256,
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          headersTimeout: this.o.headersTimeoutMs ?? 60_000,
-          bodyTimeout: this.o.bodyTimeoutMs ?? 300_000,
-          connect: { timeout: this.o.connectTimeoutMs ?? 2000 },
-        }),
-        inflight: 0,
-        downUntil: 0,
-      };
+      up = new Upstream(origin, e.ip, e.hostPort, this.o);
       this.byOrigin.set(origin, up);
     }
+    this.byEndpoint.set(e, up);
     return up;
+  }
+
+  /** The state of an endpoint if it has been used, without creating it. */
+  private peek(e: PortEndpoint): Upstream | undefined {
+    const known = this.byEndpoint.get(e);
+    return known && !known.closed ? known : this.byOrigin.get(originOf(e));
   }
 
   /**
@@ -91,7 +171,7 @@ export class Upstreams {
     for (let i = 0; i < n; i++) {
       const e = list[(start + i) % n]!;
       if (tried && tried.includes(e)) continue;
-      const up = this.byOrigin.get(originOf(e));
+      const up = this.peek(e);
       if (up && up.downUntil > now) {
         fallback ??= e;
         continue;
@@ -119,7 +199,7 @@ export class Upstreams {
     for (const [origin, up] of this.byOrigin) {
       if (keep.has(origin)) continue;
       this.byOrigin.delete(origin);
-      void up.pool.close().catch(() => {});
+      void up.close();
     }
   }
 
@@ -133,6 +213,6 @@ export class Upstreams {
   async closeAll(): Promise<void> {
     const all = [...this.byOrigin.values()];
     this.byOrigin.clear();
-    await Promise.all(all.map((u) => u.pool.destroy().catch(() => {})));
+    await Promise.all(all.map((u) => u.destroy()));
   }
 }

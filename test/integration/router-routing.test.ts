@@ -211,6 +211,23 @@ for (const workers of [0, 2]) {
       assert.match(answer, /no app for the domain nope/);
     });
 
+    test('a worker process that dies is replaced and gets the current routes', { skip: workers === 0 }, async () => {
+      const [victim] = router.workerPids();
+      assert.ok(victim);
+      process.kill(victim, 'SIGKILL');
+      await waitFor('a new worker to replace the killed one', () => {
+        const pids = router.workerPids();
+        return pids.length === workers && !pids.includes(victim) && router.servedRevision !== undefined;
+      }, 15_000);
+      const rev = await putRoute(client, { stack: `${ns}-late`, current: 'v1', domains: [`late.${ns}.test`], endpoints: [endpointFor(`${ns}-late`, 'web', 'v1', 1, a.port)] });
+      await served(rev);
+      for (let i = 0; i < 20; i++) {
+        // Fresh connections land on every worker in turn: all of them must know every route.
+        assert.equal((await call(port, `late.${ns}.test`)).status, 200);
+        assert.equal((await call(port, `shop.${ns}.test`)).status, 200);
+      }
+    });
+
     test('a request without Host gets the 404 page', async () => {
       const answer = await rawCall(port, 'GET / HTTP/1.0\r\n\r\n');
       assert.match(answer, /^HTTP\/1\.1 404/);

@@ -1,0 +1,198 @@
+/**
+ * The router's fast path: plain HTTP/1.1 proxying on raw sockets.
+ *
+ * node:http plus an HTTP client cost ~45 µs of CPU per proxied request here,
+ * nginx ~18 µs (bench/RESULTS.md); most of the difference is objects,
+ * streams and timers per request. This path reads the request head straight
+ * from the client socket, rewrites it in one pass (http1.ts), writes it to a
+ * kept-alive raw connection to the app, and copies the answer back with the
+ * app's own framing (Content-Length, chunked, or until close), so a request
+ * costs two reads, two writes and a little string work.
+ *
+ * It only takes what is unambiguous and common: HTTP/1.1 requests without
+ * Transfer-Encoding, Upgrade or Expect, to a container route that has
+ * endpoints. Any other request (websockets, chunked uploads, HTTP/1.0,
+ * websites, unknown domains, anything odd) hands the connection, with the
+ * bytes not yet used, to the node:http server, which does everything else.
+ * The exchange itself is in fast-exchange.ts. Timeouts are checked by one
+ * sweep a second instead of a timer per request.
+ */
+import type net from 'node:net';
+import { MAX_HEAD_BYTES, parseRequestHead } from './http1.js';
+import type { RouteTable } from './route-table.js';
+import type { Upstreams } from './upstreams.js';
+import { FastExchange, type ExchangeClient } from './fast-exchange.js';
+
+export interface FastPathOptions {
+  upstreams: Upstreams;
+  routes: () => RouteTable;
+  /** Takes over a connection the fast path does not serve (node:http). */
+  handoff: (socket: net.Socket) => void;
+  proto?: string;
+  log?: (msg: string) => void;
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Client bytes buffered before reading pauses (pipelined requests, bodies waiting for a connection). */
+const MAX_PENDING = 256 * 1024;
+const CLIENT_IDLE_MS = 65_000;
+const CLIENT_HEAD_MS = 60_000;
+
+export class FastPath {
+  readonly connections = new Set<ClientConnection>();
+  /** A clock that costs nothing to read: updated by the sweep. */
+  now = Date.now();
+  closing = false;
+  private readonly timer: NodeJS.Timeout;
+  readonly xfp: string;
+
+  constructor(readonly o: FastPathOptions) {
+    this.xfp = `x-forwarded-proto: ${o.proto ?? 'http'}\r\n`;
+    this.timer = setInterval(() => this.sweep(), 1000);
+    this.timer.unref();
+  }
+
+  accept = (socket: net.Socket): void => {
+    if (this.closing) return void socket.destroy();
+    this.connections.add(new ClientConnection(this, socket));
+  };
+
+  private sweep(): void {
+    this.now = Date.now();
+    for (const c of this.connections) c.checkTimeouts(this.now);
+  }
+
+  /** Stops taking requests: idle connections close now, busy ones after their answer. */
+  shutdown(): void {
+    this.closing = true;
+    clearInterval(this.timer);
+    for (const c of this.connections) c.shutdown();
+  }
+
+  /** Closes every connection at once. */
+  destroyAll(): void {
+    for (const c of this.connections) c.socket.destroy();
+  }
+}
+
+class ClientConnection implements ExchangeClient {
+  buf: Buffer | null = null;
+  exchange: FastExchange | null = null;
+  lastActive: number;
+  private closing = false;
+  private gone = false;
+  private paused = false;
+  readonly remote: string;
+
+  constructor(
+    readonly fp: FastPath,
+    readonly socket: net.Socket,
+  ) {
+    this.lastActive = fp.now;
+    this.remote = socket.remoteAddress ?? '';
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  /** The client will send nothing more (half-close): answer what is in flight, then close. */
+  private readonly onEnd = (): void => {
+    this.closing = true;
+    if (!this.exchange) this.socket.end();
+  };
+
+  private readonly onData = (d: Buffer): void => {
+    this.lastActive = this.fp.now;
+    this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    if (this.exchange) {
+      this.exchange.pumpBody();
+      if (this.buf !== null && this.buf.length > MAX_PENDING) this.pause();
+    } else this.next();
+  };
+
+  private readonly onDrain = (): void => this.exchange?.clientDrained();
+  private readonly onError = (): void => {
+    this.socket.destroy();
+  };
+  private readonly onClose = (): void => {
+    this.gone = true;
+    this.fp.connections.delete(this);
+    this.exchange?.clientGone();
+  };
+
+  pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  resume(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Starts the next buffered request, or hands the connection over. */
+  private next(): void {
+    const buf = this.buf;
+    if (buf === null || this.exchange || this.closing || this.gone) return;
+    const end = buf.indexOf(CRLFCRLF);
+    if (end === -1) {
+      if (buf.length > MAX_HEAD_BYTES) this.handoff();
+      return;
+    }
+    if (end > MAX_HEAD_BYTES) return this.handoff();
+    const head = parseRequestHead(buf.toString('latin1', 0, end));
+    if (!head) return this.handoff();
+    const route = this.fp.o.routes().lookup(head.host);
+    if (!route || route.kind !== 'container' || route.endpoints.length === 0) return this.handoff();
+    this.buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+    this.exchange = new FastExchange(this, head, route);
+    this.exchange.start();
+  }
+
+  /** node:http serves this connection from here on, starting with the bytes not used yet. */
+  private handoff(): void {
+    this.fp.connections.delete(this);
+    const s = this.socket;
+    s.off('data', this.onData);
+    s.off('end', this.onEnd);
+    s.off('drain', this.onDrain);
+    s.off('error', this.onError);
+    s.off('close', this.onClose);
+    s.pause();
+    if (this.buf) s.unshift(this.buf);
+    this.buf = null;
+    this.fp.o.handoff(s);
+    s.resume();
+  }
+
+  /** The exchange is over: close if asked, else go on with what the client sent meanwhile. */
+  exchangeDone(close: boolean): void {
+    this.exchange = null;
+    this.lastActive = this.fp.now;
+    if (this.gone) return;
+    if (close || this.closing) {
+      this.closing = true;
+      this.socket.end();
+      return;
+    }
+    this.resume();
+    this.next();
+  }
+
+  checkTimeouts(now: number): void {
+    if (this.exchange) return this.exchange.checkTimeouts(now);
+    const limit = this.buf === null ? CLIENT_IDLE_MS : CLIENT_HEAD_MS;
+    if (now - this.lastActive > limit) this.socket.destroy();
+  }
+
+  shutdown(): void {
+    this.closing = true;
+    if (!this.exchange) this.socket.end();
+  }
+}
