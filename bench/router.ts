@@ -239,6 +239,7 @@ async function main(): Promise<void> {
       const status = await getStatus(t.port);
       if (status !== 200) throw new Error(`${t.name} answered ${status} for ${HOST}`);
     }
+    const loadBefore = os.loadavg()[0]!;
     log(`warming up ${targets.length} proxies in front of ${o.backends} backends...`);
     for (const t of targets) await wrk(t.port, o, 3);
     const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
@@ -264,7 +265,7 @@ async function main(): Promise<void> {
     const nginxVersion = (await run('nginx', ['-v']).catch((e: { stderr?: string }) => ({ stderr: e.stderr ?? '' }))).stderr.trim();
     process.stdout.write(
       `\nrouter benchmark: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, median of ${o.runs} runs, ${o.backends} node:http backends, ` +
-        `${os.availableParallelism()} cores, load average before ${os.loadavg()[0]!.toFixed(2)}, node ${process.version}, ${nginxVersion}\n\n`,
+        `${os.availableParallelism()} cores, load average ${loadBefore.toFixed(2)} before and ${os.loadavg()[0]!.toFixed(2)} after, node ${process.version}, ${nginxVersion}\n\n`,
     );
     process.stdout.write('| proxy | req/s | p50 | p99 | errors | CPU/request | req/s × nginx | p99 × nginx |\n|---|---|---|---|---|---|---|---|\n');
     for (const r of rows) {

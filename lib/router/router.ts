@@ -82,7 +82,7 @@ export class Router {
       this.port = await this.local.listen(this.o.port, host);
     } else {
       // Workers must all bind the same concrete port, also when a restarted one joins later.
-      this.port = this.o.port === 0 ? await freePort(host === '0.0.0.0' ? '127.0.0.1' : host) : this.o.port;
+      this.port = this.o.port === 0 ? await freePort(host) : this.o.port;
       this.workers = new RouterWorkers({
         count,
         port: this.port,

@@ -143,9 +143,10 @@ export class SiteCache {
     const errors: string[] = [];
     for (const host of ordered) {
       const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
+      let res: Awaited<ReturnType<typeof request>> | undefined;
       try {
         const url = `${host.api}/v1/source/${want.stack}/${want.tag}/website/${want.node}`;
-        const res = await request(url, { headersTimeout: 10_000, bodyTimeout: 60_000 });
+        res = await request(url, { headersTimeout: 10_000, bodyTimeout: 60_000 });
         if (res.statusCode !== 200) {
           const body = (await res.body.json().catch(() => ({}))) as { message?: string };
           throw new Error(`HTTP ${res.statusCode}${body.message ? `: ${body.message}` : ''}`);
@@ -159,6 +160,7 @@ export class SiteCache {
         await this.prune(want);
         return host.name;
       } catch (err) {
+        res?.body.destroy();
         await rm(tmp, { recursive: true, force: true }).catch(() => {});
         errors.push(`${host.name}: ${(err as Error).message}`);
       }
