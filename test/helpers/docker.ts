@@ -24,8 +24,17 @@ export async function removeHostContainers(host: string): Promise<number> {
 
 /** Removes the images a test stack built (labelled viking.stack=<stack> by the builder) and its volumes. */
 export async function removeStackArtifacts(stack: string, on: Docker = docker): Promise<void> {
-  const images = await on.listImages({ filters: { label: [`viking.stack=${stack}`] } });
-  for (const img of images) await on.getImage(img.Id).remove({ force: true }).catch(() => {});
+  // An image with children (an inheritance chain) cannot go first: repeat while each round removes some.
+  for (let round = 0; round < 6; round++) {
+    const images = await on.listImages({ filters: { label: [`viking.stack=${stack}`] } });
+    if (images.length === 0) break;
+    let removed = 0;
+    for (const img of images) {
+      const ok = await on.getImage(img.Id).remove({ force: true }).then(() => true, () => false);
+      if (ok) removed++;
+    }
+    if (removed === 0) break;
+  }
   const { Volumes } = await on.listVolumes({ filters: { label: [`viking.stack=${stack}`] } });
   for (const v of Volumes ?? []) await on.getVolume(v.Name).remove().catch(() => {});
 }
