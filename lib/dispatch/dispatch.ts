@@ -12,6 +12,7 @@ import type { IOperation } from 'etcd3';
 import { placeJobs } from '../dowding/plan.js';
 import type { Placement, Unplaced } from '../dowding/types.js';
 import { watchPrefix, type PrefixWatch } from '../store/client.js';
+import { WakeLoop } from '../store/wake-loop.js';
 import { LEADER_KEY, PREFIX, deployKey, fixedKey, jobPath, runKey } from '../store/keys.js';
 import type { Leadership } from '../leader/election.js';
 import { readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';
@@ -56,11 +57,12 @@ interface Change {
 
 export class Dispatcher {
   private watches: PrefixWatch[] = [];
-  private running = false;
-  private dirty = false;
-  private stopped = true;
   private resync: NodeJS.Timeout | undefined;
-  private idle: Promise<void> = Promise.resolve();
+  /** One pass at a time; a conflict asks for another at once. */
+  private readonly loop = new WakeLoop(
+    async () => (await this.dispatchOnce()).conflicts > 0,
+    (err) => this.options.log?.(`dispatch pass failed: ${err.message}`),
+  );
   /** Jobs no host could take in the last pass, with dowding's reasons. */
   lastUnplaced: Unplaced[] = [];
 
@@ -71,42 +73,23 @@ export class Dispatcher {
   ) {}
 
   start(): void {
-    this.stopped = false;
     for (const prefix of [PREFIX.proc, PREFIX.run, PREFIX.host, PREFIX.fixed]) {
       this.watches.push(watchPrefix(this.client, prefix, () => this.wake()));
     }
     this.resync = setInterval(() => this.wake(), this.options.resyncMs ?? 5000);
-    this.wake();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.resync);
     await Promise.all(this.watches.map((w) => w.cancel()));
     this.watches = [];
-    await this.idle;
+    await this.loop.stop();
   }
 
   /** Coalesces wake-ups: at most one pass runs, and one more follows if woken meanwhile. */
   wake(): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.running) return;
-    this.running = true;
-    this.idle = (async () => {
-      while (this.dirty && !this.stopped) {
-        this.dirty = false;
-        try {
-          const result = await this.dispatchOnce();
-          if (result.conflicts > 0) this.dirty = true;
-        } catch (err) {
-          this.options.log?.(`dispatch pass failed: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 250));
-          this.dirty = true;
-        }
-      }
-      this.running = false;
-    })();
+    this.loop.wake();
   }
 
   /** One full pass: snapshot, diff, plan, commit. */

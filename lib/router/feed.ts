@@ -6,6 +6,7 @@
  * whole state, so a missed or coalesced event cannot leave a stale route.
  */
 import type { Etcd3 } from 'etcd3';
+import { WakeLoop } from '../store/wake-loop.js';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
 import type { DomainRecord, PortEndpoint, StackRecord } from '../store/records.js';
@@ -25,11 +26,17 @@ export interface RouteFeedOptions {
 export class RouteFeed {
   private watches: PrefixWatch[] = [];
   private readonly sites: SiteCache;
-  private rebuilding = false;
-  private dirty = false;
-  private stopped = true;
   private resync: NodeJS.Timeout | undefined;
-  private idle: Promise<void> = Promise.resolve();
+  private stopped = true;
+  private readonly loop = new WakeLoop(
+    async () => {
+      const snap = await this.read();
+      if (this.stopped) return;
+      this.latest = snap;
+      this.o.onSnapshot(snap);
+    },
+    (err) => this.o.log?.(`router: reading routes failed: ${err.message}`),
+  );
   latest: RouteSnapshot | undefined;
 
   constructor(private readonly o: RouteFeedOptions) {
@@ -48,7 +55,7 @@ export class RouteFeed {
       this.watches.push(watchPrefix(this.o.client, prefix, () => this.wake()));
     }
     this.resync = setInterval(() => this.wake(), this.o.resyncMs ?? 10_000);
-    this.wake();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
@@ -57,31 +64,12 @@ export class RouteFeed {
     this.sites.stop();
     await Promise.all(this.watches.map((w) => w.cancel()));
     this.watches = [];
-    await this.idle;
+    await this.loop.stop();
   }
 
   /** Coalesces wake-ups: one rebuild at a time, and one more if woken meanwhile. */
   wake(): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.rebuilding) return;
-    this.rebuilding = true;
-    this.idle = (async () => {
-      while (this.dirty && !this.stopped) {
-        this.dirty = false;
-        try {
-          const snap = await this.read();
-          if (this.stopped) break;
-          this.latest = snap;
-          this.o.onSnapshot(snap);
-        } catch (err) {
-          this.o.log?.(`router: reading routes failed: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 250));
-          this.dirty = true;
-        }
-      }
-      this.rebuilding = false;
-    })();
+    this.loop.wake();
   }
 
   /** Reads the three prefixes at one revision. */

@@ -12,6 +12,7 @@ import PQueue from 'p-queue';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
+import { WakeLoop } from '../store/wake-loop.js';
 import { REGISTRY_KEY, counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
@@ -57,10 +58,12 @@ export class Slave {
   private events: NodeJS.ReadableStream | undefined;
   private resync: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private running = false;
-  private dirty = false;
   private stopped = true;
-  private passDone: Promise<void> = Promise.resolve();
+  private readonly loop = new WakeLoop(
+    () => this.pass(),
+    (err) => this.o.log?.(`slave pass failed: ${err.message}`),
+    500,
+  );
 
   constructor(private readonly o: SlaveOptions) {
     this.queue = new PQueue({ concurrency: o.concurrency ?? 4 });
@@ -71,7 +74,7 @@ export class Slave {
     this.watch = watchPrefix(this.o.client, deployPrefix(this.o.host), () => this.wake());
     this.resync = setInterval(() => this.wake(), this.o.resyncMs ?? 5000);
     void this.followDockerEvents();
-    this.wake();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
@@ -80,7 +83,7 @@ export class Slave {
     clearTimeout(this.retryTimer);
     await this.watch?.cancel();
     (this.events as unknown as { destroy?: () => void } | undefined)?.destroy?.();
-    await this.passDone;
+    await this.loop.stop();
     await this.queue.onIdle();
   }
 
@@ -108,23 +111,7 @@ export class Slave {
   }
 
   wake(): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.running) return;
-    this.running = true;
-    this.passDone = (async () => {
-      while (this.dirty && !this.stopped) {
-        this.dirty = false;
-        try {
-          await this.pass();
-        } catch (err) {
-          this.o.log?.(`slave pass failed: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 500));
-          this.dirty = true;
-        }
-      }
-      this.running = false;
-    })();
+    this.loop.wake();
   }
 
   private async readDesired(): Promise<DesiredJob[]> {
