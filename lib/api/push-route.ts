@@ -5,7 +5,7 @@
  * upload that cannot be unpacked is refused with its own HTTP status first.
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../upload/remove-tree.js';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
@@ -52,7 +52,7 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
       // The rest of a refused body is not read: the connection closes after the answer.
       body.unpipe?.();
       if (!req.raw.complete) void reply.header('connection', 'close');
-      await rm(uploadDir, { recursive: true, force: true }).catch(() => {});
+      await removeTree(uploadDir).catch(() => {});
       ctx.metrics?.pushes.inc({ result: err instanceof VikingError ? err.code : 'VIKING_E_INTERNAL' });
       throw err;
     }
@@ -79,7 +79,7 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
       },
     );
     ctx.metrics?.pushes.inc({ result: failed ?? 'ok' });
-    if (failed) await rm(uploadDir, { recursive: true, force: true }).catch(() => {});
+    if (failed) await removeTree(uploadDir).catch(() => {});
     return reply;
   });
 }

@@ -18,7 +18,7 @@
  * stacks/<stack>/<tag>) cannot turn a harmless link into an escape.
  */
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -38,6 +38,12 @@ export interface ExtractResult {
   files: number;
   bytes: number;
 }
+
+/** Files up to this size are gathered and written in one call; larger ones stream. */
+const SMALL_FILE = 256 * 1024;
+
+/** Small files being written at once. */
+const WRITES_IN_FLIGHT = 16;
 
 /** Entries an upload may hold unless the host says otherwise. */
 export const DEFAULT_MAX_ENTRIES = 50_000;
@@ -106,6 +112,15 @@ export async function extractUpload(input: NodeJS.ReadableStream, dir: string, o
   let entries = 0;
   let lastYield = performance.now();
   const links: Array<{ rel: string; target: string }> = [];
+  // Folders already made: most entries share one, and a mkdir each costs a trip to the thread pool.
+  const made = new Set<string>([root]);
+  const writing = new Set<Promise<void>>();
+  let writeError: VikingError | undefined;
+  const folder = async (dir: string): Promise<void> => {
+    if (made.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    made.add(dir);
+  };
   const handle = async (header: Headers, stream: NodeJS.ReadableStream): Promise<void> => {
     const rel = safeEntryPath(header.name);
     const target = path.join(root, rel);
@@ -113,6 +128,7 @@ export async function extractUpload(input: NodeJS.ReadableStream, dir: string, o
       stream.resume();
       return;
     }
+    if (writeError) throw writeError;
     if (++entries > maxEntries) throw tooMany(maxEntries);
     // Many tiny entries can arrive in one chunk and be handled in microtasks only: let timers run.
     if (performance.now() - lastYield > 20) {
@@ -121,21 +137,45 @@ export async function extractUpload(input: NodeJS.ReadableStream, dir: string, o
     }
     switch (header.type) {
       case 'directory':
-        await mkdir(target, { recursive: true });
+        await folder(target);
         stream.resume();
         return;
       case 'file':
       case 'contiguous-file': {
-        await mkdir(path.dirname(target), { recursive: true });
-        const counted = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-          for await (const chunk of src) {
-            bytes += chunk.length;
-            if (bytes > opts.maxBytes) throw tooLarge(opts.maxBytes);
-            yield chunk;
-          }
-        };
+        // The header says the size: refuse at once what cannot fit.
+        if (bytes + (header.size ?? 0) > opts.maxBytes) throw tooLarge(opts.maxBytes);
+        await folder(path.dirname(target));
+        const mode = (header.mode ?? 0o644) & 0o777;
         try {
-          await pipeline(stream as unknown as AsyncIterable<Buffer>, counted, createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o777, flags: 'wx' }));
+          if ((header.size ?? 0) <= SMALL_FILE) {
+            // One open-write-close: most of a source tree is small files.
+            const chunks: Buffer[] = [];
+            for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+            const body = Buffer.concat(chunks);
+            bytes += body.length;
+            if (bytes > opts.maxBytes) throw tooLarge(opts.maxBytes);
+            // Written while the next entries are read, a few at a time (the thread pool has 4 threads).
+            if (writing.size >= WRITES_IN_FLIGHT) await Promise.race(writing);
+            const write: Promise<void> = writeFile(target, body, { mode, flag: 'wx' }).then(
+              () => void writing.delete(write),
+              (err: Error) => {
+                writing.delete(write);
+                writeError ??= bad(`could not write '${rel}': ${err.message}`);
+              },
+            );
+            writing.add(write);
+            files++;
+            return;
+          } else {
+            const counted = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+              for await (const chunk of src) {
+                bytes += chunk.length;
+                if (bytes > opts.maxBytes) throw tooLarge(opts.maxBytes);
+                yield chunk;
+              }
+            };
+            await pipeline(stream as unknown as AsyncIterable<Buffer>, counted, createWriteStream(target, { mode, flags: 'wx' }));
+          }
         } catch (err) {
           // A half-written file is not left behind (the caller removes the folder too).
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(target).catch(() => {});
@@ -159,7 +199,8 @@ export async function extractUpload(input: NodeJS.ReadableStream, dir: string, o
       if (failed) return;
       failed = true;
       ex.destroy();
-      reject(err);
+      // Settle the writes still running before the caller removes the folder.
+      void Promise.allSettled(writing).then(() => reject(err));
     };
     ex.on('entry', (header, stream, next) => {
       handle(header, stream as unknown as NodeJS.ReadableStream).then(
@@ -172,7 +213,12 @@ export async function extractUpload(input: NodeJS.ReadableStream, dir: string, o
     });
     ex.on('finish', () => {
       if (failed) return;
-      createLinks(root, links).then(() => resolve({ files, bytes }), fail);
+      Promise.all(writing)
+        .then(() => {
+          if (writeError) throw writeError;
+          return createLinks(root, links);
+        })
+        .then(() => resolve({ files, bytes }), fail);
     });
     ex.on('error', (err: Error) => fail(new VikingError('VIKING_E_UPLOAD_INVALID', `the upload is not a valid tar archive: ${err.message}`)));
     const counter = rawCounter(rawArchiveCap(opts.maxBytes, maxEntries), () => tooLarge(opts.maxBytes));
