@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   VIKING_E_VIKINGFILE_MISSING: { status: 400, summary: 'No Vikingfile (Vikingfile, Vikingfile.yml or Vikingfile.yaml) at the root of the pushed directory.' },
   VIKING_E_UPLOAD_INVALID: { status: 400, summary: 'The uploaded source archive is not a valid tar or holds an unsafe entry.' },
   VIKING_E_UPLOAD_TOO_LARGE: { status: 413, summary: 'The uploaded source is larger than the configured cap.' },
+  VIKING_E_UPLOAD_TOO_MANY_FILES: { status: 413, summary: 'The uploaded source holds more files, folders and links than the host accepts.' },
   VIKING_E_BUILD_FAILED: { status: 422, summary: 'An image of the build: section failed to build; the output of the failing step is attached.' },
   VIKING_E_IMAGE_MISSING: { status: 422, summary: 'An image a node needs is neither built by the stack nor present on the host.' },
   VIKING_E_DEPLOY_TIMEOUT: { status: 504, summary: 'The new release did not become healthy in time; the old release keeps serving.' },

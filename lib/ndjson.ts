@@ -6,17 +6,23 @@
 
 /** Calls `onLine` with each non-empty line of the response body, as it arrives. */
 export async function readLines(res: Response, onLine: (text: string) => void): Promise<void> {
+  for await (const text of linesOf(res)) onLine(text);
+}
+
+/**
+ * The non-empty lines of a response body, read only as fast as they are
+ * taken (so a slow consumer slows the sender, and memory stays at a chunk).
+ */
+export async function* linesOf(res: Response): AsyncGenerator<string> {
   if (!res.body) return;
   const decoder = new TextDecoder();
   let buffered = '';
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     buffered += decoder.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (text.trim()) onLine(text);
-    }
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    for (const text of parts) if (text.trim()) yield text;
   }
-  if (buffered.trim()) onLine(buffered);
+  buffered += decoder.decode();
+  if (buffered.trim()) yield buffered;
 }

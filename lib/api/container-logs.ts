@@ -93,36 +93,48 @@ export interface ReadLogsOptions {
   signal?: AbortSignal;
 }
 
-/** Reads a container's log; resolves when it ends (follow: when the container stops or the signal aborts). */
-export async function readContainerLogs(docker: Docker, id: string, o: ReadLogsOptions, onLine: (l: LogLine) => void): Promise<void> {
-  const splitter = new FrameSplitter(onLine);
+/**
+ * A container's log as lines, read from Docker as the caller asks for them:
+ * with a finite log (`-n all` of a big one) as well as a followed one, the
+ * Docker socket is read only as fast as the lines are taken, so memory stays
+ * at one socket chunk and a reader that stops reading pauses Docker. Ends
+ * when the log ends (follow: the container stops) or the signal aborts.
+ */
+export async function* containerLogLines(docker: Docker, id: string, o: ReadLogsOptions): AsyncGenerator<LogLine> {
   const c = docker.getContainer(id);
-  // Docker takes tail=all; dockerode's types only know numbers.
-  const tail = o.tail as number;
-  if (!o.follow) {
-    const buf = (await c.logs({ stdout: true, stderr: true, timestamps: true, tail, follow: false })) as unknown as Buffer;
-    splitter.push(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
-    splitter.end();
-    return;
-  }
-  const stream = (await c.logs({ stdout: true, stderr: true, timestamps: true, tail, follow: true })) as unknown as NodeJS.ReadableStream & {
-    destroy(): void;
-  };
-  await new Promise<void>((resolve) => {
-    const finish = (): void => {
-      splitter.end();
-      o.signal?.removeEventListener('abort', abort);
-      resolve();
-    };
-    const abort = (): void => {
-      stream.destroy();
-      finish();
-    };
-    if (o.signal?.aborted) return abort();
-    o.signal?.addEventListener('abort', abort, { once: true });
-    stream.on('data', (chunk: Buffer) => splitter.push(chunk));
-    stream.on('end', finish);
-    stream.on('close', finish);
-    stream.on('error', finish);
+  const stream = await new Promise<NodeJS.ReadableStream & { destroy(): void }>((resolve, reject) => {
+    c.modem.dial(
+      {
+        path: `/containers/${id}/logs?`,
+        method: 'GET',
+        isStream: true,
+        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+        // Docker takes tail=all; dockerode's types only know numbers.
+        options: { stdout: true, stderr: true, timestamps: true, tail: o.tail, follow: o.follow },
+      },
+      (err: unknown, data: unknown) => (err ? reject(err as Error) : resolve(data as NodeJS.ReadableStream & { destroy(): void })),
+    );
   });
+  const abort = (): void => stream.destroy();
+  if (o.signal?.aborted) abort();
+  o.signal?.addEventListener('abort', abort, { once: true });
+  let batch: LogLine[] = [];
+  const splitter = new FrameSplitter((l) => batch.push(l));
+  try {
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        splitter.push(chunk);
+        const lines = batch;
+        batch = [];
+        for (const l of lines) yield l;
+      }
+    } catch (err) {
+      if (!o.signal?.aborted) throw err;
+    }
+    splitter.end();
+    for (const l of batch) yield l;
+  } finally {
+    o.signal?.removeEventListener('abort', abort);
+    stream.destroy();
+  }
 }

@@ -14,8 +14,9 @@ import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import { listOwned } from '../slave/containers.js';
 import type { JobId } from '../store/records.js';
-import { findJobContainer, readContainerLogs, type LogLine } from './container-logs.js';
+import { containerLogLines, findJobContainer } from './container-logs.js';
 import { liveHosts, peerJson } from './peers.js';
+import { writeTexts } from './stream-out.js';
 import { FLAG, NAME, TAG, TAIL, errorResponses, flagOn, okArray, params } from './schemas.js';
 import type { ApiContext } from './server.js';
 
@@ -57,19 +58,6 @@ export async function containersEverywhere(ctx: ApiContext, stack: string, token
   return counts.reduce((a, b) => a + b, 0);
 }
 
-/** Streams a local replica's log to `onLine`; false when it has no container here. */
-export async function localReplicaLogs(
-  ctx: ApiContext,
-  job: JobId,
-  o: { follow: boolean; tail: number | 'all'; signal: AbortSignal },
-  onLine: (l: LogLine) => void,
-): Promise<boolean> {
-  const id = await findJobContainer(ctx.docker, ctx.hostName, job);
-  if (!id) return false;
-  await readContainerLogs(ctx.docker, id, o, onLine);
-  return true;
-}
-
 export function registerLocalRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Querystring: { stack?: string } }>(
     '/v1/local/containers',
@@ -100,10 +88,15 @@ export function registerLocalRoutes(app: FastifyInstance, ctx: ApiContext): void
       const raw = reply.raw;
       raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
       raw.on('close', () => abort.abort());
-      await readContainerLogs(ctx.docker, id, { follow: req.query.follow !== undefined && flagOn(req.query.follow), tail: req.query.tail ?? 100, signal: abort.signal }, (l) => {
-        if (!raw.destroyed) raw.write(`${JSON.stringify(l)}\n`);
-      }).catch(() => {});
-      raw.end();
+      const follow = req.query.follow !== undefined && flagOn(req.query.follow);
+      async function* texts(): AsyncGenerator<string> {
+        for await (const l of containerLogLines(ctx.docker, id!, { follow, tail: req.query.tail ?? 100, signal: abort.signal })) yield `${JSON.stringify(l)}\n`;
+      }
+      // Backpressure all the way: a caller that stops reading pauses Docker's stream here.
+      const complete = await writeTexts(raw, texts()).catch(() => false);
+      abort.abort();
+      if (complete) raw.end();
+      else raw.destroy();
     },
   );
 }

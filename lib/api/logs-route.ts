@@ -11,6 +11,11 @@
  * written is merged in time order (Docker timestamps each line); with
  * `?follow=1` new lines are passed on as they arrive until the client hangs
  * up. `?format=ndjson` gives one JSON object per line instead of text.
+ *
+ * Nothing is held whole: every replica's log is read only as fast as the
+ * client reads the merged answer (lib/api/log-merge.ts, stream-out.ts), so a
+ * 30 MB `-n all` streams in bounded memory without stalling the host's loop,
+ * and a `-f` reader that stops reading pauses Docker instead of growing us.
  */
 import type { FastifyInstance } from 'fastify';
 import { bearerOf } from '../auth/hook.js';
@@ -18,9 +23,10 @@ import { VikingError } from '../errors.js';
 import { readJSON, readPrefix } from '../store/client.js';
 import { PREFIX, jobFromKey, procStackPrefix, runKey, stackKey } from '../store/keys.js';
 import type { JobId, JobSpec, StackRecord } from '../store/records.js';
-import type { LogLine } from './container-logs.js';
-import { localReplicaLogs } from './local-routes.js';
+import { containerLogLines, findJobContainer, type LogLine } from './container-logs.js';
+import { mergeLogs } from './log-merge.js';
 import { liveHosts, peerLines } from './peers.js';
+import { writeTexts } from './stream-out.js';
 import { FLAG, NAME, TAG, TAIL, flagOn, params, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';
 
@@ -37,42 +43,7 @@ interface Replica {
   host: string | null;
 }
 
-/** Sortable form of Docker's RFC 3339 nano timestamps, whose fractions drop trailing zeros. */
-export function timeKey(time: string): string {
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
-  if (!m) return time;
-  return `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}${m[3]}`;
-}
-
-/**
- * Holds lines for a short while so the backlogs of all replicas come out in
- * time order, then passes new lines straight through.
- */
-export class LogMerger {
-  private buffer: ReplicaLine[] | null = [];
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly out: (l: ReplicaLine) => void,
-    settleMs?: number,
-  ) {
-    if (settleMs !== undefined) this.timer = setTimeout(() => this.flush(), settleMs);
-  }
-
-  add(l: ReplicaLine): void {
-    if (this.buffer) this.buffer.push(l);
-    else this.out(l);
-  }
-
-  flush(): void {
-    clearTimeout(this.timer);
-    if (!this.buffer) return;
-    const lines = this.buffer.map((l, i) => ({ l, i, k: timeKey(l.time) }));
-    lines.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i));
-    this.buffer = null;
-    for (const { l } of lines) this.out(l);
-  }
-}
+export { timeKey } from './log-merge.js';
 
 /** The replicas of a node in one release: the one asked for, the current one, or the newest that has any. */
 async function replicasOf(ctx: ApiContext, stack: string, node: string, tag: string | undefined): Promise<Replica[]> {
@@ -138,38 +109,40 @@ export function registerLogsRoute(app: FastifyInstance, ctx: ApiContext): void {
       raw.writeHead(200, { 'content-type': ndjson ? 'application/x-ndjson' : 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       const abort = new AbortController();
       raw.on('close', () => abort.abort());
-      const merger = new LogMerger(
-        (l) => {
-          if (raw.destroyed) return;
-          if (ndjson) raw.write(`${JSON.stringify(l)}\n`);
-          else raw.write(`${l.replica.padEnd(width)} | ${stamps && l.time ? `${l.time} ` : ''}${l.line}\n`);
-        },
-        follow ? 300 : undefined,
-      );
-      const note = (r: Replica, text: string): void =>
-        merger.add({ replica: r.label, host: r.host, tag: r.job.tag, instance: r.job.instance, time: new Date().toISOString(), stream: 'stdout', line: `[viking] ${text}` });
-      const line = (r: Replica) => (l: LogLine) => merger.add({ ...l, replica: r.label, host: r.host, tag: r.job.tag, instance: r.job.instance });
+      const o = { follow, tail, signal: abort.signal };
 
-      await Promise.all(
-        replicas.map(async (r) => {
-          const o = { follow, tail, signal: abort.signal };
-          try {
-            if (!r.host) return note(r, 'not placed on a host yet');
-            if (r.host === ctx.hostName) {
-              if (!(await localReplicaLogs(ctx, r.job, o, line(r)))) note(r, `no container on ${r.host} yet (starting, or removed after a failure: viking ps shows why)`);
-              return;
-            }
-            const host = hosts.get(r.host);
-            if (!host) return note(r, `host ${r.host} is down; its log cannot be read`);
-            const path = `/v1/local/logs/${r.job.stack}/${r.job.tag}/${r.job.node}/${r.job.instance}?tail=${tail}${follow ? '&follow=1' : ''}`;
-            await peerLines(host, path, token, abort.signal, (v) => line(r)(v as LogLine));
-          } catch (err) {
-            if (!abort.signal.aborted) note(r, (err as Error).message);
+      /** One replica's lines, from Docker here or from its host's API; a failure becomes a note in the log. */
+      async function* replicaLines(r: Replica): AsyncGenerator<ReplicaLine> {
+        const tagged = (l: LogLine): ReplicaLine => ({ ...l, replica: r.label, host: r.host, tag: r.job.tag, instance: r.job.instance });
+        const note = (text: string): ReplicaLine => tagged({ time: new Date().toISOString(), stream: 'stdout', line: `[viking] ${text}` });
+        try {
+          if (!r.host) return yield note('not placed on a host yet');
+          if (r.host === ctx.hostName) {
+            const id = await findJobContainer(ctx.docker, ctx.hostName, r.job);
+            if (!id) return yield note(`no container on ${r.host} yet (starting, or removed after a failure: viking ps shows why)`);
+            for await (const l of containerLogLines(ctx.docker, id, o)) yield tagged(l);
+            return;
           }
-        }),
-      );
-      merger.flush();
-      raw.end();
+          const host = hosts.get(r.host);
+          if (!host) return yield note(`host ${r.host} is down; its log cannot be read`);
+          const path = `/v1/local/logs/${r.job.stack}/${r.job.tag}/${r.job.node}/${r.job.instance}?tail=${tail}${follow ? '&follow=1' : ''}`;
+          for await (const v of peerLines(host, path, token, abort.signal)) yield tagged(v as LogLine);
+        } catch (err) {
+          if (!abort.signal.aborted) yield note((err as Error).message);
+        }
+      }
+
+      const merged = mergeLogs(replicas.map(replicaLines), { time: (l) => l.time, ...(follow ? { settleMs: 300 } : {}) });
+      async function* texts(): AsyncGenerator<string> {
+        for await (const l of merged) {
+          yield ndjson ? `${JSON.stringify(l)}\n` : `${l.replica.padEnd(width)} | ${stamps && l.time ? `${l.time} ` : ''}${l.line}\n`;
+        }
+      }
+      const complete = await writeTexts(raw, texts()).catch(() => false);
+      // Whatever ended the answer, stop reading every replica.
+      abort.abort();
+      if (complete) raw.end();
+      else raw.destroy();
     },
   );
 }

@@ -8,7 +8,7 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
-import { readLines } from '../ndjson.js';
+import { linesOf } from '../ndjson.js';
 import type { HostRecord } from '../store/records.js';
 
 /** Live hosts by name. */
@@ -45,18 +45,15 @@ export async function peerJson<T>(host: HostRecord, path: string, token: string 
   return (await res.json()) as T;
 }
 
-/** Reads a peer's NDJSON answer line by line until it ends or the signal aborts. */
-export async function peerLines(
-  host: HostRecord,
-  path: string,
-  token: string | undefined,
-  signal: AbortSignal,
-  onLine: (value: unknown) => void,
-): Promise<void> {
+/** A peer's NDJSON answer, one parsed value per line, read as they are taken, until it ends or the signal aborts. */
+export async function* peerLines(host: HostRecord, path: string, token: string | undefined, signal: AbortSignal): AsyncGenerator<unknown> {
   const res = await peerFetch(host, path, token, signal);
   try {
-    await readLines(res, (text) => onLine(JSON.parse(text)));
+    for await (const text of linesOf(res)) yield JSON.parse(text) as unknown;
   } catch (err) {
     if (!signal.aborted) throw err;
+  } finally {
+    // Stopped early (the reader went away): hang up on the peer, which stops its Docker read.
+    void res.body?.cancel().catch(() => {});
   }
 }

@@ -5,11 +5,11 @@
  * upload that cannot be unpacked is refused with its own HTTP status first.
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../upload/remove-tree.js';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
-import { extractUpload } from '../upload/extract.js';
+import { DEFAULT_MAX_ENTRIES, extractUpload, rawArchiveCap, tooLarge } from '../upload/extract.js';
 import { pushRelease } from '../schedule/push.js';
 import { actorOf } from './deploy-routes.js';
 import { streamProgress, type ProgressLine } from './progress.js';
@@ -36,12 +36,23 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
     if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function') {
       throw new VikingError('VIKING_E_BAD_REQUEST', 'push needs a tar of the stack directory as body, with content-type application/x-tar');
     }
+    const maxEntries = ctx.maxUploadFiles ?? DEFAULT_MAX_ENTRIES;
+    // A declared length past the cap is refused before a byte is read.
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > rawArchiveCap(ctx.maxUploadBytes, maxEntries)) {
+      ctx.metrics?.pushes.inc({ result: 'VIKING_E_UPLOAD_TOO_LARGE' });
+      void reply.header('connection', 'close');
+      throw tooLarge(ctx.maxUploadBytes);
+    }
     // Unpacked before answering, so an unsafe or oversized upload gets its own HTTP status.
     let received;
     try {
-      received = await extractUpload(body, uploadDir, { maxBytes: ctx.maxUploadBytes });
+      received = await extractUpload(body, uploadDir, { maxBytes: ctx.maxUploadBytes, maxEntries });
     } catch (err) {
-      await rm(uploadDir, { recursive: true, force: true }).catch(() => {});
+      // The rest of a refused body is not read: the connection closes after the answer.
+      body.unpipe?.();
+      if (!req.raw.complete) void reply.header('connection', 'close');
+      await removeTree(uploadDir).catch(() => {});
       ctx.metrics?.pushes.inc({ result: err instanceof VikingError ? err.code : 'VIKING_E_INTERNAL' });
       throw err;
     }
@@ -68,7 +79,7 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
       },
     );
     ctx.metrics?.pushes.inc({ result: failed ?? 'ok' });
-    if (failed) await rm(uploadDir, { recursive: true, force: true }).catch(() => {});
+    if (failed) await removeTree(uploadDir).catch(() => {});
     return reply;
   });
 }

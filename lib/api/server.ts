@@ -28,6 +28,8 @@ export interface ApiContext {
   hostName: string;
   /** Largest source upload accepted, in bytes. */
   maxUploadBytes: number;
+  /** Most files, folders and links one upload may hold (default 50,000). */
+  maxUploadFiles?: number;
   /** Base URL of the router, to print the app's address after a push. */
   routerPort: number;
   /** How long a rollout may take to become healthy (default 120 s). */

@@ -53,6 +53,7 @@ export interface HostConfig {
   routerWorkers?: number;
   routerBalance?: BalanceMode;
   maxUploadBytes?: number;
+  maxUploadFiles?: number;
   log?: (msg: string) => void;
 }
 
@@ -115,6 +116,7 @@ export class VikingHost {
       dataDir: c.dataDir,
       hostName: c.name,
       maxUploadBytes: c.maxUploadBytes ?? 512 * 1024 * 1024,
+      ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
       routerPort: this.routerPort,
       log,
     });

@@ -11,7 +11,7 @@
  * here the previous release's keep being served, so a website deploy has no
  * gap either.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
@@ -20,6 +20,7 @@ import { readPrefix } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
 import type { HostRecord } from '../store/records.js';
 import { extractUpload } from '../upload/extract.js';
+import { isInside } from './static-site.js';
 import type { SiteRoot, WantedSite } from './snapshot.js';
 
 /** The directory a fetched release of a website node lives in. */
@@ -27,9 +28,29 @@ export function siteCacheDir(dataDir: string, stack: string, node: string, tag: 
   return path.join(dataDir, 'websites', stack, node, tag);
 }
 
-/** The document root of a release built on this host, when its source is here. */
+/** The document root of a release built on this host, when its source is here (not yet checked). */
 export function localDocumentRoot(source: string, documentRoot: string): string {
   return path.join(source, documentRoot);
+}
+
+/**
+ * The real directory to serve a release's document root from, or why not.
+ * The document root is itself a path inside the pushed tree and may be (or
+ * pass through) a link: its realpath must stay inside the release's own
+ * realpath, or nothing of it is served (a document root linked to a folder
+ * of the host would serve that folder).
+ */
+export function checkedDocumentRoot(source: string, documentRoot: string): { root: string } | { problem: string } {
+  let real: string;
+  let base: string;
+  try {
+    base = realpathSync(source);
+    real = realpathSync(localDocumentRoot(source, documentRoot));
+  } catch {
+    return { problem: `release has no directory ${documentRoot}` };
+  }
+  if (!isInside(real, base)) return { problem: `the document root ${documentRoot} leads out of the release; it is not served` };
+  return { root: real };
 }
 
 export interface SiteCacheOptions {
@@ -73,7 +94,8 @@ export class SiteCache {
     }
     let problem: string;
     if (want.builtOn === this.o.hostName && existsSync(want.source)) {
-      problem = `release ${want.tag} has no directory ${want.documentRoot}`;
+      const checked = checkedDocumentRoot(want.source, want.documentRoot);
+      problem = 'problem' in checked ? `release ${want.tag}: ${checked.problem}` : `release ${want.tag} has no directory ${want.documentRoot}`;
     } else {
       this.ensureFetch(want, key);
       const failure = this.failures.get(key);
@@ -91,9 +113,9 @@ export class SiteCache {
   }
 
   private findLocal(want: WantedSite): string | undefined {
-    if (want.builtOn === this.o.hostName) {
-      const dir = localDocumentRoot(want.source, want.documentRoot);
-      if (existsSync(dir)) return dir;
+    if (want.builtOn === this.o.hostName && existsSync(want.source)) {
+      const checked = checkedDocumentRoot(want.source, want.documentRoot);
+      if ('root' in checked) return checked.root;
     }
     const cached = siteCacheDir(this.o.dataDir, want.stack, want.node, want.tag);
     return existsSync(cached) ? cached : undefined;

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FrameSplitter, type LogLine } from '../../lib/api/container-logs.js';
-import { LogMerger, timeKey, type ReplicaLine } from '../../lib/api/logs-route.js';
+import { timeKey, type ReplicaLine } from '../../lib/api/logs-route.js';
+import { mergeLogs } from '../../lib/api/log-merge.js';
 
 function frame(stream: 1 | 2, text: string): Buffer {
   const payload = Buffer.from(text, 'utf8');
@@ -73,16 +74,34 @@ test('timeKey orders Docker timestamps whose fractions have different lengths', 
   assert.deepEqual(sorted, ['2026-01-01T00:00:00Z', '2026-01-01T00:00:00.1Z', '2026-01-01T00:00:00.12Z', '2026-01-01T00:00:00.123456789Z', '2026-01-01T00:00:01Z']);
 });
 
-test('the merger sorts the backlog by time, then passes new lines straight through', () => {
+const line = (replica: string, time: string, text: string): ReplicaLine => ({ replica, host: 'h', tag: 'v1', instance: 1, time, stream: 'stdout', line: text });
+
+async function* lines(...ls: ReplicaLine[]): AsyncGenerator<ReplicaLine> {
+  for (const l of ls) yield l;
+}
+
+test('the merge passes on every replica\'s lines in time order, taking them one at a time', async () => {
   const out: string[] = [];
-  const line = (replica: string, time: string, text: string): ReplicaLine => ({ replica, host: 'h', tag: 'v1', instance: 1, time, stream: 'stdout', line: text });
-  const m = new LogMerger((l) => out.push(`${l.replica} ${l.line}`));
-  m.add(line('web.2', '2026-01-01T00:00:02Z', 'b'));
-  m.add(line('web.1', '2026-01-01T00:00:01.5Z', 'a'));
-  m.add(line('web.1', '2026-01-01T00:00:03Z', 'c'));
-  assert.deepEqual(out, [], 'held until flushed');
-  m.flush();
-  assert.deepEqual(out, ['web.1 a', 'web.2 b', 'web.1 c']);
-  m.add(line('web.2', '2026-01-01T00:00:00Z', 'late but live'));
-  assert.deepEqual(out.at(-1), 'web.2 late but live');
+  const one = lines(line('web.1', '2026-01-01T00:00:01.5Z', 'a'), line('web.1', '2026-01-01T00:00:03Z', 'c'));
+  const two = lines(line('web.2', '2026-01-01T00:00:02Z', 'b'), line('web.2', '2026-01-01T00:00:03.1Z', 'd'));
+  for await (const l of mergeLogs([one, two], { time: (l) => l.time })) out.push(`${l.replica} ${l.line}`);
+  assert.deepEqual(out, ['web.1 a', 'web.2 b', 'web.1 c', 'web.2 d']);
+});
+
+test('following, a silent replica does not hold back the others; its late line comes out when it arrives', async () => {
+  let speak: (() => void) | undefined;
+  async function* silent(): AsyncGenerator<ReplicaLine> {
+    await new Promise<void>((r) => (speak = r));
+    yield line('web.2', '2026-01-01T00:00:00Z', 'late but live');
+  }
+  const out: string[] = [];
+  const started = Date.now();
+  for await (const l of mergeLogs([lines(line('web.1', '2026-01-01T00:00:01Z', 'a')), silent()], { time: (l) => l.time, settleMs: 100 })) {
+    out.push(`${l.replica} ${l.line}`);
+    if (out.length === 1) {
+      assert.ok(Date.now() - started >= 90, 'waited for the silent replica to settle first');
+      speak!();
+    }
+  }
+  assert.deepEqual(out, ['web.1 a', 'web.2 late but live']);
 });
