@@ -20,6 +20,7 @@ import { loadVikingfile } from '../vikingfile/index.js';
 import type { Vikingfile } from '../vikingfile/types.js';
 import { buildImages } from '../builder/builder.js';
 import { REGISTRY_KEY, imageKey } from '../store/keys.js';
+import { readSettings } from '../store/settings.js';
 import type { JobSpec, NodeTemplate, ReleaseRecord, ScaleOverride, StackRecord } from '../store/records.js';
 import { allocateRelease, currentImageOf, readStack } from './stacks.js';
 import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTemplate, resolveImage } from './jobs.js';
@@ -50,7 +51,8 @@ export interface PushResult {
 
 export async function pushRelease(req: PushRequest): Promise<PushResult> {
   const emit = (stage: PushEvent['stage'], message: string): void => req.onEvent?.({ stage, message });
-  const { vikingfile: vf } = await loadVikingfile(req.uploadDir);
+  const { maxScale } = await readSettings(req.client);
+  const { vikingfile: vf } = await loadVikingfile(req.uploadDir, { maxScale });
   emit('vikingfile', `stack ${vf.stack}: ${vf.images.length} image(s), ${vf.nodes.length} node(s)`);
   return withStackLock(req.client, vf.stack, { what: 'push', by: req.by, host: req.hostName }, () => pushLocked(req, vf, emit));
 }

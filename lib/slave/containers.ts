@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
-import type { JobId, JobSpec } from '../store/records.js';
+import type { ContainerLimits, JobId, JobSpec } from '../store/records.js';
 import { followProgress } from '../docker/client.js';
 import { VikingError } from '../errors.js';
 
@@ -111,7 +111,21 @@ export interface StartedContainer {
  * on the host's own address with a port Docker picks. An old container of the
  * same name (a failed earlier attempt) is removed first.
  */
-export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: string, registry?: string): Promise<StartedContainer> {
+/**
+ * What a container gets when the host says nothing: a memory limit for nodes
+ * without `memory:` and a pids limit for every container, so one stack's
+ * leak or fork bomb cannot take the host (and the other stacks) down.
+ */
+export const DEFAULT_LIMITS: ContainerLimits = { defaultMemory: 512 * 1024 ** 2, pidsLimit: 512 };
+
+export async function startJob(
+  docker: Docker,
+  spec: JobSpec,
+  host: string,
+  ip: string,
+  registry?: string,
+  limits: ContainerLimits = DEFAULT_LIMITS,
+): Promise<StartedContainer> {
   await ensureImage(docker, spec.image, registry);
   const hash = specHash(spec);
   const name = containerName(host, spec, hash);
@@ -162,7 +176,9 @@ export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: 
       // An init as PID 1 forwards SIGTERM, so stop takes ~0.2 s instead of the grace period.
       Init: true,
       RestartPolicy: { Name: 'no' },
-      ...(spec.memory > 0 ? { Memory: spec.memory } : {}),
+      // The node's `memory:` wins; else the host's default. 0 means no limit (only if the host says so).
+      ...((spec.memory > 0 ? spec.memory : limits.defaultMemory) > 0 ? { Memory: spec.memory > 0 ? spec.memory : limits.defaultMemory } : {}),
+      ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
       ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },

@@ -25,6 +25,8 @@ export const PREFIX = {
 
 export const LEADER_KEY = '/leader';
 export const REGISTRY_KEY = '/registry';
+/** Cluster-wide settings (ClusterSettings, lib/store/settings.ts). */
+export const SETTINGS_KEY = '/settings';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;

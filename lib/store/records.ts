@@ -9,7 +9,14 @@ export interface HostRecord {
   /** Address containers publish their ports on and routers proxy to. */
   ip: string;
   tags: string[];
+  /** The host's real memory (bytes) and CPUs, from its Docker Engine; containers 0 = no cap. */
   capacity: { memory: number; cpu: number; containers: number };
+  /**
+   * What the host gives every container it starts: a memory limit for those
+   * whose node sets no `memory:` (also what the planner counts for them) and
+   * a pids limit for all. Absent on hosts older than these limits.
+   */
+  limits?: ContainerLimits;
   master: boolean;
   /** Base URL of this host's /v1 API. */
   api: string;
@@ -19,6 +26,14 @@ export interface HostRecord {
   draining: boolean;
   startedAt: string;
   version: string;
+}
+
+/** Per-container defaults a host applies (`viking host --default-memory`, `--pids-limit`). */
+export interface ContainerLimits {
+  /** Memory limit in bytes for a container whose node sets no `memory:`. */
+  defaultMemory: number;
+  /** Most processes (threads included) one container may run. */
+  pidsLimit: number;
 }
 
 /** Identity of one replica: `/<stack>/<tag>/<node>/<instance>` under /proc, /run, /deploy. */

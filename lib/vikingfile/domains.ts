@@ -20,6 +20,8 @@ export interface NodeContext {
   problems: ProblemList;
   /** Domains taken so far, by the node that took them. */
   domains: Map<string, { node: string; at: Pos }>;
+  /** Most replicas a node may ask for (the cluster's max-scale setting). */
+  maxScale: number;
 }
 
 /** `domains:` of any node: valid hostnames, lowercased, each used by one node only. */

@@ -11,6 +11,7 @@
 import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
+import { formatBytes } from '../upload-progress.js';
 import { withApi, withJson, type ReadArgs } from '../options.js';
 import type { HostRow } from '../../hosts/ops.js';
 import type { JobRow } from '../../api/status.js';
@@ -19,6 +20,13 @@ interface NameArgs extends ReadArgs {
   name: string;
   undo?: boolean;
   force?: boolean;
+}
+
+/** `7.8 GiB, 2 cpu, 10 containers`: what the planner fills the host up to. */
+export function capacityText(h: Pick<HostRow, 'capacity'>): string {
+  const parts = [h.capacity.memory > 0 ? formatBytes(h.capacity.memory) : 'memory unknown', h.capacity.cpu > 0 ? `${h.capacity.cpu} cpu` : 'cpu unknown'];
+  if (h.capacity.containers > 0) parts.push(`${h.capacity.containers} containers`);
+  return parts.join(', ');
 }
 
 function hostTable(rows: HostRow[]): string {
@@ -30,7 +38,7 @@ function hostTable(rows: HostRow[]): string {
       h.leader ? 'leader' : h.master ? 'master' : 'worker',
       h.draining ? 'draining' : 'up',
       h.jobs,
-      h.capacity.containers > 0 ? `${h.capacity.containers} containers` : 'unlimited',
+      capacityText(h),
       h.tags.join(','),
       h.api,
     ]),
