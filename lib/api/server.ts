@@ -21,6 +21,7 @@ import { registerLocalRoutes } from './local-routes.js';
 import { ApiMetrics } from './metrics.js';
 import { registerWebsiteSource } from './website-route.js';
 import { registerSettingsRoutes } from './settings-route.js';
+import { registerCleanupRoute } from './cleanup.js';
 
 /** Largest JSON body a route accepts (uploads have their own cap, maxUploadBytes). */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -99,5 +100,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerPush(app, full);
   registerWebsiteSource(app, full);
   registerSettingsRoutes(app, full);
+  registerCleanupRoute(app, full);
   return app;
 }

@@ -66,7 +66,7 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
   }
   await checkDomains(req.client, vf.stack, domains);
 
-  const { tag, number } = await allocateRelease(req.client, vf.stack);
+  const { tag, number, incarnation } = await allocateRelease(req.client, vf.stack);
   const sourceDir = path.join(req.dataDir, 'stacks', vf.stack, tag);
   await mkdir(path.dirname(sourceDir), { recursive: true });
   await rm(sourceDir, { recursive: true, force: true });
@@ -91,7 +91,7 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
   for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
 
   const stack = await readStack(req.client, vf.stack);
-  const templates = await nodeTemplates(req.client, vf, images);
+  const templates = await nodeTemplates(req.client, vf, images, incarnation);
   const { jobs, scale } = await newJobs(req.client, vf, tag, templates, stack, emit);
   const release: ReleaseRecord = {
     tag,
@@ -125,14 +125,19 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
 }
 
 /** Every container node of the Vikingfile with its image resolved: what the release record keeps. */
-async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string, string>): Promise<Record<string, NodeTemplate>> {
+async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string, string>, incarnation: string | undefined): Promise<Record<string, NodeTemplate>> {
   const others = new Map<string, string>();
   for (const f of foreignImages(vf)) {
     const ref = await currentImageOf(client, f.stack, f.image);
     if (ref) others.set(`${f.stack}/${f.image}`, ref);
   }
   const out: Record<string, NodeTemplate> = {};
-  for (const node of containerNodes(vf)) out[node.name] = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
+  for (const node of containerNodes(vf)) {
+    const t = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
+    // Only volumes need it (their names carry it), so stateless specs stay as they were.
+    if (incarnation !== undefined && t.volumes.length > 0) t.incarnation = incarnation;
+    out[node.name] = t;
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
  * traffic, and the history. Every change is a compare-and-swap on the key's
  * mod revision, so two pushes of one stack never get the same release.
  */
+import { randomBytes } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { imageKey, stackKey } from '../store/keys.js';
@@ -11,8 +12,9 @@ import type { ReleaseRecord, StackRecord } from '../store/records.js';
 /** Keep this many releases in the history (rollback targets). */
 export const HISTORY = 20;
 
+/** A new stack's record; its incarnation id is made here, once, and goes with `viking rm`. */
 export function emptyStack(name: string): StackRecord {
-  return { name, current: null, lastRelease: 0, releases: [], domains: {}, websites: {} };
+  return { name, current: null, lastRelease: 0, releases: [], domains: {}, websites: {}, incarnation: randomBytes(8).toString('hex') };
 }
 
 /** Applies `change` to the stack record atomically, retrying on concurrent writes. */
@@ -31,10 +33,14 @@ export async function updateStack(client: Etcd3, name: string, change: (s: Stack
   throw new VikingError('VIKING_E_INTERNAL', `stack ${name} is changing too fast to update; try again`);
 }
 
-/** Hands out the next release number: v1, v2, … never reused, even for failed pushes. */
-export async function allocateRelease(client: Etcd3, name: string): Promise<{ tag: string; number: number }> {
+/**
+ * Hands out the next release number: v1, v2, … never reused, even for failed
+ * pushes. Also says the stack's incarnation (undefined for a stack made
+ * before incarnations: its volumes keep their old names).
+ */
+export async function allocateRelease(client: Etcd3, name: string): Promise<{ tag: string; number: number; incarnation?: string }> {
   const s = await updateStack(client, name, (s) => ({ ...s, lastRelease: s.lastRelease + 1 }));
-  return { tag: `v${s.lastRelease}`, number: s.lastRelease };
+  return { tag: `v${s.lastRelease}`, number: s.lastRelease, ...(s.incarnation !== undefined ? { incarnation: s.incarnation } : {}) };
 }
 
 export async function readStack(client: Etcd3, name: string): Promise<StackRecord | undefined> {

@@ -12,6 +12,7 @@ import type Docker from 'dockerode';
 import type { ContainerLimits, JobId, JobSpec } from '../store/records.js';
 import { followProgress } from '../docker/client.js';
 import { VikingError } from '../errors.js';
+import { ensureVolume } from './volumes.js';
 
 export const LABEL = {
   stack: 'viking.stack',
@@ -37,7 +38,9 @@ export interface OwnedContainer {
 /** Stable hash of everything that changes what a container runs. */
 export function specHash(spec: JobSpec): string {
   const { image, expose, volumes, run, cwd, env, health, memory, cpu } = spec;
-  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu });
+  // The incarnation names the volumes, so it counts only where there are some (undefined drops out of the JSON).
+  const incarnation = volumes.length > 0 ? spec.incarnation : undefined;
+  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu, incarnation });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
@@ -46,11 +49,7 @@ export function containerName(host: string, job: JobId, hash: string): string {
   return `viking-${host}-${job.stack}-${job.tag}-${job.node}-${job.instance}-${hash.slice(0, 8)}`;
 }
 
-/** Docker volume names for a node's declared paths: stable across releases, so data survives pushes. */
-export function volumeName(stack: string, node: string, containerPath: string): string {
-  const slug = containerPath.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '') || 'root';
-  return `viking-${stack}-${node}-${slug}`;
-}
+export { volumeName } from './volumes.js';
 
 export async function listOwned(docker: Docker, host: string): Promise<OwnedContainer[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.host}=${host}`] } });
@@ -137,13 +136,7 @@ export async function startJob(
     bindings[`${port}/tcp`] = [{ HostIp: ip, HostPort: '' }];
   }
   const binds: string[] = [];
-  for (const path of spec.volumes) {
-    const vol = volumeName(spec.stack, spec.node, path);
-    await docker
-      .createVolume({ Name: vol, Labels: { [LABEL.stack]: spec.stack, [LABEL.node]: spec.node } })
-      .catch(() => {});
-    binds.push(`${vol}:${path}`);
-  }
+  for (const path of spec.volumes) binds.push(`${await ensureVolume(docker, spec, path)}:${path}`);
   const env = {
     ...(spec.expose[0] !== undefined ? { PORT: String(spec.expose[0]) } : {}),
     ...spec.env,

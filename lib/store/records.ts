@@ -61,6 +61,12 @@ export interface JobSpec extends JobId {
   cpu: number;
   /** Replicas of the node, so the planner can spread them. */
   scale: number;
+  /**
+   * The stack's incarnation (StackRecord.incarnation): names the node's
+   * volumes, so a stack made again after `viking rm` never mounts the old
+   * one's. Absent in releases made before incarnations.
+   */
+  incarnation?: string;
 }
 
 /** What the slave reports in `/deploy/<host>/<job>` once it has acted. */
@@ -138,6 +144,11 @@ export interface StackRecord {
   env?: Record<string, string>;
   /** `viking scale` overrides by node. */
   scale?: Record<string, ScaleOverride>;
+  /**
+   * Random id made when the stack is first pushed and forgotten by `viking rm`:
+   * its volumes carry it, so a later stack of the same name starts empty.
+   */
+  incarnation?: string;
 }
 
 /** `/tokens/<id>`: an API token; only the sha256 of its secret is kept. */
