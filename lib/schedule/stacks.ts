@@ -55,24 +55,24 @@ export async function currentImageOf(client: Etcd3, stack: string, image: string
   return (await client.get(imageKey(stack, s.current, image)).string()) ?? undefined;
 }
 
+export type SwitchExtra = Pick<StackRecord, 'domains' | 'websites'> & Pick<Partial<StackRecord>, 'comment' | 'env' | 'scale'>;
+
+/** The stack record once `release` takes traffic: current, history, domains and what the release changes. */
+export function switched(s: StackRecord, release: ReleaseRecord, extra: SwitchExtra): StackRecord {
+  const next: StackRecord = {
+    ...s,
+    current: release.tag,
+    releases: [...s.releases.filter((r) => r.tag !== release.tag), release].slice(-HISTORY),
+    domains: extra.domains,
+    websites: extra.websites,
+  };
+  if (extra.comment !== undefined) next.comment = extra.comment;
+  if (extra.env !== undefined) next.env = extra.env;
+  if (extra.scale !== undefined) next.scale = extra.scale;
+  return next;
+}
+
 /** Makes a healthy release the one taking traffic and records it in the history. */
-export async function switchRelease(
-  client: Etcd3,
-  name: string,
-  release: ReleaseRecord,
-  extra: Pick<StackRecord, 'domains' | 'websites'> & Pick<Partial<StackRecord>, 'comment' | 'env' | 'scale'>,
-): Promise<StackRecord> {
-  return updateStack(client, name, (s) => {
-    const next: StackRecord = {
-      ...s,
-      current: release.tag,
-      releases: [...s.releases.filter((r) => r.tag !== release.tag), release].slice(-HISTORY),
-      domains: extra.domains,
-      websites: extra.websites,
-    };
-    if (extra.comment !== undefined) next.comment = extra.comment;
-    if (extra.env !== undefined) next.env = extra.env;
-    if (extra.scale !== undefined) next.scale = extra.scale;
-    return next;
-  });
+export async function switchRelease(client: Etcd3, name: string, release: ReleaseRecord, extra: SwitchExtra): Promise<StackRecord> {
+  return updateStack(client, name, (s) => switched(s, release, extra));
 }
