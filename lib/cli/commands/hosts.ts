@@ -11,7 +11,6 @@
 import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
-import { formatBytes } from '../upload-progress.js';
 import { withApi, withJson, type ReadArgs } from '../options.js';
 import type { HostRow } from '../../hosts/ops.js';
 import type { JobRow } from '../../api/status.js';
@@ -24,7 +23,7 @@ interface NameArgs extends ReadArgs {
 
 /** `7.8 GiB, 2 cpu, 10 containers`: what the planner fills the host up to. */
 export function capacityText(h: Pick<HostRow, 'capacity'>): string {
-  const parts = [h.capacity.memory > 0 ? formatBytes(h.capacity.memory) : 'memory unknown', h.capacity.cpu > 0 ? `${h.capacity.cpu} cpu` : 'cpu unknown'];
+  const parts = [h.capacity.memory > 0 ? `${(h.capacity.memory / 1024 ** 3).toFixed(1)} GiB` : 'memory unknown', h.capacity.cpu > 0 ? `${h.capacity.cpu} cpu` : 'cpu unknown'];
   if (h.capacity.containers > 0) parts.push(`${h.capacity.containers} containers`);
   return parts.join(', ');
 }
