@@ -22,8 +22,11 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { placeJobs, type PlanHost, type PlanJob } from '../../lib/dowding/index.js';
 import { parseVikingfile, VikingfileError } from '../../lib/vikingfile/index.js';
-import { hostKey } from '../../lib/store/keys.js';
-import type { HostRecord } from '../../lib/store/records.js';
+import { hostKey, procKey } from '../../lib/store/keys.js';
+import type { HostRecord, JobSpec } from '../../lib/store/records.js';
+import { writeJobs } from '../../lib/schedule/rollout.js';
+import { waitForJobs } from '../../lib/schedule/wait.js';
+import type { VikingError } from '../../lib/errors.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -186,6 +189,25 @@ describe('a real host: the cluster max-scale, and the limits every container get
     await runCli(['settings', 'max-scale=100', '--api', h.api]);
     const gone = await runCli(['rm', big, '--yes', '--api', h.api]);
     assert.equal(gone.code, 0, gone.stderr);
+  });
+
+  test('a job no host can hold waits with dowding\'s reason, shown while it waits and in the timeout', async () => {
+    const tooBig: JobSpec = {
+      stack: big, tag: 'v9', node: 'huge', instance: 1, image: 'viking/busybox', expose: [], volumes: [], env: {}, service: false,
+      tags: [], prefer: [], memory: 1024 * GiB, cpu: 0, scale: 1,
+    };
+    await writeJobs(client, [tooBig]);
+    const seen: string[] = [];
+    try {
+      await assert.rejects(
+        waitForJobs(client, [tooBig], { timeoutMs: 3500, onChange: (_j, what) => seen.push(what) }),
+        (e: VikingError) => e.code === 'VIKING_E_DEPLOY_TIMEOUT' && /huge\/1: no host fits \(1 host: not enough memory\)/.test(e.message),
+      );
+      assert.ok(seen.includes('no host fits: 1 host: not enough memory'), seen.join(' | '));
+      assert.equal(await client.get(`/run/${big}/v9/huge/1`).string(), null, 'dispatch did not place it either');
+    } finally {
+      await client.delete().key(procKey(tooBig));
+    }
   });
 
   test('a container the slave starts has the pids and memory limits, and a fork bomb stays under the pids limit', async () => {
