@@ -84,13 +84,22 @@ export async function checkDomains(client: Etcd3, stack: string, domains: Record
   }
 }
 
+/** Deletes a domain the stack no longer declares, unless another stack has it by now. */
+async function releaseDomain(client: Etcd3, stack: string, domain: string): Promise<void> {
+  const kv = (await client.get(domainKey(domain)).exec()).kvs[0];
+  if (!kv || (JSON.parse(kv.value.toString()) as DomainRecord).stack !== stack) return;
+  await client.if(domainKey(domain), 'Mod', '==', kv.mod_revision).then(client.delete().key(domainKey(domain))).commit();
+}
+
 /**
  * Claims the release's domains and switches the stack to it in ONE etcd
  * transaction: a domain nobody has is created only if it still does not
- * exist, one the stack has (and one it drops) only if unchanged since read,
- * and the stack record only if unchanged. So of two pushes that claim one
- * domain at the same time exactly one wins; the other gets
- * VIKING_E_DOMAIN_TAKEN and nothing of it switched.
+ * exist, one the stack has only if unchanged since read, and the stack
+ * record only if unchanged. So of two pushes that claim one domain at the
+ * same time exactly one wins; the other gets VIKING_E_DOMAIN_TAKEN and
+ * nothing of it switched. Domains the stack drops are deleted after the
+ * switch, each only if still unchanged (so the transaction stays within
+ * etcd's 128 operations: at most MAX_DOMAINS_PER_STACK + 1).
  */
 export async function claimAndSwitch(client: Etcd3, stack: string, release: ReleaseRecord, extra: SwitchExtra): Promise<StackRecord> {
   const wanted = new Map<string, DomainRecord>();
@@ -102,22 +111,22 @@ export async function claimAndSwitch(client: Etcd3, stack: string, release: Rele
     const current = stackKv ? (JSON.parse(stackKv.value.toString()) as StackRecord) : emptyStack(stack);
     const dropped = Object.values(current.domains ?? {}).flat().filter((d) => !wanted.has(d));
     const txn = stackKv ? client.if(stackKey(stack), 'Mod', '==', stackKv.mod_revision) : client.if(stackKey(stack), 'Version', '==', 0);
-    const ops: Array<ReturnType<Etcd3['put']> | ReturnType<Etcd3['delete']>> = [];
-    for (const d of [...wanted.keys(), ...dropped]) {
+    const ops: Array<ReturnType<Etcd3['put']>> = [];
+    for (const [d, rec] of wanted) {
       const kv = (await client.get(domainKey(d)).exec()).kvs[0];
       const owner = kv ? (JSON.parse(kv.value.toString()) as DomainRecord) : undefined;
       if (owner && owner.stack !== stack) {
-        if (!wanted.has(d)) continue; // dropped by us, taken by another since: not ours to delete
         throw new VikingError('VIKING_E_DOMAIN_TAKEN', `domain ${d} is already served by ${owner.stack}/${owner.node}; remove it there first`);
       }
       if (kv) txn.and(domainKey(d), 'Mod', '==', kv.mod_revision);
       else txn.and(domainKey(d), 'Version', '==', 0);
-      const rec = wanted.get(d);
-      ops.push(rec ? client.put(domainKey(d)).value(JSON.stringify(rec)) : client.delete().key(domainKey(d)));
+      ops.push(client.put(domainKey(d)).value(JSON.stringify(rec)));
     }
     const next = switched(current, release, extra);
     const res = await txn.then(client.put(stackKey(stack)).value(JSON.stringify(next)), ...ops).commit();
-    if (res.succeeded) return next;
+    if (!res.succeeded) continue;
+    for (const d of dropped) await releaseDomain(client, stack, d);
+    return next;
   }
   throw new VikingError('VIKING_E_INTERNAL', `stack ${stack} or its domains are changing too fast to switch; try again`);
 }

@@ -25,6 +25,9 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { demuxLogs } from '../../lib/slave/containers.js';
 import { parseVikingfile, VikingfileError } from '../../lib/vikingfile/index.js';
+import { claimAndSwitch } from '../../lib/schedule/rollout.js';
+import type { ReleaseRecord } from '../../lib/store/records.js';
+import type { VikingError } from '../../lib/errors.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -222,4 +225,28 @@ test('a wildcard on a public suffix is refused with line and column; one under a
   const refused = await push(await stackDir('ps', vf('*.co.uk').replace('name: ps', `name: ${p}-ps`)));
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /VIKING_E_VIKINGFILE_INVALID: Vikingfile:8:9: .*public suffix 'co\.uk'/);
+});
+
+test('the claim transaction on etcd: dropped domains go, a taken one refuses the switch, 101 domains are refused by the parser', async () => {
+  const s1 = `${p}-tx1`;
+  const s2 = `${p}-tx2`;
+  const rel = (tag: string): ReleaseRecord => ({ tag, number: Number(tag.slice(1)), at: new Date().toISOString(), by: 'test', images: {}, source: '/x', builtOn: hostName });
+  const owner = async (d: string): Promise<string | undefined> => (JSON.parse((await client.get(`/domains/${d}`).string()) ?? '{}') as { stack?: string }).stack;
+  const [a, b, c] = ['a', 'b', 'c'].map((x) => `${x}.${p}-tx.test`) as [string, string, string];
+  await claimAndSwitch(client, s1, rel('v1'), { domains: { web: [a, b] }, websites: {} });
+  assert.deepEqual([await owner(a), await owner(b)], [s1, s1]);
+  await claimAndSwitch(client, s1, rel('v2'), { domains: { web: [b, c] }, websites: {} });
+  assert.deepEqual([await owner(a), await owner(b), await owner(c)], [undefined, s1, s1], 'a dropped, c claimed');
+  const before = await client.get(`/stack/${s2}`).string();
+  await assert.rejects(claimAndSwitch(client, s2, rel('v1'), { domains: { web: [a, c] }, websites: {} }), (e: VikingError) => e.code === 'VIKING_E_DOMAIN_TAKEN' && e.message.includes(c));
+  assert.equal(await owner(a), undefined, 'nothing of the refused claim was written');
+  assert.equal(await client.get(`/stack/${s2}`).string(), before);
+  await client.delete().key(`/stack/${s1}`);
+  for (const d of [a, b, c]) await client.delete().key(`/domains/${d}`);
+
+  const many = Array.from({ length: 101 }, (_, i) => `      - d${i}.example.org`);
+  assert.throws(
+    () => parseVikingfile(['viking: {name: many}', 'deploy:', '  web:', '    image: viking/busybox', '    expose: [80]', '    domains:', ...many, ''].join('\n')),
+    (e: VikingfileError) => e.problems.length === 1 && e.problems[0]!.line === 107 && /at most 100 domains/.test(e.message),
+  );
 });
