@@ -73,6 +73,25 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+test('the routes added for these limits need a token like every other, and a refused call changes nothing', async () => {
+  const before = await dump();
+  for (const o of [
+    { method: 'GET', url: '/v1/settings' },
+    { method: 'POST', url: '/v1/settings', payload: { maxScale: 1 } },
+    { method: 'POST', url: '/v1/local/cleanup', payload: { stack: 'shop', images: [], removeVolumes: true } },
+    { method: 'DELETE', url: '/v1/stack/shop?volumes=1' },
+  ] as InjectOptions[]) {
+    for (const t of [undefined, 'garbage']) {
+      const res = await app.inject({ ...o, headers: t ? { authorization: `Bearer ${t}` } : {} });
+      assert.equal(res.statusCode, 401, `${o.method} ${o.url}`);
+      assert.equal(res.json().code, 'VIKING_E_UNAUTHORIZED');
+    }
+  }
+  assert.deepEqual(await dump(), before);
+  const settings = await call({ method: 'GET', url: '/v1/settings' });
+  assert.deepEqual(settings.json, { maxScale: 100 });
+});
+
 test('an unknown JSON property is refused with 400 VIKING_E_UNKNOWN_PROPERTY naming it, and changes nothing', async () => {
   const cases: Array<[InjectOptions, string]> = [
     [{ method: 'POST', url: '/v1/tokens', payload: { name: 'mallory', admin: true } }, 'admin'],
