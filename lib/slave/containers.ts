@@ -106,17 +106,17 @@ export interface StartedContainer {
 }
 
 /**
- * Creates and starts the container for a job, publishing every exposed port
- * on the host's own address with a port Docker picks. An old container of the
- * same name (a failed earlier attempt) is removed first.
- */
-/**
  * What a container gets when the host says nothing: a memory limit for nodes
  * without `memory:` and a pids limit for every container, so one stack's
  * leak or fork bomb cannot take the host (and the other stacks) down.
  */
 export const DEFAULT_LIMITS: ContainerLimits = { defaultMemory: 512 * 1024 ** 2, pidsLimit: 512 };
 
+/**
+ * Creates and starts the container for a job, publishing every exposed port
+ * on the host's own address with a port Docker picks. An old container of the
+ * same name (a failed earlier attempt) is removed first.
+ */
 export async function startJob(
   docker: Docker,
   spec: JobSpec,
@@ -147,6 +147,7 @@ export async function startJob(
     VIKING_HOST: host,
   };
   const cmd = command(spec.run);
+  const memoryLimit = spec.memory > 0 ? spec.memory : limits.defaultMemory;
   const container = await docker.createContainer({
     name,
     Image: spec.image,
@@ -169,8 +170,8 @@ export async function startJob(
       // An init as PID 1 forwards SIGTERM, so stop takes ~0.2 s instead of the grace period.
       Init: true,
       RestartPolicy: { Name: 'no' },
-      // The node's `memory:` wins; else the host's default. 0 means no limit (only if the host says so).
-      ...((spec.memory > 0 ? spec.memory : limits.defaultMemory) > 0 ? { Memory: spec.memory > 0 ? spec.memory : limits.defaultMemory } : {}),
+      // The node's `memory:` wins, else the host's default; 0 (a host's --default-memory 0) means none.
+      ...(memoryLimit > 0 ? { Memory: memoryLimit } : {}),
       ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
       ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },

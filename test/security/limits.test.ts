@@ -210,7 +210,7 @@ describe('a real host: the cluster max-scale, and the limits every container get
     }
   });
 
-  test('a container the slave starts has the pids and memory limits, and a fork bomb stays under the pids limit', async () => {
+  test('a container the slave starts has the pids and memory limits, and a fork bomb stays under the pids limit', async (t) => {
     const text = [
       `viking: {name: ${stack}}`,
       'deploy:',
@@ -241,6 +241,7 @@ describe('a real host: the cluster max-scale, and the limits every container get
       const t = (await bomb.top()) as { Processes: string[][] };
       return t.Processes.some((row) => row.join(' ').includes('httpd')) ? t : undefined;
     });
+    t.diagnostic(`fork loop of 1000 under --pids-limit 64: ${top.Processes.length} processes in the container`);
     assert.ok(top.Processes.length <= 64, `${top.Processes.length} processes`);
     assert.ok(top.Processes.length >= 32, `the loop did fork up to the limit (${top.Processes.length})`);
     const sized = await (await byNode('sized')).inspect();
