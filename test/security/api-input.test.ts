@@ -25,7 +25,9 @@ import { createApi } from '../../lib/api/server.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { buildImages } from '../../lib/builder/builder.js';
 import { parseVikingfile } from '../../lib/vikingfile/index.js';
-import { hostKey, imageKey, stackKey } from '../../lib/store/keys.js';
+import { REGISTRY_KEY, hostKey, imageKey, stackKey } from '../../lib/store/keys.js';
+import { startRegistry } from '../../lib/registry/registry-process.js';
+import { freePort } from '../../lib/up/etcd-process.js';
 import type { HostRecord, StackRecord } from '../../lib/store/records.js';
 
 let etcd: TestEtcd;
@@ -132,12 +134,21 @@ test('a JSON body over the limit is refused with 413 VIKING_E_BODY_TOO_LARGE ove
   assert.deepEqual(await dump(), before);
 });
 
-test("rm removes the images built for the stack on the host, and not another stack's", async () => {
+test("rm removes the images built for the stack on the host and in the registry, and not another stack's", async (t) => {
   await baseImages();
+  const registry = `127.0.0.1:${await freePort()}`;
+  const reg = await startRegistry({ address: registry, dataDir: path.join(dir, 'registry') });
+  t.after(() => reg.stop());
+  await client.put(REGISTRY_KEY).value(registry);
   const build = async (name: string): Promise<string> => {
     const vf = parseVikingfile([`viking: {name: ${name}}`, 'build:', '  app: |', '    FROM viking/busybox', `    RUN echo ${name} > /built`, 'deploy:', `  web: {image: "viking:${name}/app"}`, ''].join('\n'));
-    const refs = await buildImages({ docker, stack: name, tag: 'v1', images: vf.images, contextDir: dir, resolveOther: async () => '' });
+    const refs = await buildImages({ docker, stack: name, tag: 'v1', images: vf.images, contextDir: dir, resolveOther: async () => '', registry });
     return refs.app!;
+  };
+  const inRegistry = async (ref: string): Promise<number> => {
+    const [repo, tag] = ref.slice(registry.length + 1).split(':') as [string, string];
+    const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    return res.status;
   };
   const mine = await build(stack);
   const theirs = await build(other);
@@ -146,6 +157,7 @@ test("rm removes the images built for the stack on the host, and not another sta
   const rec: StackRecord = { name: stack, current: null, lastRelease: 1, releases: [], domains: {}, websites: {}, incarnation: '0123456789abcdef' };
   await client.put(stackKey(stack)).value(JSON.stringify(rec));
   assert.ok(await docker.getImage(mine).inspect());
+  assert.equal(await inRegistry(mine), 200, 'pushed to the registry');
 
   const res = await fetch(`${base}/v1/stack/${stack}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.status, 200);
@@ -156,6 +168,9 @@ test("rm removes the images built for the stack on the host, and not another sta
   assert.ok(lines.some((l) => l.message === `${HOST}: 1 image(s) removed`), JSON.stringify(lines));
   await assert.rejects(docker.getImage(mine).inspect(), (e: { statusCode?: number }) => e.statusCode === 404, 'the stack\'s image is gone');
   assert.ok(await docker.getImage(theirs).inspect(), "another stack's image stays");
+  assert.ok(lines.some((l) => l.message === 'registry: 1 image(s) deleted'), JSON.stringify(lines));
+  assert.equal(await inRegistry(mine), 404, 'gone from the registry');
+  assert.equal(await inRegistry(theirs), 200, "another stack's stays in the registry");
   assert.equal(await client.getAll().prefix(`/images/${stack}/`).count(), 0);
 
   // A host is never asked to remove an image that is not the stack's.
