@@ -24,7 +24,8 @@ import { readSettings } from '../store/settings.js';
 import type { JobSpec, NodeTemplate, ReleaseRecord, ScaleOverride, StackRecord } from '../store/records.js';
 import { allocateRelease, currentImageOf, readStack } from './stacks.js';
 import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTemplate, resolveImage } from './jobs.js';
-import { checkDomains, nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
+import { nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
+import { reserveDomains } from './domain-claims.js';
 import { withStackLock } from './lock.js';
 
 export type PushEvent = RolloutEvent;
@@ -64,8 +65,22 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
     domains[node.name] = node.domains;
     if (node.kind === 'website') websites[node.name] = node.documentRoot;
   }
-  await checkDomains(req.client, vf.stack, domains);
+  // Refused here, before a release number or a build, when another stack has or is taking a domain.
+  const endClaims = await reserveDomains(req.client, vf.stack, domains);
+  try {
+    return await pushReserved(req, vf, emit, domains, websites);
+  } finally {
+    await endClaims();
+  }
+}
 
+async function pushReserved(
+  req: PushRequest,
+  vf: Vikingfile,
+  emit: (stage: PushEvent['stage'], message: string) => void,
+  domains: Record<string, string[]>,
+  websites: Record<string, string>,
+): Promise<PushResult> {
   const { tag, number, incarnation } = await allocateRelease(req.client, vf.stack);
   const sourceDir = path.join(req.dataDir, 'stacks', vf.stack, tag);
   await mkdir(path.dirname(sourceDir), { recursive: true });

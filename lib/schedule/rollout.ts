@@ -70,20 +70,6 @@ export async function deployJobs(client: Etcd3, jobs: JobSpec[], o: RolloutOptio
   }
 }
 
-/** Refuses domains another stack already serves, before anything is started. */
-export async function checkDomains(client: Etcd3, stack: string, domains: Record<string, string[]>): Promise<void> {
-  for (const list of Object.values(domains)) {
-    for (const domain of list) {
-      const text = await client.get(domainKey(domain)).string();
-      if (!text) continue;
-      const owner = JSON.parse(text) as DomainRecord;
-      if (owner.stack !== stack) {
-        throw new VikingError('VIKING_E_DOMAIN_TAKEN', `domain ${domain} is already served by ${owner.stack}/${owner.node}; remove it there first`);
-      }
-    }
-  }
-}
-
 /** Deletes a domain the stack no longer declares, unless another stack has it by now. */
 async function releaseDomain(client: Etcd3, stack: string, domain: string): Promise<void> {
   const kv = (await client.get(domainKey(domain)).exec()).kvs[0];

@@ -26,6 +26,7 @@ import { connectEtcd } from '../../lib/store/client.js';
 import { demuxLogs } from '../../lib/slave/containers.js';
 import { parseVikingfile, VikingfileError } from '../../lib/vikingfile/index.js';
 import { claimAndSwitch } from '../../lib/schedule/rollout.js';
+import { reserveDomains } from '../../lib/schedule/domain-claims.js';
 import type { ReleaseRecord } from '../../lib/store/records.js';
 import type { VikingError } from '../../lib/errors.js';
 
@@ -189,6 +190,9 @@ test('two pushes that claim one domain at the same time: exactly one goes live, 
   const claiming = listed.filter((s) => s.domains.includes(domain)).map((s) => s.name);
   assert.deepEqual(claiming, [winner], 'only the winner lists the domain');
   assert.equal(listed.find((s) => s.name === loser)?.current ?? null, null, 'the loser never went live');
+  // Refused before it took a release number or built anything: the domain was reserved by the winner's push.
+  assert.doesNotMatch(results[won.indexOf(false)]!.stdout, /release v1|scheduled/);
+  assert.equal(await client.get(`/stack/${loser}`).string(), null);
   await waitFor(`${loser}'s containers withdrawn`, async () => (await docker.listContainers({ filters: { label: [`viking.stack=${loser}`] } })).length === 0);
   const res = await routerGet({ port: host.routerPort, path: '/', host: domain });
   assert.equal(res.status, 200);
@@ -243,6 +247,15 @@ test('the claim transaction on etcd: dropped domains go, a taken one refuses the
   assert.equal(await client.get(`/stack/${s2}`).string(), before);
   await client.delete().key(`/stack/${s1}`);
   for (const d of [a, b, c]) await client.delete().key(`/domains/${d}`);
+
+  // A push reserves a new domain for its whole run: a second stack is refused at once, and may take it once the first ends.
+  const end = await reserveDomains(client, s1, { web: [a] });
+  await assert.rejects(reserveDomains(client, s2, { web: [b, a] }), (e: VikingError) => e.code === 'VIKING_E_DOMAIN_TAKEN' && e.message.includes(`being claimed by a push of ${s1}`));
+  assert.equal(await client.get(`/claims/${b}`).string(), null, 'the refused push reserved nothing');
+  await end();
+  const end2 = await reserveDomains(client, s2, { web: [b, a] });
+  await end2();
+  assert.equal(await client.getAll().prefix('/claims/').count(), 0);
 
   const many = Array.from({ length: 101 }, (_, i) => `      - d${i}.example.org`);
   assert.throws(
