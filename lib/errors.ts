@@ -41,6 +41,10 @@ export const ERROR_CODES = {
   VIKING_E_RELEASE_NOT_REDEPLOYABLE: { status: 409, summary: 'The release lacks what a redeploy needs (it predates rollback support); push again instead.' },
   VIKING_E_REMOVE_TIMEOUT: { status: 504, summary: 'The stack\'s keys are gone but some of its containers were still stopping when the wait ended.' },
   VIKING_E_CONFIRM_REQUIRED: { status: 400, summary: 'A destructive command needs confirmation: answer the prompt, or pass --yes in scripts.' },
+  VIKING_E_UNKNOWN_PROPERTY: { status: 400, summary: 'The JSON body or query names a property the route does not know; the message names it. Nothing is silently dropped.' },
+  VIKING_E_BODY_TOO_LARGE: { status: 413, summary: 'The JSON body of the request is larger than the API accepts (1 MiB).' },
+  VIKING_E_SCALE_LIMIT: { status: 400, summary: 'More replicas of a node than the cluster allows (the cluster setting max-scale, 100 by default).' },
+  VIKING_E_VOLUME_CONFLICT: { status: 409, summary: 'A Docker volume of the name a node needs exists but belongs to another stack, node or incarnation; it is never reused.' },
   VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
 } as const satisfies Record<string, ErrorDefinition>;
 

@@ -18,7 +18,9 @@ import { removeStack } from '../schedule/remove.js';
 import type { Emit } from '../schedule/rollout.js';
 import { containersEverywhere } from './local-routes.js';
 import { streamProgress } from './progress.js';
-import { NAME, TAG, noQuery, params, streamResponses } from './schemas.js';
+import { FLAG, NAME, TAG, flagOn, noQuery, params, streamResponses } from './schemas.js';
+import { cleanupEverywhere, removeFromRegistry } from './cleanup.js';
+import { REGISTRY_KEY } from '../store/keys.js';
 import type { ApiContext } from './server.js';
 
 /** Who did it, for the release history: the token's name, and the user the CLI says it runs as. */
@@ -109,9 +111,15 @@ export function registerDeployRoutes(app: FastifyInstance, ctx: ApiContext): voi
       ),
   );
 
-  app.delete<{ Params: { name: string } }>(
+  app.delete<{ Params: { name: string }; Querystring: { volumes?: string } }>(
     '/v1/stack/:name',
-    { schema: { params: params({ name: NAME }), querystring: noQuery, response: streamResponses } },
+    {
+      schema: {
+        params: params({ name: NAME }),
+        querystring: { type: 'object', additionalProperties: false, properties: { volumes: FLAG } },
+        response: streamResponses,
+      },
+    },
     async (req, reply) =>
       run('rm', reply, (emit) =>
         removeStack(
@@ -119,6 +127,12 @@ export function registerDeployRoutes(app: FastifyInstance, ctx: ApiContext): voi
             ...opContext(req, emit),
             dataDir: ctx.dataDir,
             countContainers: (stack) => containersEverywhere(ctx, stack, bearerOf(req)),
+            cleanup: (r) => cleanupEverywhere(ctx, r, bearerOf(req)),
+            cleanRegistry: async (refs) => {
+              const registry = await ctx.client.get(REGISTRY_KEY).string();
+              return registry ? removeFromRegistry(registry, refs) : { removed: 0, failed: 0 };
+            },
+            removeVolumes: req.query.volumes !== undefined && flagOn(req.query.volumes),
           },
           req.params.name,
         ),

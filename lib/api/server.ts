@@ -20,6 +20,11 @@ import { registerLogsRoute } from './logs-route.js';
 import { registerLocalRoutes } from './local-routes.js';
 import { ApiMetrics } from './metrics.js';
 import { registerWebsiteSource } from './website-route.js';
+import { registerSettingsRoutes } from './settings-route.js';
+import { registerCleanupRoute } from './cleanup.js';
+
+/** Largest JSON body a route accepts (uploads have their own cap, maxUploadBytes). */
+export const JSON_BODY_LIMIT = 1024 * 1024;
 
 export interface ApiContext {
   client: Etcd3;
@@ -38,9 +43,17 @@ export interface ApiContext {
   log?: (msg: string) => void;
 }
 
-/** A schema refusal as a VikingError: bad names get their own code, the rest VIKING_E_BAD_REQUEST. */
+/** A schema refusal as a VikingError: bad names and unknown properties get their own codes, the rest VIKING_E_BAD_REQUEST. */
 function validationError(e: FastifyError): VikingError {
-  const items = (e.validation ?? []) as Array<{ keyword: string; instancePath: string; params: { pattern?: string } }>;
+  const items = (e.validation ?? []) as Array<{ keyword: string; instancePath: string; params: { pattern?: string; additionalProperty?: string } }>;
+  const unknown = items.find((v) => v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string');
+  if (unknown) {
+    const where = `${e.validationContext ?? 'request'}${unknown.instancePath}`;
+    const name = JSON.stringify(unknown.params.additionalProperty).slice(0, 80);
+    return new VikingError('VIKING_E_UNKNOWN_PROPERTY', `${where} has no property ${name}; check its spelling (see the API table in the README)`, {
+      property: String(unknown.params.additionalProperty).slice(0, 200),
+    });
+  }
   const badName = items.find((v) => v.keyword === 'pattern' && v.params.pattern === NAME_PATTERN.source);
   if (badName) {
     const where = `${e.validationContext ?? 'request'}${badName.instancePath}`;
@@ -50,7 +63,13 @@ function validationError(e: FastifyError): VikingError {
 }
 
 export function createApi(ctx: ApiContext): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: JSON_BODY_LIMIT,
+    // fastify's default ajv removes properties a schema does not declare; an
+    // unknown property must be refused (a typo would otherwise be ignored).
+    ajv: { customOptions: { removeAdditional: false } },
+  });
   const metrics = ctx.metrics ?? new ApiMetrics(ctx.client);
   const full: ApiContext = { ...ctx, metrics };
 
@@ -60,7 +79,9 @@ export function createApi(ctx: ApiContext): FastifyInstance {
         ? err
         : err.validation
           ? validationError(err)
-          : err.statusCode && err.statusCode < 500
+          : err.statusCode === 413
+            ? new VikingError('VIKING_E_BODY_TOO_LARGE', `the request body is larger than the ${JSON_BODY_LIMIT / 1024 / 1024} MiB the API accepts`)
+            : err.statusCode && err.statusCode < 500
             ? new VikingError('VIKING_E_BAD_REQUEST', err.message)
             : toVikingError(err);
     if (vk.statusCode >= 500) ctx.log?.(`api: ${vk.code}: ${vk.message}`);
@@ -80,5 +101,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerLocalRoutes(app, full);
   registerPush(app, full);
   registerWebsiteSource(app, full);
+  registerSettingsRoutes(app, full);
+  registerCleanupRoute(app, full);
   return app;
 }

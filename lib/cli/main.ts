@@ -21,6 +21,7 @@ import { rmCommand } from './commands/rm.js';
 import { allocateCommand } from './commands/allocate.js';
 import { tokenCommand } from './commands/token.js';
 import { baseImagesCommand } from './commands/base-images.js';
+import { settingsCommand } from './commands/settings.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
     allocateCommand,
     tokenCommand,
     baseImagesCommand,
+    settingsCommand,
   ]) {
     y = add(y);
   }

@@ -91,6 +91,7 @@ export function toPlanHosts(snap: ClusterSnapshot): PlanHost[] {
     tags: h.tags,
     capacity: h.capacity,
     draining: h.draining,
+    defaultMemory: h.limits?.defaultMemory ?? 0,
     jobs: byHost.get(h.name) ?? [],
   }));
 }

@@ -4,7 +4,7 @@
  * can read in `viking ps` and `/v1/allocate`.
  */
 import type { PlanJob } from './types.js';
-import type { HostState } from './host-state.js';
+import { memoryOn, type HostState } from './host-state.js';
 
 export type HostFilter = (job: PlanJob, host: HostState) => string | null;
 
@@ -21,8 +21,11 @@ export const hasTags: HostFilter = (job, host) => {
 export const containerRoom: HostFilter = (_job, host) =>
   host.capacity.containers > 0 && host.used.containers + 1 > host.capacity.containers ? 'no container slots left' : null;
 
-export const memoryRoom: HostFilter = (job, host) =>
-  job.memory > 0 && host.capacity.memory > 0 && host.used.memory + job.memory > host.capacity.memory ? 'not enough memory' : null;
+/** A job without `memory:` counts the host's default memory limit, so "no memory asked" never means "free". */
+export const memoryRoom: HostFilter = (job, host) => {
+  const need = memoryOn(job, host);
+  return need > 0 && host.capacity.memory > 0 && host.used.memory + need > host.capacity.memory ? 'not enough memory' : null;
+};
 
 export const cpuRoom: HostFilter = (job, host) =>
   job.cpu > 0 && host.capacity.cpu > 0 && host.used.cpu + job.cpu > host.capacity.cpu + 1e-9 ? 'not enough cpu' : null;

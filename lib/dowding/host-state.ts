@@ -9,6 +9,8 @@ export interface HostState {
   tags: Set<string>;
   capacity: Resources;
   draining: boolean;
+  /** Memory a job without `memory:` counts on this host (its default limit). */
+  defaultMemory: number;
   used: Resources;
   /** Replicas per `<stack>/<tag>/<node>` on this host, for spreading. */
   replicas: Map<string, number>;
@@ -27,6 +29,7 @@ export function toHostState(host: PlanHost): HostState {
     tags: new Set(host.tags),
     capacity: host.capacity,
     draining: host.draining,
+    defaultMemory: host.defaultMemory ?? 0,
     used: { memory: 0, cpu: 0, containers: 0 },
     replicas: new Map(),
   };
@@ -34,8 +37,12 @@ export function toHostState(host: PlanHost): HostState {
   return state;
 }
 
+/** The memory a job takes on a host: what it asked for, else the host's default limit. */
+export const memoryOn = (job: Pick<PlanJob, 'memory'>, host: Pick<HostState, 'defaultMemory'>): number =>
+  job.memory > 0 ? job.memory : host.defaultMemory;
+
 export function addJob(state: HostState, job: PlanJob): void {
-  state.used.memory += job.memory;
+  state.used.memory += memoryOn(job, state);
   state.used.cpu += job.cpu;
   state.used.containers += 1;
   const key = nodeKey(job);

@@ -31,6 +31,12 @@ export interface PlanHost {
   capacity: Resources;
   /** Draining hosts take nothing new. */
   draining: boolean;
+  /**
+   * Memory limit (bytes) the host gives a container that asks for none
+   * (`viking host --default-memory`); such a job counts this much here, so a
+   * host's memory capacity bounds what lands on it. 0 or absent: none.
+   */
+  defaultMemory?: number;
   /** Jobs already placed here. */
   jobs: PlanJob[];
 }

@@ -22,7 +22,8 @@ import { Router } from '../router/router.js';
 import type { BalanceMode } from '../router/upstreams.js';
 import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
-import type { HostRecord } from '../store/records.js';
+import type { ContainerLimits, HostRecord } from '../store/records.js';
+import { DEFAULT_LIMITS } from '../slave/containers.js';
 
 export const VERSION = '0.1.0';
 
@@ -40,6 +41,8 @@ export interface HostConfig {
   dataDir: string;
   tags?: string[];
   capacity?: Partial<HostRecord['capacity']>;
+  /** Default memory and pids limits of containers (default DEFAULT_LIMITS: 512 MiB, 512 pids). */
+  limits?: Partial<ContainerLimits>;
   dockerSocket?: string;
   leaseTtlSeconds?: number;
   /** TTL of the leader's election lease: how long a dead leader blocks a new one. */
@@ -66,6 +69,19 @@ export async function assertEtcdReachable(client: Etcd3, urls: string[]): Promis
   } catch (err) {
     throw new VikingError('VIKING_E_ETCD_UNAVAILABLE', `cannot reach etcd at ${urls.join(', ')} (${(err as Error).message})`);
   }
+}
+
+/**
+ * What the machine that runs the containers has: the Docker Engine's own
+ * count (MemTotal, NCPU), which is the truth when the engine is elsewhere or
+ * confined; this process' machine otherwise.
+ */
+export async function engineResources(docker: Docker): Promise<{ memory: number; cpu: number }> {
+  const info = (await docker.info().catch(() => ({}))) as { MemTotal?: number; NCPU?: number };
+  return {
+    memory: typeof info.MemTotal === 'number' && info.MemTotal > 0 ? info.MemTotal : os.totalmem(),
+    cpu: typeof info.NCPU === 'number' && info.NCPU > 0 ? info.NCPU : os.cpus().length,
+  };
 }
 
 export class VikingHost {
@@ -123,15 +139,18 @@ export class VikingHost {
     await this.api.listen({ port: c.apiPort, host: c.apiListen ?? c.ip });
     this.apiPort = (this.api.server.address() as AddressInfo).port;
 
+    const machine = await engineResources(this.docker);
+    const limits: ContainerLimits = { ...DEFAULT_LIMITS, ...c.limits };
     const record: HostRecord = {
       name: c.name,
       ip: c.ip,
       tags: c.tags ?? [],
       capacity: {
-        memory: c.capacity?.memory ?? os.totalmem(),
-        cpu: c.capacity?.cpu ?? os.cpus().length,
+        memory: c.capacity?.memory ?? machine.memory,
+        cpu: c.capacity?.cpu ?? machine.cpu,
         containers: c.capacity?.containers ?? 0,
       },
+      limits,
       master: c.master,
       api: `http://${c.apiListen && c.apiListen !== '0.0.0.0' ? c.apiListen : c.ip}:${this.apiPort}`,
       routerPort: this.routerPort,
@@ -148,6 +167,7 @@ export class VikingHost {
       client: this.client,
       docker: this.docker,
       lease: this.lease,
+      limits,
       log,
       ...(c.healthTimeoutMs !== undefined ? { healthTimeoutMs: c.healthTimeoutMs } : {}),
       ...(c.drainMs !== undefined ? { drainMs: c.drainMs } : {}),

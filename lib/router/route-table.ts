@@ -71,19 +71,19 @@ export class RouteTable {
     return table;
   }
 
-  /** Finds the route of a Host header: case-insensitive, port stripped, nearest wildcard. */
+  /**
+   * Finds the route of a Host header: case-insensitive, port stripped. A
+   * wildcard `*.rt.test` covers exactly one label (`x.rt.test`, never
+   * `x.a.rt.test`), as in TLS certificates and as the README promises.
+   */
   lookup(hostHeader: string | undefined): Route | undefined {
     if (!hostHeader) return undefined;
     const host = normaliseHost(hostHeader);
     const exact = this.exact.get(host);
     if (exact) return exact;
-    let dot = host.indexOf('.');
-    while (dot !== -1) {
-      const hit = this.wildcard.get(host.slice(dot + 1));
-      if (hit) return hit;
-      dot = host.indexOf('.', dot + 1);
-    }
-    return undefined;
+    const dot = host.indexOf('.');
+    // An empty first label (`.rt.test`) is no name a wildcard stands for.
+    return dot > 0 ? this.wildcard.get(host.slice(dot + 1)) : undefined;
   }
 
   get size(): number {

@@ -20,10 +20,12 @@ import { loadVikingfile } from '../vikingfile/index.js';
 import type { Vikingfile } from '../vikingfile/types.js';
 import { buildImages } from '../builder/builder.js';
 import { REGISTRY_KEY, imageKey } from '../store/keys.js';
+import { readSettings } from '../store/settings.js';
 import type { JobSpec, NodeTemplate, ReleaseRecord, ScaleOverride, StackRecord } from '../store/records.js';
 import { allocateRelease, currentImageOf, readStack } from './stacks.js';
 import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTemplate, resolveImage } from './jobs.js';
-import { checkDomains, nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
+import { nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
+import { reserveDomains } from './domain-claims.js';
 import { withStackLock } from './lock.js';
 
 export type PushEvent = RolloutEvent;
@@ -50,7 +52,8 @@ export interface PushResult {
 
 export async function pushRelease(req: PushRequest): Promise<PushResult> {
   const emit = (stage: PushEvent['stage'], message: string): void => req.onEvent?.({ stage, message });
-  const { vikingfile: vf } = await loadVikingfile(req.uploadDir);
+  const { maxScale } = await readSettings(req.client);
+  const { vikingfile: vf } = await loadVikingfile(req.uploadDir, { maxScale });
   emit('vikingfile', `stack ${vf.stack}: ${vf.images.length} image(s), ${vf.nodes.length} node(s)`);
   return withStackLock(req.client, vf.stack, { what: 'push', by: req.by, host: req.hostName }, () => pushLocked(req, vf, emit));
 }
@@ -62,9 +65,23 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
     domains[node.name] = node.domains;
     if (node.kind === 'website') websites[node.name] = node.documentRoot;
   }
-  await checkDomains(req.client, vf.stack, domains);
+  // Refused here, before a release number or a build, when another stack has or is taking a domain.
+  const endClaims = await reserveDomains(req.client, vf.stack, domains);
+  try {
+    return await pushReserved(req, vf, emit, domains, websites);
+  } finally {
+    await endClaims();
+  }
+}
 
-  const { tag, number } = await allocateRelease(req.client, vf.stack);
+async function pushReserved(
+  req: PushRequest,
+  vf: Vikingfile,
+  emit: (stage: PushEvent['stage'], message: string) => void,
+  domains: Record<string, string[]>,
+  websites: Record<string, string>,
+): Promise<PushResult> {
+  const { tag, number, incarnation } = await allocateRelease(req.client, vf.stack);
   const sourceDir = path.join(req.dataDir, 'stacks', vf.stack, tag);
   await mkdir(path.dirname(sourceDir), { recursive: true });
   await rm(sourceDir, { recursive: true, force: true });
@@ -89,7 +106,7 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
   for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
 
   const stack = await readStack(req.client, vf.stack);
-  const templates = await nodeTemplates(req.client, vf, images);
+  const templates = await nodeTemplates(req.client, vf, images, incarnation);
   const { jobs, scale } = await newJobs(req.client, vf, tag, templates, stack, emit);
   const release: ReleaseRecord = {
     tag,
@@ -123,14 +140,19 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
 }
 
 /** Every container node of the Vikingfile with its image resolved: what the release record keeps. */
-async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string, string>): Promise<Record<string, NodeTemplate>> {
+async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string, string>, incarnation: string | undefined): Promise<Record<string, NodeTemplate>> {
   const others = new Map<string, string>();
   for (const f of foreignImages(vf)) {
     const ref = await currentImageOf(client, f.stack, f.image);
     if (ref) others.set(`${f.stack}/${f.image}`, ref);
   }
   const out: Record<string, NodeTemplate> = {};
-  for (const node of containerNodes(vf)) out[node.name] = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
+  for (const node of containerNodes(vf)) {
+    const t = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
+    // Only volumes need it (their names carry it), so stateless specs stay as they were.
+    if (incarnation !== undefined && t.volumes.length > 0) t.incarnation = incarnation;
+    out[node.name] = t;
+  }
   return out;
 }
 

@@ -13,7 +13,8 @@ import { imageKey } from '../store/keys.js';
 import type { JobSpec, ReleaseRecord, StackRecord } from '../store/records.js';
 import { effectiveScale, jobsFromTemplate } from './jobs.js';
 import { withStackLock } from './lock.js';
-import { checkDomains, nodesWithJobs, rollOut, type Emit } from './rollout.js';
+import { nodesWithJobs, rollOut, type Emit } from './rollout.js';
+import { reserveDomains } from './domain-claims.js';
 import { allocateRelease, readStack, updateStack } from './stacks.js';
 
 export interface ReleaseOpContext {
@@ -77,40 +78,45 @@ async function redeploy(
   if (!from.nodes) {
     throw new VikingError('VIKING_E_RELEASE_NOT_REDEPLOYABLE', `release ${from.tag} of ${stack.name} does not record its node specs; push the stack again`);
   }
-  await checkDomains(ctx.client, stack.name, from.domains ?? {});
-  const { tag, number } = await allocateRelease(ctx.client, stack.name);
-  emit('release', `release ${tag} of ${stack.name}: ${kind === 'rollback' ? `rollback to ${from.tag}` : `env change on ${from.tag}`}`);
-  for (const [image, ref] of Object.entries(from.images)) await ctx.client.put(imageKey(stack.name, tag, image)).value(ref);
+  // Refused here, before a release number, when another stack has or is taking one of its domains.
+  const endClaims = await reserveDomains(ctx.client, stack.name, from.domains ?? {});
+  try {
+    const { tag, number } = await allocateRelease(ctx.client, stack.name);
+    emit('release', `release ${tag} of ${stack.name}: ${kind === 'rollback' ? `rollback to ${from.tag}` : `env change on ${from.tag}`}`);
+    for (const [image, ref] of Object.entries(from.images)) await ctx.client.put(imageKey(stack.name, tag, image)).value(ref);
 
-  // A rollback leaves running services alone, as a push does; an env change restarts them too.
-  const running = kind === 'rollback' ? await nodesWithJobs(ctx.client, stack.name) : new Set<string>();
-  const jobs: JobSpec[] = [];
-  for (const t of Object.values(from.nodes)) {
-    if (t.service && running.has(t.node)) continue;
-    jobs.push(...jobsFromTemplate(t, stack.name, tag, effectiveScale(t, stack.scale?.[t.node], true), env));
+    // A rollback leaves running services alone, as a push does; an env change restarts them too.
+    const running = kind === 'rollback' ? await nodesWithJobs(ctx.client, stack.name) : new Set<string>();
+    const jobs: JobSpec[] = [];
+    for (const t of Object.values(from.nodes)) {
+      if (t.service && running.has(t.node)) continue;
+      jobs.push(...jobsFromTemplate(t, stack.name, tag, effectiveScale(t, stack.scale?.[t.node], true), env));
+    }
+    const release: ReleaseRecord = {
+      tag,
+      number,
+      at: new Date().toISOString(),
+      by: ctx.by,
+      images: from.images,
+      source: from.source,
+      builtOn: from.builtOn,
+      origin: { kind, from: from.tag },
+      nodes: from.nodes,
+      domains: from.domains ?? {},
+      websites: from.websites ?? {},
+      env,
+    };
+    const declared = new Set([...Object.keys(from.nodes), ...Object.keys(from.domains ?? {}), ...Object.keys(from.websites ?? {})]);
+    const { retired } = await rollOut(
+      ctx.client,
+      { stack: stack.name, release, jobs, declared: [...declared], env, ...(stack.comment !== undefined ? { comment: stack.comment } : {}) },
+      { timeoutMs: ctx.timeoutMs ?? 120_000, emit },
+    );
+    emit('done', `${stack.name} ${tag} is live (${kind === 'rollback' ? `the code of ${from.tag}` : 'new environment'})`);
+    return { stack: stack.name, tag, from: from.tag, retired };
+  } finally {
+    await endClaims();
   }
-  const release: ReleaseRecord = {
-    tag,
-    number,
-    at: new Date().toISOString(),
-    by: ctx.by,
-    images: from.images,
-    source: from.source,
-    builtOn: from.builtOn,
-    origin: { kind, from: from.tag },
-    nodes: from.nodes,
-    domains: from.domains ?? {},
-    websites: from.websites ?? {},
-    env,
-  };
-  const declared = new Set([...Object.keys(from.nodes), ...Object.keys(from.domains ?? {}), ...Object.keys(from.websites ?? {})]);
-  const { retired } = await rollOut(
-    ctx.client,
-    { stack: stack.name, release, jobs, declared: [...declared], env, ...(stack.comment !== undefined ? { comment: stack.comment } : {}) },
-    { timeoutMs: ctx.timeoutMs ?? 120_000, emit },
-  );
-  emit('done', `${stack.name} ${tag} is live (${kind === 'rollback' ? `the code of ${from.tag}` : 'new environment'})`);
-  return { stack: stack.name, tag, from: from.tag, retired };
 }
 
 /** `viking rollback STACK [RELEASE]`. */

@@ -4,8 +4,12 @@
  * In order: its domains (routers stop sending traffic at once), its jobs
  * (dispatch frees /run and /deploy, each slave drains and stops its
  * containers), then, once no container of the stack is left on any host,
- * its images, volume pins, failure counters and the stack record. Docker
- * volumes are kept: data is never deleted by a command that cannot undo it.
+ * its images (on every host and in the cluster registry), volume pins,
+ * failure counters and the stack record. Docker volumes are kept unless
+ * `--volumes` asks (data is never deleted by a command that cannot undo it
+ * without being told), and rm says which it kept and where. The stack's
+ * incarnation goes with its record, so a stack pushed later under the same
+ * name never mounts them.
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +17,8 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, runStackPrefix, stackKey } from '../store/keys.js';
-import type { DomainRecord } from '../store/records.js';
+import type { DomainRecord, StackRecord } from '../store/records.js';
+import type { CleanupRequest, HostCleanup } from '../api/cleanup.js';
 import { withStackLock } from './lock.js';
 import type { ReleaseOpContext } from './releases.js';
 
@@ -22,6 +27,21 @@ export interface RemoveContext extends ReleaseOpContext {
   countContainers: (stack: string) => Promise<number>;
   /** Where this host keeps pushed sources; its copy of the stack's is deleted. */
   dataDir?: string;
+  /** Each live host removes the stack's images and reports (or, when asked, removes) its volumes. */
+  cleanup?: (req: CleanupRequest) => Promise<HostCleanup[]>;
+  /** Deletes the stack's images from the cluster registry. */
+  cleanRegistry?: (refs: string[]) => Promise<{ removed: number; failed: number }>;
+  /** `viking rm --volumes`: the stack's Docker volumes go too. */
+  removeVolumes?: boolean;
+}
+
+/** A Docker volume of the stack, where it is, and whether rm removed it. */
+export interface RemovedVolume {
+  host: string;
+  name: string;
+  node: string;
+  path: string;
+  removed: boolean;
 }
 
 export interface RemoveResult {
@@ -29,6 +49,9 @@ export interface RemoveResult {
   domains: string[];
   jobs: number;
   keys: number;
+  /** Images removed, counted over every host. */
+  images: number;
+  volumes: RemovedVolume[];
 }
 
 /** Deletes every key under a prefix, returning how many went. */
@@ -72,6 +95,10 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
     }
     emit('cleanup', 'every container stopped and removed');
 
+    const record = await readJson<StackRecord>(ctx.client, stackKey(name));
+    const imageRefs = Object.values(await ctx.client.getAll().prefix(imagesStackPrefix(name)).strings());
+    const { images, volumes } = await cleanUp(ctx, { stack: name, ...(record?.incarnation ? { incarnation: record.incarnation } : {}), images: imageRefs, removeVolumes: ctx.removeVolumes ?? false });
+
     let keys = 0;
     keys += await deletePrefix(ctx.client, imagesStackPrefix(name));
     keys += await deletePrefix(ctx.client, fixedStackPrefix(name));
@@ -84,7 +111,48 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
     }
     keys += Number((await ctx.client.delete().key(stackKey(name)).exec()).deleted);
     if (ctx.dataDir) await rm(path.join(ctx.dataDir, 'stacks', name), { recursive: true, force: true }).catch(() => {});
-    emit('done', `${name} removed: ${owned.length} domain(s), ${jobs} container(s), ${keys} key(s); its Docker volumes are kept`);
-    return { stack: name, domains: owned, jobs, keys };
+    const kept = volumes.filter((v) => !v.removed);
+    const volumeNote = kept.length > 0 ? `${kept.length} Docker volume(s) kept (no later stack mounts them; docker volume rm on their host deletes them)` : volumes.length > 0 ? `${volumes.length} Docker volume(s) removed` : 'no Docker volumes';
+    emit('done', `${name} removed: ${owned.length} domain(s), ${jobs} container(s), ${images} image(s), ${keys} key(s); ${volumeNote}`);
+    return { stack: name, domains: owned, jobs, keys, images, volumes };
   });
+}
+
+async function readJson<T>(client: Etcd3, key: string): Promise<T | undefined> {
+  const text = await client.get(key).string();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Asks every host to remove the stack's images (and volumes if asked), says what each did, and cleans the registry. */
+async function cleanUp(ctx: RemoveContext, req: CleanupRequest): Promise<{ images: number; volumes: RemovedVolume[] }> {
+  const emit = ctx.emit ?? (() => {});
+  let images = 0;
+  const volumes: RemovedVolume[] = [];
+  for (const h of (await ctx.cleanup?.(req)) ?? []) {
+    if (h.error !== undefined) {
+      emit('cleanup', `host ${h.host} could not clean up: ${h.error}; its images and volumes of ${req.stack} are left`);
+      continue;
+    }
+    images += h.images.removed.length;
+    if (h.images.removed.length > 0) emit('cleanup', `${h.host}: ${h.images.removed.length} image(s) removed`);
+    for (const k of h.images.kept) emit('cleanup', `${h.host}: image ${k.ref} kept: ${k.reason}`);
+    for (const v of h.volumes.removed) {
+      volumes.push({ host: h.host, ...v, removed: true });
+      emit('cleanup', `${h.host}: volume ${v.name} (${v.node}:${v.path}) removed`);
+    }
+    for (const v of h.volumes.kept) {
+      volumes.push({ host: h.host, ...v, removed: false });
+      emit('cleanup', `${h.host}: volume ${v.name} (${v.node}:${v.path}) kept`);
+    }
+  }
+  if (ctx.cleanRegistry && req.images.length > 0) {
+    const r = await ctx.cleanRegistry(req.images);
+    if (r.removed > 0 || r.failed > 0) emit('cleanup', `registry: ${r.removed} image(s) deleted${r.failed ? `, ${r.failed} left` : ''}`);
+  }
+  return { images, volumes };
 }

@@ -11,9 +11,9 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError, toVikingError } from '../errors.js';
-import { PREFIX, domainKey, jobFromKey, procKey, procStackPrefix, procTagPrefix } from '../store/keys.js';
-import type { DomainRecord, JobSpec, ReleaseRecord, ScaleOverride } from '../store/records.js';
-import { readStack, switchRelease } from './stacks.js';
+import { PREFIX, domainKey, jobFromKey, procKey, procStackPrefix, procTagPrefix, stackKey } from '../store/keys.js';
+import type { DomainRecord, JobSpec, ReleaseRecord, ScaleOverride, StackRecord } from '../store/records.js';
+import { emptyStack, switched, type SwitchExtra } from './stacks.js';
 import { waitForJobs } from './wait.js';
 
 export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
@@ -70,29 +70,51 @@ export async function deployJobs(client: Etcd3, jobs: JobSpec[], o: RolloutOptio
   }
 }
 
-/** Refuses domains another stack already serves, before anything is started. */
-export async function checkDomains(client: Etcd3, stack: string, domains: Record<string, string[]>): Promise<void> {
-  for (const list of Object.values(domains)) {
-    for (const domain of list) {
-      const text = await client.get(domainKey(domain)).string();
-      if (!text) continue;
-      const owner = JSON.parse(text) as DomainRecord;
-      if (owner.stack !== stack) {
-        throw new VikingError('VIKING_E_DOMAIN_TAKEN', `domain ${domain} is already served by ${owner.stack}/${owner.node}; remove it there first`);
-      }
-    }
-  }
+/** Deletes a domain the stack no longer declares, unless another stack has it by now. */
+async function releaseDomain(client: Etcd3, stack: string, domain: string): Promise<void> {
+  const kv = (await client.get(domainKey(domain)).exec()).kvs[0];
+  if (!kv || (JSON.parse(kv.value.toString()) as DomainRecord).stack !== stack) return;
+  await client.if(domainKey(domain), 'Mod', '==', kv.mod_revision).then(client.delete().key(domainKey(domain))).commit();
 }
 
-/** Points each domain at its node and drops the domains the stack no longer declares. */
-export async function claimDomains(client: Etcd3, stack: string, domains: Record<string, string[]>, websites: Record<string, string>): Promise<void> {
+/**
+ * Claims the release's domains and switches the stack to it in ONE etcd
+ * transaction: a domain nobody has is created only if it still does not
+ * exist, one the stack has only if unchanged since read, and the stack
+ * record only if unchanged. So of two pushes that claim one domain at the
+ * same time exactly one wins; the other gets VIKING_E_DOMAIN_TAKEN and
+ * nothing of it switched. Domains the stack drops are deleted after the
+ * switch, each only if still unchanged (so the transaction stays within
+ * etcd's 128 operations: at most MAX_DOMAINS_PER_STACK + 1).
+ */
+export async function claimAndSwitch(client: Etcd3, stack: string, release: ReleaseRecord, extra: SwitchExtra): Promise<StackRecord> {
   const wanted = new Map<string, DomainRecord>();
-  for (const [node, list] of Object.entries(domains)) {
-    for (const d of list) wanted.set(d, { stack, node, kind: node in websites ? 'website' : 'container' });
+  for (const [node, list] of Object.entries(extra.domains)) {
+    for (const d of list) wanted.set(d, { stack, node, kind: Object.hasOwn(extra.websites, node) ? 'website' : 'container' });
   }
-  const before = await readStack(client, stack);
-  for (const d of Object.values(before?.domains ?? {}).flat()) if (!wanted.has(d)) await client.delete().key(domainKey(d));
-  for (const [d, rec] of wanted) await client.put(domainKey(d)).value(JSON.stringify(rec));
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const stackKv = (await client.get(stackKey(stack)).exec()).kvs[0];
+    const current = stackKv ? (JSON.parse(stackKv.value.toString()) as StackRecord) : emptyStack(stack);
+    const dropped = Object.values(current.domains ?? {}).flat().filter((d) => !wanted.has(d));
+    const txn = stackKv ? client.if(stackKey(stack), 'Mod', '==', stackKv.mod_revision) : client.if(stackKey(stack), 'Version', '==', 0);
+    const ops: Array<ReturnType<Etcd3['put']>> = [];
+    for (const [d, rec] of wanted) {
+      const kv = (await client.get(domainKey(d)).exec()).kvs[0];
+      const owner = kv ? (JSON.parse(kv.value.toString()) as DomainRecord) : undefined;
+      if (owner && owner.stack !== stack) {
+        throw new VikingError('VIKING_E_DOMAIN_TAKEN', `domain ${d} is already served by ${owner.stack}/${owner.node}; remove it there first`);
+      }
+      if (kv) txn.and(domainKey(d), 'Mod', '==', kv.mod_revision);
+      else txn.and(domainKey(d), 'Version', '==', 0);
+      ops.push(client.put(domainKey(d)).value(JSON.stringify(rec)));
+    }
+    const next = switched(current, release, extra);
+    const res = await txn.then(client.put(stackKey(stack)).value(JSON.stringify(next)), ...ops).commit();
+    if (!res.succeeded) continue;
+    for (const d of dropped) await releaseDomain(client, stack, d);
+    return next;
+  }
+  throw new VikingError('VIKING_E_INTERNAL', `stack ${stack} or its domains are changing too fast to switch; try again`);
 }
 
 /**
@@ -139,14 +161,19 @@ export async function rollOut(client: Etcd3, plan: RolloutPlan, o: RolloutOption
   });
   const domains = release.domains ?? {};
   const websites = release.websites ?? {};
-  await claimDomains(client, stack, domains, websites);
-  await switchRelease(client, stack, release, {
-    domains,
-    websites,
-    ...(plan.comment !== undefined ? { comment: plan.comment } : {}),
-    ...(plan.env !== undefined ? { env: plan.env } : {}),
-    ...(plan.scale !== undefined ? { scale: plan.scale } : {}),
-  });
+  try {
+    await claimAndSwitch(client, stack, release, {
+      domains,
+      websites,
+      ...(plan.comment !== undefined ? { comment: plan.comment } : {}),
+      ...(plan.env !== undefined ? { env: plan.env } : {}),
+      ...(plan.scale !== undefined ? { scale: plan.scale } : {}),
+    });
+  } catch (err) {
+    // Lost a domain to another stack (or could not switch): the old release keeps serving.
+    await client.delete().prefix(procTagPrefix(stack, release.tag));
+    throw toVikingError(err);
+  }
   emit('switch', `${stack} now serves release ${release.tag}`);
   const started = new Set(plan.jobs.map((j) => j.node));
   const retired = await retireOldJobs(client, stack, release.tag, started, new Set(plan.declared));

@@ -21,9 +21,11 @@ import { withStackLock } from './lock.js';
 import { requireStack, type ReleaseOpContext } from './releases.js';
 import { deployJobs, writeJobs } from './rollout.js';
 import { updateStack } from './stacks.js';
+import { MAX_SCALE_CEILING, readSettings } from '../store/settings.js';
 import { waitForJobsGone } from './wait.js';
 
-export const MAX_REPLICAS = 100;
+/** What the API schema lets through; the cluster's max-scale setting (default 100) is checked against etcd. */
+export const MAX_REPLICAS = MAX_SCALE_CEILING;
 
 export interface NodeScaled {
   node: string;
@@ -108,6 +110,12 @@ export async function scaleStack(ctx: ReleaseOpContext, name: string, counts: Re
     if (!isValidName(node)) throw new VikingError('VIKING_E_INVALID_NAME', `'${node}' is not a node name (lowercase letters, digits, dashes)`);
     if (!Number.isInteger(n) || n < 0 || n > MAX_REPLICAS) {
       throw new VikingError('VIKING_E_BAD_REQUEST', `${node}=${n}: replicas must be a whole number from 0 to ${MAX_REPLICAS}`);
+    }
+  }
+  const { maxScale } = await readSettings(ctx.client);
+  for (const [node, n] of entries) {
+    if (n > maxScale) {
+      throw new VikingError('VIKING_E_SCALE_LIMIT', `${node}=${n}: this cluster allows at most ${maxScale} replicas per node (cluster setting max-scale; viking settings max-scale=N changes it)`);
     }
   }
   await requireStack(ctx.client, name);

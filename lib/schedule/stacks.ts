@@ -3,6 +3,7 @@
  * traffic, and the history. Every change is a compare-and-swap on the key's
  * mod revision, so two pushes of one stack never get the same release.
  */
+import { randomBytes } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { imageKey, stackKey } from '../store/keys.js';
@@ -11,8 +12,9 @@ import type { ReleaseRecord, StackRecord } from '../store/records.js';
 /** Keep this many releases in the history (rollback targets). */
 export const HISTORY = 20;
 
+/** A new stack's record; its incarnation id is made here, once, and goes with `viking rm`. */
 export function emptyStack(name: string): StackRecord {
-  return { name, current: null, lastRelease: 0, releases: [], domains: {}, websites: {} };
+  return { name, current: null, lastRelease: 0, releases: [], domains: {}, websites: {}, incarnation: randomBytes(8).toString('hex') };
 }
 
 /** Applies `change` to the stack record atomically, retrying on concurrent writes. */
@@ -31,10 +33,14 @@ export async function updateStack(client: Etcd3, name: string, change: (s: Stack
   throw new VikingError('VIKING_E_INTERNAL', `stack ${name} is changing too fast to update; try again`);
 }
 
-/** Hands out the next release number: v1, v2, … never reused, even for failed pushes. */
-export async function allocateRelease(client: Etcd3, name: string): Promise<{ tag: string; number: number }> {
+/**
+ * Hands out the next release number: v1, v2, … never reused, even for failed
+ * pushes. Also says the stack's incarnation (undefined for a stack made
+ * before incarnations: its volumes keep their old names).
+ */
+export async function allocateRelease(client: Etcd3, name: string): Promise<{ tag: string; number: number; incarnation?: string }> {
   const s = await updateStack(client, name, (s) => ({ ...s, lastRelease: s.lastRelease + 1 }));
-  return { tag: `v${s.lastRelease}`, number: s.lastRelease };
+  return { tag: `v${s.lastRelease}`, number: s.lastRelease, ...(s.incarnation !== undefined ? { incarnation: s.incarnation } : {}) };
 }
 
 export async function readStack(client: Etcd3, name: string): Promise<StackRecord | undefined> {
@@ -49,24 +55,24 @@ export async function currentImageOf(client: Etcd3, stack: string, image: string
   return (await client.get(imageKey(stack, s.current, image)).string()) ?? undefined;
 }
 
+export type SwitchExtra = Pick<StackRecord, 'domains' | 'websites'> & Pick<Partial<StackRecord>, 'comment' | 'env' | 'scale'>;
+
+/** The stack record once `release` takes traffic: current, history, domains and what the release changes. */
+export function switched(s: StackRecord, release: ReleaseRecord, extra: SwitchExtra): StackRecord {
+  const next: StackRecord = {
+    ...s,
+    current: release.tag,
+    releases: [...s.releases.filter((r) => r.tag !== release.tag), release].slice(-HISTORY),
+    domains: extra.domains,
+    websites: extra.websites,
+  };
+  if (extra.comment !== undefined) next.comment = extra.comment;
+  if (extra.env !== undefined) next.env = extra.env;
+  if (extra.scale !== undefined) next.scale = extra.scale;
+  return next;
+}
+
 /** Makes a healthy release the one taking traffic and records it in the history. */
-export async function switchRelease(
-  client: Etcd3,
-  name: string,
-  release: ReleaseRecord,
-  extra: Pick<StackRecord, 'domains' | 'websites'> & Pick<Partial<StackRecord>, 'comment' | 'env' | 'scale'>,
-): Promise<StackRecord> {
-  return updateStack(client, name, (s) => {
-    const next: StackRecord = {
-      ...s,
-      current: release.tag,
-      releases: [...s.releases.filter((r) => r.tag !== release.tag), release].slice(-HISTORY),
-      domains: extra.domains,
-      websites: extra.websites,
-    };
-    if (extra.comment !== undefined) next.comment = extra.comment;
-    if (extra.env !== undefined) next.env = extra.env;
-    if (extra.scale !== undefined) next.scale = extra.scale;
-    return next;
-  });
+export async function switchRelease(client: Etcd3, name: string, release: ReleaseRecord, extra: SwitchExtra): Promise<StackRecord> {
+  return updateStack(client, name, (s) => switched(s, release, extra));
 }

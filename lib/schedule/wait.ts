@@ -8,6 +8,22 @@ import { VikingError } from '../errors.js';
 import { readJSON, readPrefix } from '../store/client.js';
 import { deployKey, jobPath, portsNodePrefix, runKey } from '../store/keys.js';
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
+import { placeJobs } from '../dowding/index.js';
+import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
+
+/** How long a job may wait for a host before the wait asks dowding why, and how often again. */
+const EXPLAIN_AFTER_MS = 1500;
+
+/**
+ * Why jobs without a host have none: dowding's own reasons ("2 hosts: not
+ * enough memory"), planned on the cluster as it is now. Pure planning on one
+ * snapshot, nothing is written; dispatch decides for real.
+ */
+export async function unplacedReasons(client: Etcd3, jobs: JobSpec[]): Promise<Map<string, string[]>> {
+  const snap = await readSnapshot(client);
+  const plan = placeJobs({ hosts: toPlanHosts(snap) }, jobs.map((j) => toPlanJob(j, snap.pins)));
+  return new Map(plan.unplaced.map((u) => [u.job.id, u.reasons]));
+}
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -24,14 +40,20 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
     seen.set(path, what);
     o.onChange?.(job, what);
   };
+  const started = Date.now();
+  let explainedAt = 0;
+  let reasons = new Map<string, string[]>();
   for (;;) {
     let running = 0;
     const waiting: string[] = [];
+    const hostless: JobSpec[] = [];
     for (const job of jobs) {
       const host = await client.get(runKey(job)).string();
       if (!host) {
-        report(job, 'waiting for a host');
-        waiting.push(`${job.node}/${job.instance}: no host yet`);
+        const why = reasons.get(jobPath(job));
+        report(job, why ? `no host fits: ${why.join('; ')}` : 'waiting for a host');
+        waiting.push(`${job.node}/${job.instance}: ${why ? `no host fits (${why.join('; ')})` : 'no host yet'}`);
+        hostless.push(job);
         continue;
       }
       const state = await readJSON<DeployState>(client, deployKey(host, job));
@@ -57,6 +79,10 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
       waiting.push(`${job.node}/${job.instance}: ${state.state} on ${host}`);
     }
     if (running === jobs.length) return;
+    if (hostless.length > 0 && Date.now() - started > EXPLAIN_AFTER_MS && Date.now() - explainedAt > EXPLAIN_AFTER_MS) {
+      explainedAt = Date.now();
+      reasons = await unplacedReasons(client, hostless).catch(() => reasons);
+    }
     if (Date.now() > deadline) {
       throw new VikingError(
         'VIKING_E_DEPLOY_TIMEOUT',

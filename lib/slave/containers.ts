@@ -9,9 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
-import type { JobId, JobSpec } from '../store/records.js';
+import type { ContainerLimits, JobId, JobSpec } from '../store/records.js';
 import { followProgress } from '../docker/client.js';
 import { VikingError } from '../errors.js';
+import { ensureVolume } from './volumes.js';
 
 export const LABEL = {
   stack: 'viking.stack',
@@ -37,7 +38,9 @@ export interface OwnedContainer {
 /** Stable hash of everything that changes what a container runs. */
 export function specHash(spec: JobSpec): string {
   const { image, expose, volumes, run, cwd, env, health, memory, cpu } = spec;
-  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu });
+  // The incarnation names the volumes, so it counts only where there are some (undefined drops out of the JSON).
+  const incarnation = volumes.length > 0 ? spec.incarnation : undefined;
+  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu, incarnation });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
@@ -46,11 +49,7 @@ export function containerName(host: string, job: JobId, hash: string): string {
   return `viking-${host}-${job.stack}-${job.tag}-${job.node}-${job.instance}-${hash.slice(0, 8)}`;
 }
 
-/** Docker volume names for a node's declared paths: stable across releases, so data survives pushes. */
-export function volumeName(stack: string, node: string, containerPath: string): string {
-  const slug = containerPath.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '') || 'root';
-  return `viking-${stack}-${node}-${slug}`;
-}
+export { volumeName } from './volumes.js';
 
 export async function listOwned(docker: Docker, host: string): Promise<OwnedContainer[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.host}=${host}`] } });
@@ -107,11 +106,25 @@ export interface StartedContainer {
 }
 
 /**
+ * What a container gets when the host says nothing: a memory limit for nodes
+ * without `memory:` and a pids limit for every container, so one stack's
+ * leak or fork bomb cannot take the host (and the other stacks) down.
+ */
+export const DEFAULT_LIMITS: ContainerLimits = { defaultMemory: 512 * 1024 ** 2, pidsLimit: 512 };
+
+/**
  * Creates and starts the container for a job, publishing every exposed port
  * on the host's own address with a port Docker picks. An old container of the
  * same name (a failed earlier attempt) is removed first.
  */
-export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: string, registry?: string): Promise<StartedContainer> {
+export async function startJob(
+  docker: Docker,
+  spec: JobSpec,
+  host: string,
+  ip: string,
+  registry?: string,
+  limits: ContainerLimits = DEFAULT_LIMITS,
+): Promise<StartedContainer> {
   await ensureImage(docker, spec.image, registry);
   const hash = specHash(spec);
   const name = containerName(host, spec, hash);
@@ -123,13 +136,7 @@ export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: 
     bindings[`${port}/tcp`] = [{ HostIp: ip, HostPort: '' }];
   }
   const binds: string[] = [];
-  for (const path of spec.volumes) {
-    const vol = volumeName(spec.stack, spec.node, path);
-    await docker
-      .createVolume({ Name: vol, Labels: { [LABEL.stack]: spec.stack, [LABEL.node]: spec.node } })
-      .catch(() => {});
-    binds.push(`${vol}:${path}`);
-  }
+  for (const path of spec.volumes) binds.push(`${await ensureVolume(docker, spec, path)}:${path}`);
   const env = {
     ...(spec.expose[0] !== undefined ? { PORT: String(spec.expose[0]) } : {}),
     ...spec.env,
@@ -140,6 +147,7 @@ export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: 
     VIKING_HOST: host,
   };
   const cmd = command(spec.run);
+  const memoryLimit = spec.memory > 0 ? spec.memory : limits.defaultMemory;
   const container = await docker.createContainer({
     name,
     Image: spec.image,
@@ -162,7 +170,9 @@ export async function startJob(docker: Docker, spec: JobSpec, host: string, ip: 
       // An init as PID 1 forwards SIGTERM, so stop takes ~0.2 s instead of the grace period.
       Init: true,
       RestartPolicy: { Name: 'no' },
-      ...(spec.memory > 0 ? { Memory: spec.memory } : {}),
+      // The node's `memory:` wins, else the host's default; 0 (a host's --default-memory 0) means none.
+      ...(memoryLimit > 0 ? { Memory: memoryLimit } : {}),
+      ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
       ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },

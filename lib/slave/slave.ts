@@ -14,7 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../store/wake-loop.js';
 import { REGISTRY_KEY, counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
-import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
+import type { ContainerLimits, DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
 import { waitHealthy } from './health.js';
 import { waitRoutersSeen } from '../router/acks.js';
@@ -42,6 +42,8 @@ export interface SlaveOptions {
   routerAckTimeoutMs?: number;
   resyncMs?: number;
   concurrency?: number;
+  /** Default memory and pids limits of the containers it starts (default DEFAULT_LIMITS). */
+  limits?: ContainerLimits;
   /** Crash-loop backoff (default: 1 s doubling to 30 s, failed after 5). */
   backoff?: Partial<BackoffPolicy>;
   log?: (msg: string) => void;
@@ -186,7 +188,7 @@ export class Slave {
     let started;
     try {
       const registry = (await this.o.client.get(REGISTRY_KEY).string()) ?? undefined;
-      started = await startJob(this.o.docker, spec, this.o.host, this.o.ip, registry);
+      started = await startJob(this.o.docker, spec, this.o.host, this.o.ip, registry, this.o.limits);
     } catch (err) {
       await this.fail(spec, undefined, `could not start: ${(err as Error).message}`);
       return;

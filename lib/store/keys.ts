@@ -21,15 +21,20 @@ export const PREFIX = {
   drain: '/drain/',
   locks: '/locks/',
   routers: '/routers/',
+  claims: '/claims/',
 } as const;
 
 export const LEADER_KEY = '/leader';
 export const REGISTRY_KEY = '/registry';
+/** Cluster-wide settings (ClusterSettings, lib/store/settings.ts). */
+export const SETTINGS_KEY = '/settings';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
 export const imageKey = (stack: string, tag: string, image: string): string => `${PREFIX.images}${stack}/${tag}/${image}`;
 export const domainKey = (domain: string): string => `${PREFIX.domains}${domain}`;
+/** `/claims/<domain>`: a push about to take a new domain (under that push's lease). */
+export const claimKey = (domain: string): string => `${PREFIX.claims}${domain}`;
 export const drainKey = (host: string): string => `${PREFIX.drain}${host}`;
 /** `/routers/<host>`: the route-table revision that host's router serves (under the host's lease). */
 export const routerKey = (host: string): string => `${PREFIX.routers}${host}`;

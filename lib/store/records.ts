@@ -9,7 +9,14 @@ export interface HostRecord {
   /** Address containers publish their ports on and routers proxy to. */
   ip: string;
   tags: string[];
+  /** The host's real memory (bytes) and CPUs, from its Docker Engine; containers 0 = no cap. */
   capacity: { memory: number; cpu: number; containers: number };
+  /**
+   * What the host gives every container it starts: a memory limit for those
+   * whose node sets no `memory:` (also what the planner counts for them) and
+   * a pids limit for all. Absent on hosts older than these limits.
+   */
+  limits?: ContainerLimits;
   master: boolean;
   /** Base URL of this host's /v1 API. */
   api: string;
@@ -19,6 +26,14 @@ export interface HostRecord {
   draining: boolean;
   startedAt: string;
   version: string;
+}
+
+/** Per-container defaults a host applies (`viking host --default-memory`, `--pids-limit`). */
+export interface ContainerLimits {
+  /** Memory limit in bytes for a container whose node sets no `memory:`. */
+  defaultMemory: number;
+  /** Most processes (threads included) one container may run. */
+  pidsLimit: number;
 }
 
 /** Identity of one replica: `/<stack>/<tag>/<node>/<instance>` under /proc, /run, /deploy. */
@@ -46,6 +61,12 @@ export interface JobSpec extends JobId {
   cpu: number;
   /** Replicas of the node, so the planner can spread them. */
   scale: number;
+  /**
+   * The stack's incarnation (StackRecord.incarnation): names the node's
+   * volumes, so a stack made again after `viking rm` never mounts the old
+   * one's. Absent in releases made before incarnations.
+   */
+  incarnation?: string;
 }
 
 /** What the slave reports in `/deploy/<host>/<job>` once it has acted. */
@@ -123,6 +144,11 @@ export interface StackRecord {
   env?: Record<string, string>;
   /** `viking scale` overrides by node. */
   scale?: Record<string, ScaleOverride>;
+  /**
+   * Random id made when the stack is first pushed and forgotten by `viking rm`:
+   * its volumes carry it, so a later stack of the same name starts empty.
+   */
+  incarnation?: string;
 }
 
 /** `/tokens/<id>`: an API token; only the sha256 of its secret is kept. */

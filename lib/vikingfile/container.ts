@@ -39,7 +39,7 @@ export function readContainer(name: string, keyPos: Pos, fields: Map<string, YEn
     expose: expose ?? [],
     volumes: field('volume', (v) => readVolumes(v, problems)) ?? [],
     env: field('env', (v) => readEnv(v, problems)) ?? {},
-    scale: field('scale', (v) => readScale(v, problems)) ?? 1,
+    scale: field('scale', (v) => readScale(v, problems, ctx.maxScale)) ?? 1,
     domains: domains ?? [],
     service: field('service', (v) => asBoolean(v, 'service', problems)) ?? false,
     tags: field('tags', (v) => readTags(v, 'tags', problems)) ?? [],
@@ -180,11 +180,16 @@ function readEnv(value: YNode, problems: ProblemList): Record<string, string> | 
   return Object.fromEntries(env);
 }
 
-function readScale(value: YNode, problems: ProblemList): number | undefined {
+function readScale(value: YNode, problems: ProblemList, maxScale: number): number | undefined {
   const scale = asNumber(value, 'scale', 'an integer', problems);
   if (scale === undefined) return undefined;
+  const written = value.kind === 'scalar' ? show(value.text) : String(scale);
   if (!Number.isInteger(scale) || scale < 1) {
-    problems.add('bad-scale', value, `scale must be a whole number of at least 1, got ${value.kind === 'scalar' ? show(value.text) : scale}`);
+    problems.add('bad-scale', value, `scale must be a whole number of at least 1, got ${written}`);
+    return undefined;
+  }
+  if (scale > maxScale) {
+    problems.add('bad-scale', value, `scale ${written} is more than the ${maxScale} replicas per node this cluster allows (cluster setting max-scale)`);
     return undefined;
   }
   return scale;

@@ -20,12 +20,24 @@ export interface NodeContext {
   problems: ProblemList;
   /** Domains taken so far, by the node that took them. */
   domains: Map<string, { node: string; at: Pos }>;
+  /** Most replicas a node may ask for (the cluster's max-scale setting). */
+  maxScale: number;
 }
+
+/**
+ * Domains one stack may claim: they are claimed with the release switch in
+ * one etcd transaction, which etcd caps at 128 operations.
+ */
+export const MAX_DOMAINS_PER_STACK = 100;
 
 /** `domains:` of any node: valid hostnames, lowercased, each used by one node only. */
 export function readDomains(value: YNode, node: string, ctx: NodeContext): string[] | undefined {
   const { problems } = ctx;
   return readStrings(value, 'domains', problems, (raw, at) => {
+    if (ctx.domains.size >= MAX_DOMAINS_PER_STACK) {
+      problems.add('bad-domain', at, `a stack claims at most ${MAX_DOMAINS_PER_STACK} domains; use a wildcard such as '*.example.com' for many names`);
+      return undefined;
+    }
     const checked = checkDomain(raw);
     if (!checked.ok) {
       problems.add('bad-domain', at, checked.message);

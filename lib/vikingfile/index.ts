@@ -4,7 +4,7 @@
  * of ./types.ts that parseVikingfile returns.
  */
 
-export { parseVikingfile } from './parse.js';
+export { parseVikingfile, DEFAULT_MAX_SCALE, type ParseOptions } from './parse.js';
 export { findVikingfile, loadVikingfile, VIKINGFILE_NAMES } from './load.js';
 export { VikingfileError, type VikingfileProblemKind } from './problems.js';
 export { NAME_PATTERN, isValidName, validateName } from './names.js';

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { VikingError } from '../errors.js';
-import { parseVikingfile } from './parse.js';
+import { parseVikingfile, type ParseOptions } from './parse.js';
 import type { Vikingfile } from './types.js';
 
 /** The names looked for, in this order: the first that exists wins. */
@@ -29,7 +29,7 @@ export async function findVikingfile(dir: string): Promise<string | null> {
  * against the file's name (not the full path: the directory is usually a
  * temporary upload folder the user never saw).
  */
-export async function loadVikingfile(dir: string): Promise<{ path: string; vikingfile: Vikingfile }> {
+export async function loadVikingfile(dir: string, options: ParseOptions = {}): Promise<{ path: string; vikingfile: Vikingfile }> {
   const path = await findVikingfile(dir);
   if (path === null) {
     throw new VikingError(
@@ -39,5 +39,5 @@ export async function loadVikingfile(dir: string): Promise<{ path: string; vikin
     );
   }
   const text = await readFile(path, 'utf8');
-  return { path, vikingfile: parseVikingfile(text, basename(path)) };
+  return { path, vikingfile: parseVikingfile(text, basename(path), options) };
 }

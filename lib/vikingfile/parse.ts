@@ -18,22 +18,33 @@ export const TOP_LEVEL_KEYS = ['viking', 'build', 'deploy'] as const;
 export const VIKING_KEYS = ['name', 'comment'] as const;
 
 /**
+ * The most replicas a node may ask for unless the cluster says otherwise
+ * (cluster setting max-scale, lib/store/settings.ts).
+ */
+export const DEFAULT_MAX_SCALE = 100;
+
+export interface ParseOptions {
+  /** Most replicas a node may ask for; a larger `scale:` is refused at its line and column. */
+  maxScale?: number;
+}
+
+/**
  * Parses and checks a Vikingfile. `file` is the name used in messages.
  * Throws VikingfileError, with every problem found, if anything is wrong.
  */
-export function parseVikingfile(text: string, file = 'Vikingfile'): Vikingfile {
+export function parseVikingfile(text: string, file = 'Vikingfile', options: ParseOptions = {}): Vikingfile {
   const problems = new ProblemList();
   if (typeof text !== 'string') {
     problems.add('syntax', { line: 1, column: 1 }, 'a Vikingfile must be text');
     throw new VikingfileError(file, problems.items);
   }
   // A BOM is invisible in editors, so columns are counted without it.
-  const result = check(text.replace(/^\uFEFF/, ''), problems);
+  const result = check(text.replace(/^\uFEFF/, ''), problems, options.maxScale ?? DEFAULT_MAX_SCALE);
   if (problems.size > 0 || result === undefined) throw new VikingfileError(file, problems.items);
   return result;
 }
 
-function check(text: string, problems: ProblemList): Vikingfile | undefined {
+function check(text: string, problems: ProblemList, maxScale: number): Vikingfile | undefined {
   const tree = readYamlTree(text, problems);
   if (!tree.parsed) return undefined;
   const root = tree.root;
@@ -52,7 +63,7 @@ function check(text: string, problems: ProblemList): Vikingfile | undefined {
   const buildEntry = fields.get('build');
   const images = readBuild(buildEntry, stack, problems);
   const buildNames = new Set(buildEntry?.value.kind === 'map' ? buildEntry.value.entries.map((e) => e.key) : []);
-  const nodes = readDeploy(fields.get('deploy'), root, { stack, buildNames, problems, domains: new Map() });
+  const nodes = readDeploy(fields.get('deploy'), root, { stack, buildNames, problems, domains: new Map(), maxScale });
   if (viking === undefined) return undefined;
   const result: Vikingfile = { stack, images, nodes };
   if (viking.comment !== undefined) result.comment = viking.comment;

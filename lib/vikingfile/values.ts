@@ -7,6 +7,7 @@
  */
 
 import { posix } from 'node:path';
+import { parse as parseHostname } from 'tldts';
 import { show } from './describe.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -40,7 +41,24 @@ export function checkDomain(raw: string): Checked<string> {
       );
     }
   }
+  if (labels[0] === '*') {
+    const suffix = publicSuffixOf(rest.join('.'));
+    if (suffix !== null) {
+      return fail(`${hint} would claim every name under the public suffix '${suffix}', which belongs to no one stack; use a domain you own, e.g. '*.example.${suffix}'`);
+    }
+  }
   return ok(domain);
+}
+
+/**
+ * `name` itself when it is a public suffix (`com`, `co.uk`, `github.io`, or
+ * any single label: an unknown top-level domain counts as one), else null.
+ * The list is the Public Suffix List bundled in the tldts package, ICANN and
+ * private sections both; nothing is fetched at run time.
+ */
+export function publicSuffixOf(name: string): string | null {
+  const parsed = parseHostname(name, { allowPrivateDomains: true, extractHostname: false });
+  return parsed.publicSuffix === name || !name.includes('.') ? name : null;
 }
 
 /** An absolute container path (`volume`, `cwd`), normalised; `:` would break Docker's bind syntax. */

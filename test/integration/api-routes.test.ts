@@ -242,7 +242,9 @@ test('bad input is refused by the schemas with 400 and a VIKING_E_ code', async 
     [{ method: 'POST', url: '/v1/scale/shop', payload: {} }, 'VIKING_E_BAD_REQUEST'],
     [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: {} } }, 'VIKING_E_BAD_REQUEST'],
     [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: { web: -1 } } }, 'VIKING_E_BAD_REQUEST'],
-    [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: { web: 101 } } }, 'VIKING_E_BAD_REQUEST'],
+    // Over the cluster's max-scale (default 100): refused with its own code; over any possible setting: by the schema.
+    [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: { web: 101 } } }, 'VIKING_E_SCALE_LIMIT'],
+    [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: { web: 10_001 } } }, 'VIKING_E_BAD_REQUEST'],
     [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: { web: 1.5 } } }, 'VIKING_E_BAD_REQUEST'],
     [{ method: 'POST', url: '/v1/scale/shop', payload: { nodes: { Web: 1 } } }, 'VIKING_E_INVALID_NAME'],
     [{ method: 'POST', url: '/v1/rollback/shop', payload: { release: 'one' } }, 'VIKING_E_BAD_REQUEST'],

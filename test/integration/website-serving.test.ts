@@ -139,7 +139,8 @@ test('content types, HEAD, directories, links inside, big files, wildcard domain
     });
   });
   assert.equal(createHash('sha1').update(bigRes).digest('hex'), createHash('sha1').update(big).digest('hex'));
-  assert.match((await call(portA, 'any.thing.pages.site.test')).body, /Release One/);
+  assert.match((await call(portA, 'anything.pages.site.test')).body, /Release One/);
+  assert.equal((await call(portA, 'any.thing.pages.site.test')).status, 404, 'a wildcard covers one label only');
   const post = await call(portA, 'www.site.test', { method: 'POST', body: 'x' });
   assert.equal(post.status, 405);
   assert.equal(post.headers.allow, 'GET, HEAD');

@@ -56,7 +56,9 @@ describe('RouteTable.lookup', () => {
     ['example.com.:443', 'shop/web'],
     ['  api.example.com  ', 'shop/api'],
     ['a.help.example.com', 'help/site'],
-    ['x.y.help.example.com', 'help/site'],
+    // A wildcard covers exactly one label.
+    ['x.y.help.example.com', undefined],
+    ['.help.example.com', undefined],
     ['A.Help.Example.com:80', 'help/site'],
     ['help.example.com', undefined],
     ['docs.help.example.com', 'docs/web'],

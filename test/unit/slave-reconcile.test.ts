@@ -200,7 +200,19 @@ describe('names', () => {
     ['/', 'viking-s-db-root'],
     ['/a b.c', 'viking-s-db-a-b-c'],
   ];
-  for (const [p, name] of vols) test(`volumeName ${p}`, () => assert.equal(volumeName('s', 'db', p), name));
+  // Jobs of releases made before stack incarnations keep their old volume names.
+  for (const [p, name] of vols) test(`legacy volumeName ${p}`, () => assert.equal(volumeName({ stack: 's', node: 'db' }, p), name));
+  test('volumeName with an incarnation: readable, and no two (stack, node, path, incarnation) share one', () => {
+    const name = volumeName({ stack: 'rt-g', node: 'h-web', incarnation: 'abc' }, '/data');
+    assert.match(name, /^viking_rt-g_h-web_[0-9a-f]{20}$/);
+    const others = [
+      volumeName({ stack: 'rt-g-h', node: 'web', incarnation: 'abc' }, '/data'),
+      volumeName({ stack: 'rt-g', node: 'h-web', incarnation: 'abd' }, '/data'),
+      volumeName({ stack: 'rt-g', node: 'h-web', incarnation: 'abc' }, '/data/'),
+      volumeName({ stack: 'rt-g', node: 'h-web', incarnation: 'abc' }, '/da/ta'),
+    ];
+    assert.equal(new Set([name, ...others]).size, 5);
+  });
 });
 
 describe('demuxLogs', () => {

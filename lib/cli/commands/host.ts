@@ -7,6 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { handled } from '../output.js';
+import { VikingError } from '../../errors.js';
+import { parseMemory } from '../../vikingfile/values.js';
+import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
 
 export interface HostArgs {
@@ -19,6 +22,8 @@ export interface HostArgs {
   'data-dir': string;
   tags?: string;
   'max-containers'?: number;
+  'default-memory'?: string;
+  'pids-limit'?: number;
   'lease-ttl': number;
   'leader-ttl': number;
   'backoff-base-ms'?: number;
@@ -62,6 +67,23 @@ export function onShutdown(stop: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
+/** `--default-memory 256m --pids-limit 100` as the host's container limits. */
+export function containerLimits(args: Pick<HostArgs, 'default-memory' | 'pids-limit'>): Partial<ContainerLimits> {
+  const out: Partial<ContainerLimits> = {};
+  if (args['default-memory'] !== undefined) {
+    const parsed = parseMemory(/^\d+$/.test(args['default-memory']) ? Number(args['default-memory']) : args['default-memory']);
+    if (!parsed.ok) throw new VikingError('VIKING_E_BAD_REQUEST', `--default-memory: ${parsed.message}`);
+    if (parsed.value > 0 && parsed.value < 6 * 1024 * 1024) throw new VikingError('VIKING_E_BAD_REQUEST', '--default-memory: Docker needs at least 6m');
+    out.defaultMemory = parsed.value;
+  }
+  const pids = args['pids-limit'];
+  if (pids !== undefined) {
+    if (!Number.isInteger(pids) || pids < 0) throw new VikingError('VIKING_E_BAD_REQUEST', '--pids-limit must be a whole number (0: no limit)');
+    out.pidsLimit = pids;
+  }
+  return out;
+}
+
 export function hostCommand(y: Argv): Argv {
   return y.command<HostArgs>(
     'host',
@@ -77,6 +99,8 @@ export function hostCommand(y: Argv): Argv {
         .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'where pushed sources are kept' })
         .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
         .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
+        .option('default-memory', { type: 'string', describe: "memory limit of a container whose node sets no memory:, and what the planner counts for it (default 512m; 0: none)" })
+        .option('pids-limit', { type: 'number', describe: 'most processes one container may run (default 512; 0: none)' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
@@ -100,6 +124,7 @@ export function hostCommand(y: Argv): Argv {
         dataDir: path.resolve(args['data-dir']),
         tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
         ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
+        limits: containerLimits(args),
         leaseTtlSeconds: args['lease-ttl'],
         leaderTtlSeconds: args['leader-ttl'],
         ...(args['backoff-base-ms'] !== undefined || args['max-failures'] !== undefined

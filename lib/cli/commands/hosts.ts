@@ -21,6 +21,13 @@ interface NameArgs extends ReadArgs {
   force?: boolean;
 }
 
+/** `7.8 GiB, 2 cpu, 10 containers`: what the planner fills the host up to. */
+export function capacityText(h: Pick<HostRow, 'capacity'>): string {
+  const parts = [h.capacity.memory > 0 ? `${(h.capacity.memory / 1024 ** 3).toFixed(1)} GiB` : 'memory unknown', h.capacity.cpu > 0 ? `${h.capacity.cpu} cpu` : 'cpu unknown'];
+  if (h.capacity.containers > 0) parts.push(`${h.capacity.containers} containers`);
+  return parts.join(', ');
+}
+
 function hostTable(rows: HostRow[]): string {
   return formatTable(
     ['HOST', 'IP', 'ROLE', 'STATE', 'JOBS', 'CAPACITY', 'TAGS', 'API'],
@@ -30,7 +37,7 @@ function hostTable(rows: HostRow[]): string {
       h.leader ? 'leader' : h.master ? 'master' : 'worker',
       h.draining ? 'draining' : 'up',
       h.jobs,
-      h.capacity.containers > 0 ? `${h.capacity.containers} containers` : 'unlimited',
+      capacityText(h),
       h.tags.join(','),
       h.api,
     ]),

@@ -9,6 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pack as packDir } from 'tar-fs';
 import type { Argv } from 'yargs';
 import { loadVikingfile } from '../../vikingfile/index.js';
+import { MAX_SCALE_CEILING } from '../../store/settings.js';
 import { ApiClient } from '../api-client.js';
 import { loadIgnore } from '../ignore.js';
 import { UploadProgress, formatBytes, sourceSize } from '../upload-progress.js';
@@ -37,7 +38,8 @@ export function pushCommand(y: Argv): Argv {
 async function push(args: PushArgs): Promise<void> {
   const dir = path.resolve(args.dir);
   // Checked here first: a typo is reported before anything is uploaded.
-  const { vikingfile } = await loadVikingfile(dir);
+  // The cluster may allow more replicas than the default: it checks max-scale itself.
+  const { vikingfile } = await loadVikingfile(dir, { maxScale: MAX_SCALE_CEILING });
   const api = await ApiClient.from(args);
   await api.get('/v1/whoami');
   const ignored = await loadIgnore(dir);
