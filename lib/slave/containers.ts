@@ -23,6 +23,9 @@ export const LABEL = {
   spec: 'viking.spec',
 } as const;
 
+/** Capabilities taken from Docker's default set for every app container (see docs/security.md). */
+export const CONTAINER_CAP_DROP = ['NET_RAW'];
+
 /** A container this host owns, as the reconciler needs it. */
 export interface OwnedContainer {
   id: string;
@@ -175,6 +178,11 @@ export async function startJob(
       ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
       ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      // Stacks share a host's bridge: without NET_RAW a container cannot forge
+      // packets or spoof ARP to read another stack's traffic, and no setuid
+      // binary in a pushed image can gain privileges (docs/security.md).
+      CapDrop: CONTAINER_CAP_DROP,
+      SecurityOpt: ['no-new-privileges'],
     },
   });
   await container.start();

@@ -210,7 +210,7 @@ describe('a real host: the cluster max-scale, and the limits every container get
     }
   });
 
-  test('a container the slave starts has the pids and memory limits, and a fork bomb stays under the pids limit', async (t) => {
+  test('a container the slave starts has the pids and memory limits, a fork bomb stays under the pids limit, and no raw sockets', async (t) => {
     const text = [
       `viking: {name: ${stack}}`,
       'deploy:',
@@ -223,6 +223,10 @@ describe('a real host: the cluster max-scale, and the limits every container get
       '    image: viking/busybox',
       '    memory: 48m',
       "    run: 'exec sleep 100000'",
+      // A raw packet socket (arping) is what ARP spoofing on the shared bridge needs.
+      '  raw:',
+      '    image: viking/busybox',
+      "    run: 'if arping -c1 -w1 -I eth0 127.0.0.1; then echo RAW-SOCKET-OPEN; else echo RAW-SOCKET-REFUSED; fi; exec sleep 100000'",
       '',
     ].join('\n');
     const pushed = await runCli(['push', await dir('bomb', text), '--api', h.api]);
@@ -247,5 +251,15 @@ describe('a real host: the cluster max-scale, and the limits every container get
     const sized = await (await byNode('sized')).inspect();
     assert.equal(sized.HostConfig.Memory, 48 * MiB, "the node's memory: wins");
     assert.equal(sized.HostConfig.PidsLimit, 64);
+    // No stack may forge packets on the bridge it shares with others, nor gain privileges through setuid.
+    const raw = await byNode('raw');
+    const rawInfo = await raw.inspect();
+    assert.deepEqual(rawInfo.HostConfig.CapDrop, ['NET_RAW']);
+    assert.deepEqual(rawInfo.HostConfig.SecurityOpt, ['no-new-privileges']);
+    const said = await waitFor('the raw socket probe', async () => {
+      const log = ((await raw.logs({ stdout: true, stderr: true })) as unknown as Buffer).toString('latin1');
+      return /RAW-SOCKET-(OPEN|REFUSED)/.exec(log)?.[0];
+    });
+    assert.equal(said, 'RAW-SOCKET-REFUSED');
   });
 });
