@@ -17,6 +17,7 @@ import { readStack } from '../schedule/stacks.js';
 import { localDocumentRoot, siteCacheDir } from '../router/site-cache.js';
 import { isInside } from '../router/static-site.js';
 import type { ApiContext } from './server.js';
+import { own } from '../store/dict.js';
 
 const name = { type: 'string', pattern: '^[a-z0-9-]{1,63}$' } as const;
 
@@ -34,7 +35,7 @@ export function registerWebsiteSource(app: FastifyInstance, ctx: ApiContext): vo
       const { stack: stackName, tag, node } = req.params;
       const stack = await readStack(ctx.client, stackName);
       const release = stack?.releases.find((r) => r.tag === tag);
-      const documentRoot = stack?.websites[node];
+      const documentRoot = own(stack?.websites, node);
       if (!stack || !release || documentRoot === undefined) {
         throw new VikingError('VIKING_E_NOT_FOUND', `no website ${node} in release ${tag} of ${stackName}`);
       }

@@ -12,6 +12,7 @@ import { VikingError } from '../errors.js';
 import { followProgress, type ProgressEvent } from '../docker/client.js';
 import type { ImageSpec } from '../vikingfile/types.js';
 import { buildOrder, resolveFromLines } from './order.js';
+import { dict, own } from '../store/dict.js';
 
 /** Where the inline Dockerfile is placed inside the build context. */
 const DOCKERFILE_NAME = '.viking.Dockerfile';
@@ -53,7 +54,7 @@ function contextStream(dir: string, dockerfile: string): NodeJS.ReadableStream {
 
 /** Builds every image; returns image name -> Docker reference. */
 export async function buildImages(req: BuildRequest): Promise<Record<string, string>> {
-  const refs: Record<string, string> = {};
+  const refs = dict<string>();
   const others = new Map<string, string>();
   for (const img of req.images) {
     for (const m of img.dockerfile.matchAll(/^\s*FROM\s+(?:--\S+\s+)*viking:([a-z0-9-]+)\/([a-z0-9-]+)/gim)) {
@@ -62,7 +63,7 @@ export async function buildImages(req: BuildRequest): Promise<Record<string, str
   }
   for (const img of buildOrder(req.images, req.stack)) {
     const dockerfile = resolveFromLines(img.dockerfile, (stack, image) =>
-      stack === req.stack ? refs[image] ?? stackImageRef(stack, image, req.tag, req.registry) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
+      stack === req.stack ? own(refs, image) ?? stackImageRef(stack, image, req.tag, req.registry) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
     );
     const ref = stackImageRef(req.stack, img.name, req.tag, req.registry);
     await buildOne(req, img.name, ref, dockerfile);

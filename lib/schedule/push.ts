@@ -25,6 +25,7 @@ import { allocateRelease, currentImageOf, readStack } from './stacks.js';
 import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTemplate, resolveImage } from './jobs.js';
 import { checkDomains, nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
 import { withStackLock } from './lock.js';
+import { dict, own } from '../store/dict.js';
 
 export type PushEvent = RolloutEvent;
 
@@ -56,8 +57,8 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
 }
 
 async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEvent['stage'], message: string) => void): Promise<PushResult> {
-  const domains: Record<string, string[]> = {};
-  const websites: Record<string, string> = {};
+  const domains = dict<string[]>();
+  const websites = dict<string>();
   for (const node of vf.nodes) {
     domains[node.name] = node.domains;
     if (node.kind === 'website') websites[node.name] = node.documentRoot;
@@ -129,7 +130,7 @@ async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string
     const ref = await currentImageOf(client, f.stack, f.image);
     if (ref) others.set(`${f.stack}/${f.image}`, ref);
   }
-  const out: Record<string, NodeTemplate> = {};
+  const out = dict<NodeTemplate>();
   for (const node of containerNodes(vf)) out[node.name] = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
   return out;
 }
@@ -149,10 +150,10 @@ async function newJobs(
 ): Promise<{ jobs: JobSpec[]; scale: Record<string, ScaleOverride> }> {
   const running = await nodesWithJobs(client, vf.stack);
   const jobs: JobSpec[] = [];
-  const scale: Record<string, ScaleOverride> = {};
+  const scale = dict<ScaleOverride>();
   for (const node of containerNodes(vf)) {
-    const t = templates[node.name]!;
-    const override = stack?.scale?.[node.name];
+    const t = own(templates, node.name)!;
+    const override = own(stack?.scale, node.name);
     const replicas = effectiveScale(t, override);
     if (override && replicas === override.replicas) scale[node.name] = override;
     else if (override) emit('schedule', `${node.name}: scale ${t.scale} from the Vikingfile replaces viking scale ${override.replicas}`);

@@ -15,6 +15,7 @@ import { PREFIX, domainKey, jobFromKey, procKey, procStackPrefix, procTagPrefix 
 import type { DomainRecord, JobSpec, ReleaseRecord, ScaleOverride } from '../store/records.js';
 import { readStack, switchRelease } from './stacks.js';
 import { waitForJobs } from './wait.js';
+import { hasKey } from '../store/dict.js';
 
 export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
 
@@ -88,7 +89,7 @@ export async function checkDomains(client: Etcd3, stack: string, domains: Record
 export async function claimDomains(client: Etcd3, stack: string, domains: Record<string, string[]>, websites: Record<string, string>): Promise<void> {
   const wanted = new Map<string, DomainRecord>();
   for (const [node, list] of Object.entries(domains)) {
-    for (const d of list) wanted.set(d, { stack, node, kind: node in websites ? 'website' : 'container' });
+    for (const d of list) wanted.set(d, { stack, node, kind: hasKey(websites, node) ? 'website' : 'container' });
   }
   const before = await readStack(client, stack);
   for (const d of Object.values(before?.domains ?? {}).flat()) if (!wanted.has(d)) await client.delete().key(domainKey(d));
