@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   VIKING_E_RELEASE_NOT_REDEPLOYABLE: { status: 409, summary: 'The release lacks what a redeploy needs (it predates rollback support); push again instead.' },
   VIKING_E_REMOVE_TIMEOUT: { status: 504, summary: 'The stack\'s keys are gone but some of its containers were still stopping when the wait ended.' },
   VIKING_E_CONFIRM_REQUIRED: { status: 400, summary: 'A destructive command needs confirmation: answer the prompt, or pass --yes in scripts.' },
+  VIKING_E_HOST_NAME_TAKEN: { status: 409, summary: 'Another live host of this cluster already has the name; give this host another --name, or stop the other one first.' },
   VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
 } as const satisfies Record<string, ErrorDefinition>;
 

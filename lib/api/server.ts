@@ -26,6 +26,11 @@ export interface ApiContext {
   docker: Docker;
   dataDir: string;
   hostName: string;
+  /**
+   * The cluster's id: host-local routes see only containers labelled with it
+   * (and the host's name). Read from etcd on first use when not given.
+   */
+  clusterId?: string;
   /** Largest source upload accepted, in bytes. */
   maxUploadBytes: number;
   /** Base URL of the router, to print the app's address after a push. */

@@ -25,6 +25,8 @@ export const PREFIX = {
 
 export const LEADER_KEY = '/leader';
 export const REGISTRY_KEY = '/registry';
+/** The cluster's id: made once by the first host, never changed; labels every container the cluster runs. */
+export const CLUSTER_ID_KEY = '/cluster/id';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
