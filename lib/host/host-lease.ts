@@ -69,7 +69,7 @@ export class HostLease implements LeasedWriter {
         .grant()
         .then((id) => claimOnce(this.client, this.record, id))
         .then((won) => {
-          if (!won) throw new Error(`host name ${this.record.name} is held by another live host`);
+          if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
           this.lease = lease;
           this.onRenewed();
         })
