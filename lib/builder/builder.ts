@@ -31,6 +31,8 @@ export interface BuildRequest {
   registry?: string;
   /** Registry push progress, one line per layer state change. */
   onPush?: (image: string, line: string) => void;
+  /** The cluster's id, put on every image as `viking.cluster` so clean-ups can tell two clusters' images apart. */
+  cluster?: string;
 }
 
 /**
@@ -109,7 +111,7 @@ async function buildOne(req: BuildRequest, name: string, ref: string, dockerfile
       rm: true,
       forcerm: true,
       // No release tag in the labels: it would change every push and defeat the layer cache.
-      labels: { 'viking.stack': req.stack, 'viking.image': name },
+      labels: { 'viking.stack': req.stack, 'viking.image': name, ...(req.cluster ? { 'viking.cluster': req.cluster } : {}) },
     });
     await followProgress(req.docker, stream, onEvent);
   } catch (err) {

@@ -37,6 +37,8 @@ export interface PushRequest {
   dataDir: string;
   hostName: string;
   by: string;
+  /** The cluster's id, for the images' labels. */
+  cluster?: string;
   timeoutMs?: number;
   onEvent?: (e: PushEvent) => void;
 }
@@ -86,6 +88,7 @@ async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEv
     onLine: (image, line) => emit('build', `${image} | ${line}`),
     registry: (await req.client.get(REGISTRY_KEY).string()) ?? undefined,
     onPush: (image, line) => emit('registry', `${image} -> registry: ${line}`),
+    ...(req.cluster ? { cluster: req.cluster } : {}),
   });
   for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
 

@@ -88,13 +88,15 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-test('a second cluster whose host has the same name never touches the first one\'s containers', async () => {
+test('a second cluster whose host has the same name never touches the first one\'s containers', async (t) => {
   assert.match(clusterA, /^[0-9a-f]{16}$/, 'the first host made the cluster id');
   const a = await helloCopy({ dir: path.join(work, 'pa'), stack: stackA, message: 'cluster A', domain: `${stackA}.test`, edit: (v) => v.replace('scale: 2', 'scale: 1') });
   const pushA = await runCli(['push', a, '--api', hostA.api]);
   assert.equal(pushA.code, 0, `${pushA.stdout}\n${pushA.stderr}`);
   const [mine] = await containersOf(stackA);
   assert.ok(mine && mine.state === 'running' && mine.cluster === clusterA, JSON.stringify(mine));
+  const image = (await docker.getContainer(mine.id).inspect()).Image;
+  assert.equal((await docker.getImage(image).inspect()).Config.Labels?.['viking.cluster'], clusterA, 'the built image carries the cluster id');
 
   // A's app is asked all along; every answer must be A's.
   let asked = 0;
@@ -139,6 +141,7 @@ test('a second cluster whose host has the same name never touches the first one\
   await poller;
   const after = await containersOf(stackA);
   assert.deepEqual(after.map((c) => [c.id, c.state]), [[mine.id, 'running']], 'A\'s container is the same one, still running');
+  t.diagnostic(`cluster A's app answered ${asked - failures.length} of ${asked} requests while cluster B ran, stopped and ran again`);
   assert.ok(asked > 50, `asked ${asked} times`);
   assert.deepEqual(failures, [], `A's app failed ${failures.length} of ${asked} requests`);
   const ps = await runCli(['ps', stackA, '--api', hostA.api, '--json']);
