@@ -38,10 +38,13 @@ export interface BuildRequest {
 /**
  * The Docker reference viking gives a stack image of a release: in the
  * cluster registry when there is one (so every host can pull it), else a
- * local name.
+ * local name. A local name carries the cluster's id: two clusters on one
+ * Docker Engine with a stack of the same name would otherwise retag each
+ * other's images, and a restarted container would run the other's code.
  */
-export function stackImageRef(stack: string, image: string, tag: string, registry?: string): string {
-  return registry ? `${registry}/${stack}/${image}:${tag}` : `viking-${stack}/${image}:${tag}`;
+export function stackImageRef(stack: string, image: string, tag: string, registry?: string, cluster?: string): string {
+  if (registry) return `${registry}/${stack}/${image}:${tag}`;
+  return cluster ? `viking-${cluster.slice(0, 8)}-${stack}/${image}:${tag}` : `viking-${stack}/${image}:${tag}`;
 }
 
 function contextStream(dir: string, dockerfile: string): NodeJS.ReadableStream {
@@ -65,9 +68,9 @@ export async function buildImages(req: BuildRequest): Promise<Record<string, str
   }
   for (const img of buildOrder(req.images, req.stack)) {
     const dockerfile = resolveFromLines(img.dockerfile, (stack, image) =>
-      stack === req.stack ? own(refs, image) ?? stackImageRef(stack, image, req.tag, req.registry) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
+      stack === req.stack ? own(refs, image) ?? stackImageRef(stack, image, req.tag, req.registry, req.cluster) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
     );
-    const ref = stackImageRef(req.stack, img.name, req.tag, req.registry);
+    const ref = stackImageRef(req.stack, img.name, req.tag, req.registry, req.cluster);
     await buildOne(req, img.name, ref, dockerfile);
     refs[img.name] = ref;
   }
