@@ -4,7 +4,7 @@
  * (/deploy) and its healthy endpoints (/ports), all read at one revision.
  */
 import type { Etcd3 } from 'etcd3';
-import { readPrefix } from '../store/client.js';
+import { readPrefix, readRecords } from '../store/client.js';
 import { PREFIX, jobFromKey, jobPath, parseDeployKey } from '../store/keys.js';
 import type { DeployState, HostRecord, JobId, JobSpec, PortEndpoint, StackRecord } from '../store/records.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from '../router/route-records.js';
@@ -35,7 +35,7 @@ export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]>
     readPrefix<PortEndpoint>(client, PREFIX.ports + suffix, rev),
     readPrefix<StackRecord>(client, PREFIX.stack, rev),
     readPrefix<HostRecord>(client, PREFIX.host, rev),
-    readPrefix<unknown>(client, PREFIX.domains, rev),
+    readRecords(client, PREFIX.domains, rev),
   ]);
   // The records the routers leave out, found by the check they run (lib/router/route-records.ts).
   const routing = checkRouteRecords(domains.entries, stacks.entries, ports.entries, { domains: PREFIX.domains }).problems;

@@ -7,7 +7,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { WakeLoop } from '../store/wake-loop.js';
-import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
+import { readRecords, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
 import { SiteCache } from './site-cache.js';
 import { wantedSites, type RouteSnapshot, type SiteRoot } from './snapshot.js';
@@ -81,10 +81,10 @@ export class RouteFeed {
    * own: a bad one is left out and logged, and never stops the others.
    */
   private async read(): Promise<RouteSnapshot> {
-    const domains = await readPrefix<unknown>(this.o.client, PREFIX.domains);
+    const domains = await readRecords(this.o.client, PREFIX.domains);
     const [stacks, ports] = await Promise.all([
-      readPrefix<unknown>(this.o.client, PREFIX.stack, domains.revision),
-      readPrefix<unknown>(this.o.client, PREFIX.ports, domains.revision),
+      readRecords(this.o.client, PREFIX.stack, domains.revision),
+      readRecords(this.o.client, PREFIX.ports, domains.revision),
     ]);
     const checked = checkRouteRecords(domains.entries, stacks.entries, ports.entries, { domains: PREFIX.domains });
     const sites: SiteRoot[] = [];

@@ -13,7 +13,7 @@
  * runs the same check). Pure: no etcd, no I/O.
  */
 import { hasKey, own } from '../store/dict.js';
-import type { DomainRecord, PortEndpoint, StackRecord } from '../store/records.js';
+import { NOT_JSON, type DomainRecord, type PortEndpoint, type StackRecord } from '../store/records.js';
 import { isValidName } from '../vikingfile/names.js';
 
 /** A record routing leaves out, and why. */
@@ -38,6 +38,14 @@ export interface RawEntry {
   key: string;
   /** Parsed JSON, or undefined when the value was empty or not JSON. */
   value: unknown;
+}
+
+/** The stack (and node) a key names: `/stack/<s>`, `/ports/<s>/<node>/...`; null for /domains keys. */
+function namesOfKey(key: string): { stack: string | null; node: string | null } {
+  const parts = key.split('/');
+  if (parts[1] === 'stack') return { stack: nameOrNull(parts[2]), node: null };
+  if (parts[1] === 'ports') return { stack: nameOrNull(parts[2]), node: nameOrNull(parts[3]) };
+  return { stack: null, node: null };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -86,6 +94,16 @@ function endpointProblem(v: unknown): string | null {
  */
 export function checkRouteRecords(domains: RawEntry[], stacks: RawEntry[], ports: RawEntry[], prefixes: { domains: string }): CheckedRoutes {
   const problems: RouteProblem[] = [];
+  // Values that are not JSON at all: reported, then treated as absent.
+  const parsed = (list: RawEntry[]): RawEntry[] =>
+    list.filter((e) => {
+      if (e.value !== NOT_JSON) return true;
+      problems.push({ key: e.key, ...namesOfKey(e.key), reason: 'the record is not JSON' });
+      return false;
+    });
+  domains = parsed(domains);
+  stacks = parsed(stacks);
+  ports = parsed(ports);
   const stackMap = new Map<string, StackRecord>();
   const badStacks = new Set<string>();
   for (const e of stacks) {

@@ -136,7 +136,10 @@ test('records an older viking wrote, and malformed ones, are left out with a rea
   assert.match(v3.body, /good v3/);
 
   // The router says why, and so does viking ps.
-  await waitFor('the router log to name the bad record', () => host.output().includes(`/domains/${evilDomain} left out`));
+  await waitFor('the router log to name the bad records', () =>
+    [`/domains/${evilDomain} left out`, `/domains/bad-${evilDomain} left out`, `/domains/junk-${evilDomain} left out`, `/ports/${evil}/constructor/80/tcp/127.0.0.1/1/v9.1 left out`].every((s) => host.output().includes(s)),
+  );
+  assert.match(host.output(), /routing: the record is not JSON \(\/domains\/junk-/);
   const ps = await runCli(['ps', evil, '--api', host.api, '--json']);
   assert.equal(ps.code, 0, ps.stderr);
   const rows = JSON.parse(ps.stdout) as Array<{ node: string; reason: string | null }>;

@@ -16,7 +16,7 @@ import { contentType } from '../../lib/router/mime.js';
 import { resolveImage, jobsFromTemplate, effectiveScale } from '../../lib/schedule/jobs.js';
 import { dict, hasKey, own } from '../../lib/store/dict.js';
 import { PREFIX } from '../../lib/store/keys.js';
-import type { DomainRecord, PortEndpoint, StackRecord } from '../../lib/store/records.js';
+import { NOT_JSON, type DomainRecord, type PortEndpoint, type StackRecord } from '../../lib/store/records.js';
 
 const PROTO_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', '__defineGetter__', '__lookupSetter__'];
 /** The ones that are also valid stack/node/image names (lowercase DNS labels). */
@@ -150,6 +150,21 @@ test('the record an older viking wrote for a container node named constructor is
   const r = table.lookup('good.test');
   assert.ok(r && r.kind === 'container' && r.endpoints.length === 1);
   assert.equal(table.lookup('evil.test'), undefined);
+});
+
+test('a record that is not JSON is reported with the stack and node its key names', () => {
+  const checked = checkRouteRecords(
+    [{ key: '/domains/x.test', value: NOT_JSON }],
+    [{ key: '/stack/shop', value: NOT_JSON }],
+    [{ key: '/ports/shop/web/80/tcp/127.0.0.1/1/v1.1', value: NOT_JSON }],
+    { domains: PREFIX.domains },
+  );
+  assert.deepEqual(checked.problems.map((p) => [p.key, p.stack, p.node, p.reason]), [
+    ['/domains/x.test', null, null, 'the record is not JSON'],
+    ['/stack/shop', 'shop', null, 'the record is not JSON'],
+    ['/ports/shop/web/80/tcp/127.0.0.1/1/v1.1', 'shop', 'web', 'the record is not JSON'],
+  ]);
+  assert.equal(checked.domains.size + checked.stacks.size + checked.endpoints.length, 0);
 });
 
 /** Ways a record can be broken: each must be left out, never throw. */
