@@ -56,7 +56,7 @@ const nameOrNull = (v: unknown): string | null => (typeof v === 'string' && isVa
 function stackProblem(v: unknown): string | null {
   if (!isObject(v)) return 'the stack record is not a JSON object';
   if (!isValidName(v.name)) return 'the stack record has no valid name';
-  if (v.current !== null && typeof v.current !== 'string') return 'its current release is neither a tag nor null';
+  if (v.current != null && typeof v.current !== 'string') return 'its current release is neither a tag nor null';
   if (!Array.isArray(v.releases) || !v.releases.every(isObject)) return 'its release list is malformed';
   if (v.websites !== undefined && !isStringMap(v.websites, (x) => typeof x === 'string')) return 'its websites table is malformed';
   if (v.domains !== undefined && !isStringMap(v.domains, (x) => Array.isArray(x))) return 'its domains table is malformed';
@@ -79,10 +79,11 @@ function endpointProblem(v: unknown): string | null {
   if (!isObject(v)) return 'the endpoint record is not a JSON object';
   if (!isValidName(v.stack) || !isValidName(v.node)) return 'the endpoint names no valid stack and node';
   if (typeof v.tag !== 'string' || typeof v.ip !== 'string' || typeof v.host !== 'string' || typeof v.container !== 'string') return 'the endpoint lacks its tag, host, address or container';
-  for (const f of ['port', 'hostPort', 'instance'] as const) {
+  for (const f of ['port', 'hostPort'] as const) {
     const n = v[f];
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) return `the endpoint's ${f} is not a port number`;
   }
+  if (typeof v.instance !== 'number' || !Number.isInteger(v.instance) || v.instance < 1) return 'the endpoint has no instance number';
   if (typeof v.primary !== 'boolean') return 'the endpoint does not say whether it is the primary port';
   return null;
 }
