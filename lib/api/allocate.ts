@@ -19,6 +19,7 @@ import type { JobSpec } from '../store/records.js';
 import { effectiveScale, jobsFromTemplate } from '../schedule/jobs.js';
 import { readStack } from '../schedule/stacks.js';
 import { jobPath } from '../store/keys.js';
+import { own } from '../store/dict.js';
 
 export interface ReplicaAllocation {
   instance: number;
@@ -60,9 +61,9 @@ export async function allocate(client: Etcd3, stack: string, tag: string, node: 
     if (!record) throw new VikingError('VIKING_E_NOT_FOUND', `no stack named ${stack}; viking stacks lists them`);
     const release = record.releases.find((r) => r.tag === tag);
     if (!release) throw new VikingError('VIKING_E_NOT_FOUND', `${stack} has no release ${tag}; viking releases ${stack} lists them`);
-    const template = release.nodes?.[node];
+    const template = own(release.nodes, node);
     if (!template) throw new VikingError('VIKING_E_NOT_FOUND', `release ${tag} of ${stack} has no container node ${node}`);
-    jobs = jobsFromTemplate(template, stack, tag, effectiveScale(template, record.scale?.[node], true), record.env ?? {});
+    jobs = jobsFromTemplate(template, stack, tag, effectiveScale(template, own(record.scale, node), true), record.env ?? {});
     hypothetical = true;
   }
   jobs.sort((a, b) => a.instance - b.instance);

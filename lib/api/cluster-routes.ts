@@ -19,6 +19,7 @@ import { VERSION } from '../host/host.js';
 import { listJobs, listStacks } from './status.js';
 import { FLAG, NAME, OBJ, OBJS, flagOn, noQuery, okArray, okObject, params } from './schemas.js';
 import type { ApiContext } from './server.js';
+import { dict, own } from '../store/dict.js';
 
 export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/ping', { schema: { querystring: noQuery, response: okObject({ ok: { type: 'boolean' }, host: { type: 'string' } }, ['ok', 'host']) } }, async () => ({
@@ -41,8 +42,8 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
         listJobs(ctx.client),
         ctx.client.get(LEADER_KEY).string(),
       ]);
-      const byState: Record<string, number> = {};
-      for (const j of jobs) byState[j.state] = (byState[j.state] ?? 0) + 1;
+      const byState = dict<number>();
+      for (const j of jobs) byState[j.state] = (own(byState, j.state) ?? 0) + 1;
       return {
         host: ctx.hostName,
         version: VERSION,

@@ -8,7 +8,7 @@
  * timestamp, which is what lets logs of several replicas be merged in order.
  */
 import type Docker from 'dockerode';
-import { LABEL } from '../slave/containers.js';
+import { LABEL, ownerLabels, type Owner } from '../slave/containers.js';
 import type { JobId } from '../store/records.js';
 
 export interface LogLine {
@@ -69,12 +69,12 @@ export class FrameSplitter {
 }
 
 /** The container of a job on this host: the running one, else the newest. */
-export async function findJobContainer(docker: Docker, host: string, job: JobId): Promise<string | undefined> {
+export async function findJobContainer(docker: Docker, owner: Owner, job: JobId): Promise<string | undefined> {
   const list = await docker.listContainers({
     all: true,
     filters: {
       label: [
-        `${LABEL.host}=${host}`,
+        ...ownerLabels(owner),
         `${LABEL.stack}=${job.stack}`,
         `${LABEL.tag}=${job.tag}`,
         `${LABEL.node}=${job.node}`,

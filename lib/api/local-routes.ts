@@ -8,11 +8,12 @@
  *       the viking containers this host runs
  *
  * They need a token like every route, and only ever touch containers
- * labelled with this host's name.
+ * labelled with this cluster's id and this host's name.
  */
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
-import { listOwned } from '../slave/containers.js';
+import { listOwned, type Owner } from '../slave/containers.js';
+import { ensureClusterId } from '../store/cluster-id.js';
 import type { JobId } from '../store/records.js';
 import { containerLogLines, findJobContainer } from './container-logs.js';
 import { liveHosts, peerJson } from './peers.js';
@@ -31,8 +32,14 @@ export interface LocalContainer {
   running: boolean;
 }
 
+/** This host of this cluster: whose containers the local routes may see. */
+export async function ownerOf(ctx: ApiContext): Promise<Owner> {
+  ctx.clusterId ??= await ensureClusterId(ctx.client);
+  return { cluster: ctx.clusterId, host: ctx.hostName };
+}
+
 export async function localContainers(ctx: ApiContext, stack?: string): Promise<LocalContainer[]> {
-  const owned = await listOwned(ctx.docker, ctx.hostName);
+  const owned = await listOwned(ctx.docker, await ownerOf(ctx));
   return owned
     .filter((c) => stack === undefined || c.job.stack === stack)
     .map((c) => ({ id: c.id.slice(0, 12), name: c.name, host: ctx.hostName, ...c.job, running: c.running }));
@@ -81,7 +88,7 @@ export function registerLocalRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
     async (req, reply) => {
       const job = { stack: req.params.stack, tag: req.params.tag, node: req.params.node, instance: req.params.instance };
-      const id = await findJobContainer(ctx.docker, ctx.hostName, job);
+      const id = await findJobContainer(ctx.docker, await ownerOf(ctx), job);
       if (!id) throw new VikingError('VIKING_E_NOT_FOUND', `no container of ${job.node}.${job.instance} (${job.tag}) on ${ctx.hostName}`);
       const abort = new AbortController();
       reply.hijack();

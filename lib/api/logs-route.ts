@@ -25,6 +25,7 @@ import { PREFIX, jobFromKey, procStackPrefix, runKey, stackKey } from '../store/
 import type { JobId, JobSpec, StackRecord } from '../store/records.js';
 import { containerLogLines, findJobContainer, type LogLine } from './container-logs.js';
 import { mergeLogs } from './log-merge.js';
+import { ownerOf } from './local-routes.js';
 import { liveHosts, peerLines } from './peers.js';
 import { writeTexts } from './stream-out.js';
 import { FLAG, NAME, TAG, TAIL, flagOn, params, streamResponses } from './schemas.js';
@@ -118,7 +119,7 @@ export function registerLogsRoute(app: FastifyInstance, ctx: ApiContext): void {
         try {
           if (!r.host) return yield note('not placed on a host yet');
           if (r.host === ctx.hostName) {
-            const id = await findJobContainer(ctx.docker, ctx.hostName, r.job);
+            const id = await findJobContainer(ctx.docker, await ownerOf(ctx), r.job);
             if (!id) return yield note(`no container on ${r.host} yet (starting, or removed after a failure: viking ps shows why)`);
             for await (const l of containerLogLines(ctx.docker, id, o)) yield tagged(l);
             return;

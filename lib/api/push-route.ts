@@ -15,6 +15,7 @@ import { actorOf } from './deploy-routes.js';
 import { streamProgress, type ProgressLine } from './progress.js';
 import { noQuery, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';
+import { ensureClusterId } from '../store/cluster-id.js';
 
 export interface PushResultLine {
   stack: string;
@@ -68,6 +69,7 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
           dataDir: ctx.dataDir,
           hostName: ctx.hostName,
           by: actorOf(req),
+          cluster: (ctx.clusterId ??= await ensureClusterId(ctx.client)),
           ...(ctx.rolloutTimeoutMs !== undefined ? { timeoutMs: ctx.rolloutTimeoutMs } : {}),
           onEvent: (e) => emit(e.stage, e.message),
         });

@@ -31,6 +31,11 @@ export interface ApiContext {
   docker: Docker;
   dataDir: string;
   hostName: string;
+  /**
+   * The cluster's id: host-local routes see only containers labelled with it
+   * (and the host's name). Read from etcd on first use when not given.
+   */
+  clusterId?: string;
   /** Largest source upload accepted, in bytes. */
   maxUploadBytes: number;
   /** Most files, folders and links one upload may hold (default 50,000). */

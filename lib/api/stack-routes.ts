@@ -18,6 +18,7 @@ import { allocate } from './allocate.js';
 import { listJobs, listStacks } from './status.js';
 import { NAME, OBJ, OBJS, TAG, noQuery, okArray, okObject, params } from './schemas.js';
 import type { ApiContext } from './server.js';
+import { dict, own } from '../store/dict.js';
 
 async function stackOr404(ctx: ApiContext, name: string): Promise<StackRecord> {
   const stack = await readStack(ctx.client, name);
@@ -97,14 +98,14 @@ export function registerStackRoutes(app: FastifyInstance, ctx: ApiContext): void
       }
       const names = new Set([...Object.keys(release?.nodes ?? {}), ...Object.keys(release?.domains ?? {}), ...jobs.map((j) => j.node)]);
       return [...names].sort().map((node) => {
-        const spec = release?.nodes?.[node];
-        const website = release?.websites?.[node];
+        const spec = own(release?.nodes, node);
+        const website = own(release?.websites, node);
         const replicas = jobs.filter((j) => j.node === node);
         return {
           node,
           kind: website !== undefined ? 'website' : 'container',
-          domains: release?.domains?.[node] ?? [],
-          ...(spec ? { spec, scale: stack.scale?.[node]?.replicas ?? spec.scale } : {}),
+          domains: own(release?.domains, node) ?? [],
+          ...(spec ? { spec, scale: own(stack.scale, node)?.replicas ?? spec.scale } : {}),
           ...(website !== undefined ? { documentRoot: website } : {}),
           replicas: replicas.map((j) => ({ instance: j.instance, host: j.host, state: j.state, container: j.container, endpoints: j.endpoints, reason: j.reason })),
         };
@@ -130,7 +131,7 @@ export function registerStackRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (req) => {
       const stack = await stackOr404(ctx, req.params.stack);
       const current = stack.releases.find((r) => r.tag === stack.current);
-      const nodes: Record<string, Record<string, string>> = {};
+      const nodes = dict<Record<string, string>>();
       for (const [node, t] of Object.entries(current?.nodes ?? {})) nodes[node] = t.env;
       return { stack: stack.name, release: stack.current, overrides: stack.env ?? {}, nodes };
     },

@@ -29,6 +29,7 @@ import { checkedDocumentRoot, siteCacheDir } from '../router/site-cache.js';
 import { isInside } from '../router/static-site.js';
 import { hiddenSegment, linksUnder, resolveInTree } from '../upload/tree-links.js';
 import type { ApiContext } from './server.js';
+import { own } from '../store/dict.js';
 
 const name = { type: 'string', pattern: '^[a-z0-9-]{1,63}$' } as const;
 
@@ -77,7 +78,7 @@ export function registerWebsiteSource(app: FastifyInstance, ctx: ApiContext): vo
       const { stack: stackName, tag, node } = req.params;
       const stack = await readStack(ctx.client, stackName);
       const release = stack?.releases.find((r) => r.tag === tag);
-      const documentRoot = release ? (release.websites ?? stack?.websites)?.[node] : undefined;
+      const documentRoot = release ? own(release.websites ?? stack?.websites, node) : undefined;
       if (!stack || !release || documentRoot === undefined) {
         throw new VikingError('VIKING_E_NOT_FOUND', `no website ${node} in the releases of ${stackName} that can go live (the current one and the rollback history)`);
       }

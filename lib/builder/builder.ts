@@ -12,6 +12,7 @@ import { VikingError } from '../errors.js';
 import { followProgress, type ProgressEvent } from '../docker/client.js';
 import type { ImageSpec } from '../vikingfile/types.js';
 import { buildOrder, resolveFromLines } from './order.js';
+import { dict, own } from '../store/dict.js';
 
 /** Where the inline Dockerfile is placed inside the build context. */
 const DOCKERFILE_NAME = '.viking.Dockerfile';
@@ -30,15 +31,20 @@ export interface BuildRequest {
   registry?: string;
   /** Registry push progress, one line per layer state change. */
   onPush?: (image: string, line: string) => void;
+  /** The cluster's id, put on every image as `viking.cluster` so clean-ups can tell two clusters' images apart. */
+  cluster?: string;
 }
 
 /**
  * The Docker reference viking gives a stack image of a release: in the
  * cluster registry when there is one (so every host can pull it), else a
- * local name.
+ * local name. A local name carries the cluster's id: two clusters on one
+ * Docker Engine with a stack of the same name would otherwise retag each
+ * other's images, and a restarted container would run the other's code.
  */
-export function stackImageRef(stack: string, image: string, tag: string, registry?: string): string {
-  return registry ? `${registry}/${stack}/${image}:${tag}` : `viking-${stack}/${image}:${tag}`;
+export function stackImageRef(stack: string, image: string, tag: string, registry?: string, cluster?: string): string {
+  if (registry) return `${registry}/${stack}/${image}:${tag}`;
+  return cluster ? `viking-${cluster.slice(0, 8)}-${stack}/${image}:${tag}` : `viking-${stack}/${image}:${tag}`;
 }
 
 function contextStream(dir: string, dockerfile: string): NodeJS.ReadableStream {
@@ -53,7 +59,7 @@ function contextStream(dir: string, dockerfile: string): NodeJS.ReadableStream {
 
 /** Builds every image; returns image name -> Docker reference. */
 export async function buildImages(req: BuildRequest): Promise<Record<string, string>> {
-  const refs: Record<string, string> = {};
+  const refs = dict<string>();
   const others = new Map<string, string>();
   for (const img of req.images) {
     for (const m of img.dockerfile.matchAll(/^\s*FROM\s+(?:--\S+\s+)*viking:([a-z0-9-]+)\/([a-z0-9-]+)/gim)) {
@@ -62,9 +68,9 @@ export async function buildImages(req: BuildRequest): Promise<Record<string, str
   }
   for (const img of buildOrder(req.images, req.stack)) {
     const dockerfile = resolveFromLines(img.dockerfile, (stack, image) =>
-      stack === req.stack ? refs[image] ?? stackImageRef(stack, image, req.tag, req.registry) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
+      stack === req.stack ? own(refs, image) ?? stackImageRef(stack, image, req.tag, req.registry, req.cluster) : others.get(`${stack}/${image}`) ?? `viking:${stack}/${image}`,
     );
-    const ref = stackImageRef(req.stack, img.name, req.tag, req.registry);
+    const ref = stackImageRef(req.stack, img.name, req.tag, req.registry, req.cluster);
     await buildOne(req, img.name, ref, dockerfile);
     refs[img.name] = ref;
   }
@@ -108,7 +114,7 @@ async function buildOne(req: BuildRequest, name: string, ref: string, dockerfile
       rm: true,
       forcerm: true,
       // No release tag in the labels: it would change every push and defeat the layer cache.
-      labels: { 'viking.stack': req.stack, 'viking.image': name },
+      labels: { 'viking.stack': req.stack, 'viking.image': name, ...(req.cluster ? { 'viking.cluster': req.cluster } : {}) },
     });
     await followProgress(req.docker, stream, onEvent);
   } catch (err) {

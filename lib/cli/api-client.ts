@@ -16,7 +16,7 @@ export function apiUrl(flag: string | undefined): string {
 
 export function errorFromBody(body: unknown, status: number): VikingError {
   const b = (body ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> };
-  const code = (b.code && b.code in ERROR_CODES ? b.code : status === 401 ? 'VIKING_E_UNAUTHORIZED' : status >= 500 ? 'VIKING_E_INTERNAL' : 'VIKING_E_BAD_REQUEST') as ErrorCode;
+  const code = (b.code && Object.hasOwn(ERROR_CODES, b.code) ? b.code : status === 401 ? 'VIKING_E_UNAUTHORIZED' : status >= 500 ? 'VIKING_E_INTERNAL' : 'VIKING_E_BAD_REQUEST') as ErrorCode;
   return new VikingError(code, b.message ?? `HTTP ${status}`, b.details);
 }
 

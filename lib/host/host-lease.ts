@@ -6,8 +6,15 @@
  *
  * If the lease is lost while we live (etcd unreachable for longer than the
  * TTL), a new one is granted and everything is put again.
+ *
+ * A name is one host's at a time. The key is created only if absent, in one
+ * transaction, so of two hosts starting with one name exactly one wins; the
+ * other gets VIKING_E_HOST_NAME_TAKEN. A key left by a host that died is
+ * waited out (its lease ends within its TTL); a live holder keeps its lease
+ * alive and keeps the name.
  */
 import type { Etcd3, Lease } from 'etcd3';
+import { VikingError } from '../errors.js';
 import { hostKey } from '../store/keys.js';
 import type { HostRecord } from '../store/records.js';
 import type { LeasedWriter } from '../slave/slave.js';
@@ -18,6 +25,8 @@ export class HostLease implements LeasedWriter {
   private renewTimer: NodeJS.Timeout | undefined;
   /** Called after a lost lease was replaced, so leased keys are put again. */
   onRenewed: () => void = () => {};
+  /** Called when putting the host key under a new lease failed (etcd away, or the name taken meanwhile). */
+  onRenewFailed: (err: Error) => void = () => {};
 
   constructor(
     private readonly client: Etcd3,
@@ -30,8 +39,14 @@ export class HostLease implements LeasedWriter {
   }
 
   async start(): Promise<void> {
-    this.lease = this.newLease();
-    await this.lease.put(hostKey(this.record.name)).value(JSON.stringify(this.record));
+    const lease = this.newLease();
+    try {
+      await claimHostName(this.client, this.record, { leaseId: await lease.grant() });
+    } catch (err) {
+      await lease.revoke().catch(() => {});
+      throw err;
+    }
+    this.lease = lease;
   }
 
   private newLease(): Lease {
@@ -49,14 +64,17 @@ export class HostLease implements LeasedWriter {
     this.renewTimer = setTimeout(() => {
       if (this.closed) return;
       const lease = this.newLease();
+      // Create-only again: if another host took the name meanwhile, it keeps it and we keep trying.
       lease
-        .put(hostKey(this.record.name))
-        .value(JSON.stringify(this.record))
-        .then(() => {
+        .grant()
+        .then((id) => claimOnce(this.client, this.record, id))
+        .then((won) => {
+          if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
           this.lease = lease;
           this.onRenewed();
         })
-        .catch(() => {
+        .catch((err: Error) => {
+          this.onRenewFailed(err);
           void lease.revoke().catch(() => {});
           this.renewSoon(500);
         });
@@ -82,5 +100,56 @@ export class HostLease implements LeasedWriter {
     const lease = this.lease;
     this.lease = undefined;
     await lease?.revoke().catch(() => {});
+  }
+}
+
+/** Puts the host key under `leaseId` if no one holds it; false if someone does. */
+async function claimOnce(client: Etcd3, record: HostRecord, leaseId: string): Promise<boolean> {
+  const key = hostKey(record.name);
+  const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit();
+  return res.succeeded;
+}
+
+/** Seconds the lease holding `key` has left, or null when the key is gone. */
+async function holderTtl(client: Etcd3, key: string): Promise<{ ttl: number; record: Partial<HostRecord> } | null> {
+  const res = await client.get(key).exec();
+  const kv = res.kvs[0];
+  if (!kv) return null;
+  let record: Partial<HostRecord> = {};
+  try {
+    record = JSON.parse(kv.value.toString()) as Partial<HostRecord>;
+  } catch {
+    /* shown as unknown below */
+  }
+  if (kv.lease === '0') return { ttl: Infinity, record };
+  const ttl = await client.leaseClient.leaseTimeToLive({ ID: kv.lease });
+  return { ttl: Number(ttl.TTL), record };
+}
+
+/**
+ * Waits until no live host holds `/host/<name>` (a dead holder's key goes
+ * when its lease ends, within its TTL), or throws VIKING_E_HOST_NAME_TAKEN.
+ * With `claim`, takes the name in the same step, create-only, so of two
+ * hosts starting with one name exactly one wins.
+ */
+export async function claimHostName(client: Etcd3, record: HostRecord, claim: { leaseId: string } | null, maxWaitMs = 15_000): Promise<void> {
+  const key = hostKey(record.name);
+  let waited = false;
+  for (;;) {
+    if (claim ? await claimOnce(client, record, claim.leaseId) : !(await client.get(key).exists())) return;
+    const holder = await holderTtl(client, key);
+    if (holder === null) continue; // it went away between the two reads
+    // An expired lease whose key is about to go: look again shortly.
+    const waitMs = holder.ttl < 0 ? 250 : holder.ttl * 1000 + 250;
+    // Waited out one whole lease and the name is still held: its holder is alive (it renewed, or a new host took it).
+    if (waited || !Number.isFinite(waitMs) || waitMs > maxWaitMs) {
+      const who = holder.record.ip ? ` (address ${holder.record.ip}, started ${holder.record.startedAt ?? '?'})` : '';
+      throw new VikingError(
+        'VIKING_E_HOST_NAME_TAKEN',
+        `another live host of this cluster is named ${record.name}${who}; start this one with another --name, or stop that one first`,
+      );
+    }
+    if (holder.ttl >= 0) waited = true;
+    await new Promise((r) => setTimeout(r, waitMs));
   }
 }

@@ -14,7 +14,9 @@ import { VikingError } from '../errors.js';
 import { connectEtcd, watchedPrefixes } from '../store/client.js';
 import { connectDocker, assertDockerReachable } from '../docker/client.js';
 import { validateName } from '../vikingfile/index.js';
-import { HostLease } from './host-lease.js';
+import { HostLease, claimHostName } from './host-lease.js';
+import { ensureClusterId } from '../store/cluster-id.js';
+import { foreignContainers } from '../slave/containers.js';
 import { startRegistry, type RegistryProcess } from '../registry/registry-process.js';
 import { REGISTRY_KEY } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
@@ -95,6 +97,8 @@ export class VikingHost {
   private registry: RegistryProcess | undefined;
   routerPort = 0;
   apiPort = 0;
+  /** The cluster's id, read (or made) at start. */
+  clusterId = '';
 
   constructor(readonly config: HostConfig) {
     validateName(config.name, 'host name');
@@ -107,7 +111,28 @@ export class VikingHost {
     const log = c.log ?? (() => {});
     await assertEtcdReachable(this.client, c.etcd);
     await assertDockerReachable(this.docker);
+    this.clusterId = await ensureClusterId(this.client);
+    // Refuse early, before anything listens, while a live host of this cluster has our name.
+    await claimHostName(this.client, { name: c.name } as HostRecord, null);
     await mkdir(c.dataDir, { recursive: true });
+    try {
+      await this.startParts(log);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startParts(log: (msg: string) => void): Promise<void> {
+    const c = this.config;
+    const owner = { cluster: this.clusterId, host: c.name };
+    const foreign = await foreignContainers(this.docker, owner);
+    if (foreign.length > 0) {
+      log(
+        `${foreign.length} container(s) labelled viking.host=${c.name} belong to no cluster or to another one; left alone: ` +
+          foreign.slice(0, 5).map((f) => `${f.name} (cluster ${f.cluster ?? 'none'})`).join(', '),
+      );
+    }
     if (c.registry?.run) {
       this.registry = await startRegistry({ address: c.registry.address, dataDir: c.dataDir });
       log(`cluster registry serving on ${c.registry.address} (storage ${c.dataDir}/registry)`);
@@ -131,6 +156,7 @@ export class VikingHost {
       docker: this.docker,
       dataDir: c.dataDir,
       hostName: c.name,
+      clusterId: this.clusterId,
       maxUploadBytes: c.maxUploadBytes ?? 512 * 1024 * 1024,
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
       routerPort: this.routerPort,
@@ -163,6 +189,7 @@ export class VikingHost {
 
     this.slave = new Slave({
       host: c.name,
+      cluster: this.clusterId,
       ip: c.ip,
       client: this.client,
       docker: this.docker,
@@ -184,7 +211,8 @@ export class VikingHost {
       this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaderTtlSeconds ?? 3, log });
       this.leader.start();
     }
-    log(`host ${c.name} up: ip ${c.ip}, router :${this.routerPort}, api :${this.apiPort}${c.master ? ', master' : ''}`);
+    this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);
+    log(`host ${c.name} of cluster ${this.clusterId} up: ip ${c.ip}, router :${this.routerPort}, api :${this.apiPort}${c.master ? ', master' : ''}`);
   }
 
   /** The etcd prefixes this host watches: its own /deploy, the routes, and the leader's keys if it leads. */

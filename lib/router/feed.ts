@@ -7,11 +7,11 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { WakeLoop } from '../store/wake-loop.js';
-import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
+import { readRecords, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
-import type { DomainRecord, PortEndpoint, StackRecord } from '../store/records.js';
 import { SiteCache } from './site-cache.js';
-import { wantedSites, type RouteSnapshot } from './snapshot.js';
+import { wantedSites, type RouteSnapshot, type SiteRoot } from './snapshot.js';
+import { checkRouteRecords, describeProblem, type RouteProblem } from './route-records.js';
 
 export interface RouteFeedOptions {
   client: Etcd3;
@@ -72,23 +72,46 @@ export class RouteFeed {
     this.loop.wake();
   }
 
-  /** Reads the three prefixes at one revision. */
+  /** Records the last rebuild left out, and why (see route-records.ts). */
+  problems: RouteProblem[] = [];
+  private lastProblems = '';
+
+  /**
+   * Reads the three prefixes at one revision. Each record is checked on its
+   * own: a bad one is left out and logged, and never stops the others.
+   */
   private async read(): Promise<RouteSnapshot> {
-    const domains = await readPrefix<DomainRecord>(this.o.client, PREFIX.domains);
+    const domains = await readRecords(this.o.client, PREFIX.domains);
     const [stacks, ports] = await Promise.all([
-      readPrefix<StackRecord>(this.o.client, PREFIX.stack, domains.revision),
-      readPrefix<PortEndpoint>(this.o.client, PREFIX.ports, domains.revision),
+      readRecords(this.o.client, PREFIX.stack, domains.revision),
+      readRecords(this.o.client, PREFIX.ports, domains.revision),
     ]);
-    const domainMap = new Map<string, DomainRecord>();
-    for (const e of domains.entries) if (e.value) domainMap.set(e.key.slice(PREFIX.domains.length), e.value);
-    const stackMap = new Map<string, StackRecord>();
-    for (const e of stacks.entries) if (e.value) stackMap.set(e.value.name, e.value);
+    const checked = checkRouteRecords(domains.entries, stacks.entries, ports.entries, { domains: PREFIX.domains });
+    const sites: SiteRoot[] = [];
+    for (const want of wantedSites(checked.domains, checked.stacks)) {
+      try {
+        sites.push(this.sites.resolve(want));
+      } catch (err) {
+        checked.problems.push({ key: `${PREFIX.stack}${want.stack}`, stack: want.stack, node: want.node, reason: `website ${want.stack}/${want.node}: ${(err as Error).message}` });
+      }
+    }
+    this.report(checked.problems);
     return {
       revision: domains.revision,
-      domains: [...domainMap],
-      stacks: [...stackMap.values()].map((s) => ({ name: s.name, current: s.current })),
-      endpoints: ports.entries.map((e) => e.value).filter((v): v is PortEndpoint => v !== undefined),
-      sites: wantedSites(domainMap, stackMap).map((w) => this.sites.resolve(w)),
+      domains: [...checked.domains],
+      stacks: [...checked.stacks.values()].map((s) => ({ name: s.name, current: s.current })),
+      endpoints: checked.endpoints,
+      sites,
     };
+  }
+
+  /** Logs the records left out when that list changes (not at every resync). */
+  private report(problems: RouteProblem[]): void {
+    this.problems = problems;
+    const text = problems.map(describeProblem).join('\n');
+    if (text === this.lastProblems) return;
+    this.lastProblems = text;
+    if (problems.length === 0) this.o.log?.('router: every route record is usable again');
+    for (const p of problems) this.o.log?.(`router: ${p.stack ?? '?'}/${p.node ?? '-'}: ${describeProblem(p)}`);
   }
 }

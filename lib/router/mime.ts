@@ -51,5 +51,5 @@ const TYPES: Record<string, string> = {
 
 export function contentType(file: string): string {
   const ext = path.extname(file).slice(1).toLowerCase();
-  return TYPES[ext] ?? 'application/octet-stream';
+  return (Object.hasOwn(TYPES, ext) ? TYPES[ext] : undefined) ?? 'application/octet-stream';
 }

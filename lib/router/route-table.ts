@@ -55,14 +55,10 @@ export class RouteTable {
       const key = `${rec.stack}/${rec.node}`;
       let route = routes.get(key);
       if (!route) {
-        if (rec.kind === 'website') {
-          route = { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key) };
-        } else {
-          const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null);
-          table.endpoints.push(...endpoints);
-          // A random start spreads the first requests after a swap over all endpoints.
-          route = { kind: 'container', stack: rec.stack, node: rec.node, endpoints, cursor: Math.floor(Math.random() * 1024) };
-        }
+        // The feed checked every record (route-records.ts); should one still be odd, it loses its own route only.
+        route = buildRoute(rec, key, byNode, current, sites);
+        if (!route) continue;
+        if (route.kind === 'container') table.endpoints.push(...route.endpoints);
         routes.set(key, route);
       }
       if (domain.startsWith('*.')) table.wildcard.set(domain.slice(2), route);
@@ -99,6 +95,23 @@ export class RouteTable {
       }
     }
     return out.sort((a, b) => a.domain.localeCompare(b.domain));
+  }
+}
+
+function buildRoute(
+  rec: RouteSnapshot['domains'][number][1],
+  key: string,
+  byNode: Map<string, PortEndpoint[]>,
+  current: Map<string, string | null>,
+  sites: Map<string, SiteRoot>,
+): Route | undefined {
+  try {
+    if (rec.kind === 'website') return { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key) };
+    const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null);
+    // A random start spreads the first requests after a swap over all endpoints.
+    return { kind: 'container', stack: rec.stack, node: rec.node, endpoints, cursor: Math.floor(Math.random() * 1024) };
+  } catch {
+    return undefined;
   }
 }
 

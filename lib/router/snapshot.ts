@@ -8,6 +8,7 @@
  * is why it holds only the few fields routing needs, never whole records.
  */
 import type { DomainRecord, PortEndpoint, StackRecord } from '../store/records.js';
+import { own } from '../store/dict.js';
 
 /** Where a website node's files are on this host, or why they are not (yet). */
 export interface SiteRoot {
@@ -52,9 +53,9 @@ export function wantedSites(domains: Map<string, DomainRecord>, stacks: Map<stri
     const key = `${rec.stack}/${rec.node}`;
     if (out.has(key)) continue;
     const stack = stacks.get(rec.stack);
-    const documentRoot = stack?.websites[rec.node];
+    const documentRoot = own(stack?.websites, rec.node);
     const release = stack?.current ? stack.releases.find((r) => r.tag === stack.current) : undefined;
-    if (!stack || documentRoot === undefined || !release) continue;
+    if (!stack || typeof documentRoot !== 'string' || !release) continue;
     out.set(key, { stack: rec.stack, node: rec.node, tag: release.tag, documentRoot, source: release.source, builtOn: release.builtOn });
   }
   return [...out.values()];

@@ -5,12 +5,13 @@
 import { VikingError } from '../errors.js';
 import type { ContainerNodeSpec, ImageRef, Vikingfile } from '../vikingfile/types.js';
 import type { JobSpec, NodeTemplate, ScaleOverride } from '../store/records.js';
+import { own } from '../store/dict.js';
 
 /** Resolves a node's image: built by this release, by another stack, or any Docker reference. */
 export function resolveImage(ref: ImageRef, stack: string, built: Record<string, string>, others: Map<string, string>): string {
   if (ref.kind === 'external') return ref.ref;
   if (ref.stack === stack) {
-    const r = built[ref.image];
+    const r = own(built, ref.image);
     if (!r) throw new VikingError('VIKING_E_IMAGE_MISSING', `image viking:${ref.stack}/${ref.image} is not in the build: section of ${stack}`);
     return r;
   }

@@ -27,6 +27,7 @@ import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTe
 import { nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
 import { reserveDomains } from './domain-claims.js';
 import { withStackLock } from './lock.js';
+import { dict, own } from '../store/dict.js';
 
 export type PushEvent = RolloutEvent;
 
@@ -38,6 +39,8 @@ export interface PushRequest {
   dataDir: string;
   hostName: string;
   by: string;
+  /** The cluster's id, for the images' labels. */
+  cluster?: string;
   timeoutMs?: number;
   onEvent?: (e: PushEvent) => void;
 }
@@ -59,8 +62,8 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
 }
 
 async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEvent['stage'], message: string) => void): Promise<PushResult> {
-  const domains: Record<string, string[]> = {};
-  const websites: Record<string, string> = {};
+  const domains = dict<string[]>();
+  const websites = dict<string>();
   for (const node of vf.nodes) {
     domains[node.name] = node.domains;
     if (node.kind === 'website') websites[node.name] = node.documentRoot;
@@ -102,6 +105,7 @@ async function pushReserved(
     onLine: (image, line) => emit('build', `${image} | ${line}`),
     registry: (await req.client.get(REGISTRY_KEY).string()) ?? undefined,
     onPush: (image, line) => emit('registry', `${image} -> registry: ${line}`),
+    ...(req.cluster ? { cluster: req.cluster } : {}),
   });
   for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
 
@@ -146,7 +150,7 @@ async function nodeTemplates(client: Etcd3, vf: Vikingfile, built: Record<string
     const ref = await currentImageOf(client, f.stack, f.image);
     if (ref) others.set(`${f.stack}/${f.image}`, ref);
   }
-  const out: Record<string, NodeTemplate> = {};
+  const out = dict<NodeTemplate>();
   for (const node of containerNodes(vf)) {
     const t = nodeTemplate(node, resolveImage(node.image, vf.stack, built, others));
     // Only volumes need it (their names carry it), so stateless specs stay as they were.
@@ -171,10 +175,10 @@ async function newJobs(
 ): Promise<{ jobs: JobSpec[]; scale: Record<string, ScaleOverride> }> {
   const running = await nodesWithJobs(client, vf.stack);
   const jobs: JobSpec[] = [];
-  const scale: Record<string, ScaleOverride> = {};
+  const scale = dict<ScaleOverride>();
   for (const node of containerNodes(vf)) {
-    const t = templates[node.name]!;
-    const override = stack?.scale?.[node.name];
+    const t = own(templates, node.name)!;
+    const override = own(stack?.scale, node.name);
     const replicas = effectiveScale(t, override);
     if (override && replicas === override.replicas) scale[node.name] = override;
     else if (override) emit('schedule', `${node.name}: scale ${t.scale} from the Vikingfile replaces viking scale ${override.replicas}`);

@@ -16,6 +16,8 @@ import { withStackLock } from './lock.js';
 import { nodesWithJobs, rollOut, type Emit } from './rollout.js';
 import { reserveDomains } from './domain-claims.js';
 import { allocateRelease, readStack, updateStack } from './stacks.js';
+import { dict, own } from '../store/dict.js';
+import { RESERVED_ENV_MESSAGE } from '../vikingfile/values.js';
 
 export interface ReleaseOpContext {
   client: Etcd3;
@@ -37,6 +39,7 @@ export function validateEnvName(name: string): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) {
     throw new VikingError('VIKING_E_BAD_REQUEST', `'${name}' is not an environment variable name (letters, digits, _; not starting with a digit)`);
   }
+  if (name === '__proto__') throw new VikingError('VIKING_E_BAD_REQUEST', RESERVED_ENV_MESSAGE);
   if (name.startsWith('VIKING_') || name === 'PORT') {
     throw new VikingError('VIKING_E_BAD_REQUEST', `${name} is set by viking for every container and cannot be overridden`);
   }
@@ -90,7 +93,7 @@ async function redeploy(
     const jobs: JobSpec[] = [];
     for (const t of Object.values(from.nodes)) {
       if (t.service && running.has(t.node)) continue;
-      jobs.push(...jobsFromTemplate(t, stack.name, tag, effectiveScale(t, stack.scale?.[t.node], true), env));
+      jobs.push(...jobsFromTemplate(t, stack.name, tag, effectiveScale(t, own(stack.scale, t.node), true), env));
     }
     const release: ReleaseRecord = {
       tag,
@@ -151,7 +154,7 @@ export async function changeEnv(ctx: ReleaseOpContext, name: string, change: Env
   return withStackLock(ctx.client, name, { what: `env ${what}`, by: ctx.by, host: ctx.hostName }, async () => {
     const stack = await requireStack(ctx.client, name);
     const before = stack.env ?? {};
-    const env = { ...before, ...(change.set ?? {}) };
+    const env = dict([...Object.entries(before), ...Object.entries(change.set ?? {})]);
     for (const k of change.unset ?? []) delete env[k];
     const changed = JSON.stringify(Object.entries(env).sort()) !== JSON.stringify(Object.entries(before).sort());
     if (!changed) return { stack: name, env, changed: false };

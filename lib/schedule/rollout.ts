@@ -15,6 +15,7 @@ import { PREFIX, domainKey, jobFromKey, procKey, procStackPrefix, procTagPrefix,
 import type { DomainRecord, JobSpec, ReleaseRecord, ScaleOverride, StackRecord } from '../store/records.js';
 import { emptyStack, switched, type SwitchExtra } from './stacks.js';
 import { waitForJobs } from './wait.js';
+import { hasKey } from '../store/dict.js';
 
 export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
 
@@ -90,7 +91,7 @@ async function releaseDomain(client: Etcd3, stack: string, domain: string): Prom
 export async function claimAndSwitch(client: Etcd3, stack: string, release: ReleaseRecord, extra: SwitchExtra): Promise<StackRecord> {
   const wanted = new Map<string, DomainRecord>();
   for (const [node, list] of Object.entries(extra.domains)) {
-    for (const d of list) wanted.set(d, { stack, node, kind: Object.hasOwn(extra.websites, node) ? 'website' : 'container' });
+    for (const d of list) wanted.set(d, { stack, node, kind: hasKey(extra.websites, node) ? 'website' : 'container' });
   }
   for (let attempt = 0; attempt < 20; attempt++) {
     const stackKv = (await client.get(stackKey(stack)).exec()).kvs[0];

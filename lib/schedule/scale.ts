@@ -23,6 +23,7 @@ import { deployJobs, writeJobs } from './rollout.js';
 import { updateStack } from './stacks.js';
 import { MAX_SCALE_CEILING, readSettings } from '../store/settings.js';
 import { waitForJobsGone } from './wait.js';
+import { dict, own } from '../store/dict.js';
 
 /** What the API schema lets through; the cluster's max-scale setting (default 100) is checked against etcd. */
 export const MAX_REPLICAS = MAX_SCALE_CEILING;
@@ -49,7 +50,7 @@ async function nodeJobs(client: Etcd3, stack: StackRecord, node: string): Promis
   if (!tag) throw new VikingError('VIKING_E_NOT_FOUND', `${stack.name} has no live release to scale; push it first`);
   const release = stack.releases.find((r) => r.tag === tag);
   const jobs = (byTag.get(tag) ?? []).sort((a, b) => a.instance - b.instance);
-  const template = release?.nodes?.[node] ?? (jobs[0] ? toTemplate(jobs[0]) : undefined);
+  const template = own(release?.nodes, node) ?? (jobs[0] ? toTemplate(jobs[0]) : undefined);
   if (!template) {
     const nodes = Object.keys(release?.nodes ?? {});
     throw new VikingError('VIKING_E_NOT_FOUND', `${stack.name} has no container node ${node}${nodes.length ? `; its nodes: ${nodes.join(', ')}` : ''}`);
@@ -93,7 +94,7 @@ async function scaleOne(ctx: ReleaseOpContext, stack: StackRecord, node: string,
     });
   }
   await updateStack(ctx.client, stack.name, (s) => {
-    const scale = { ...(s.scale ?? {}) };
+    const scale = dict(Object.entries(s.scale ?? {}));
     if (replicas === template.scale) delete scale[node];
     else scale[node] = { replicas, declared: template.scale };
     return { ...s, scale };

@@ -2,10 +2,12 @@
  * The slave's hands on the Docker Engine: the containers it owns, how one is
  * created from a job spec, and how one is taken down.
  *
- * Ownership is by label. A container is the slave's only if it carries
- * `viking.host=<this host>`; nothing else on the daemon is ever touched, so
- * several viking hosts can share one daemon (as tests do) without stepping on
- * each other.
+ * Ownership is by label. A container is the slave's only if it carries both
+ * `viking.cluster=<this cluster's id>` and `viking.host=<this host>`; nothing
+ * else on the daemon is ever touched, so several viking hosts, and several
+ * clusters whose hosts have the same name, can share one daemon without
+ * stepping on each other. Containers of an older viking, without a cluster
+ * label, are left alone (see foreignContainers).
  */
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
@@ -21,10 +23,21 @@ export const LABEL = {
   instance: 'viking.instance',
   host: 'viking.host',
   spec: 'viking.spec',
+  cluster: 'viking.cluster',
 } as const;
 
 /** Capabilities taken from Docker's default set for every app container (see docs/security.md). */
 export const CONTAINER_CAP_DROP = ['NET_RAW'];
+/** Whose containers these are: one host of one cluster. */
+export interface Owner {
+  cluster: string;
+  host: string;
+}
+
+/** Docker label filters that select exactly the containers of `owner`. */
+export function ownerLabels(owner: Owner): string[] {
+  return [`${LABEL.cluster}=${owner.cluster}`, `${LABEL.host}=${owner.host}`];
+}
 
 /** A container this host owns, as the reconciler needs it. */
 export interface OwnedContainer {
@@ -47,15 +60,20 @@ export function specHash(spec: JobSpec): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
-/** Deterministic name per host, job and spec: a changed spec gets a new container beside the old one. */
-export function containerName(host: string, job: JobId, hash: string): string {
-  return `viking-${host}-${job.stack}-${job.tag}-${job.node}-${job.instance}-${hash.slice(0, 8)}`;
+/**
+ * Deterministic name per cluster, host, job and spec: a changed spec gets a
+ * new container beside the old one. The cluster id is in it because a start
+ * first removes a container of the same name: without it, a second cluster
+ * with the same host and stack names would remove the first one's.
+ */
+export function containerName(owner: Owner, job: JobId, hash: string): string {
+  return `viking-${owner.cluster.slice(0, 8)}-${owner.host}-${job.stack}-${job.tag}-${job.node}-${job.instance}-${hash.slice(0, 8)}`;
 }
 
 export { volumeName } from './volumes.js';
 
-export async function listOwned(docker: Docker, host: string): Promise<OwnedContainer[]> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.host}=${host}`] } });
+export async function listOwned(docker: Docker, owner: Owner): Promise<OwnedContainer[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: ownerLabels(owner) } });
   const owned: OwnedContainer[] = [];
   for (const c of list) {
     const l = c.Labels;
@@ -76,6 +94,19 @@ export async function listOwned(docker: Docker, host: string): Promise<OwnedCont
     });
   }
   return owned;
+}
+
+/**
+ * Containers labelled with this host's name that are not this cluster's:
+ * another cluster's host of the same name, or an older viking that put no
+ * cluster label on. They are never adopted, stopped or removed; the host
+ * logs them at start so an operator can clean up by hand.
+ */
+export async function foreignContainers(docker: Docker, owner: Owner): Promise<Array<{ id: string; name: string; cluster: string | null }>> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.host}=${owner.host}`] } });
+  return list
+    .filter((c) => c.Labels[LABEL.cluster] !== owner.cluster)
+    .map((c) => ({ id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), cluster: c.Labels[LABEL.cluster] ?? null }));
 }
 
 /**
@@ -123,14 +154,15 @@ export const DEFAULT_LIMITS: ContainerLimits = { defaultMemory: 512 * 1024 ** 2,
 export async function startJob(
   docker: Docker,
   spec: JobSpec,
-  host: string,
+  owner: Owner,
   ip: string,
   registry?: string,
   limits: ContainerLimits = DEFAULT_LIMITS,
 ): Promise<StartedContainer> {
+  const host = owner.host;
   await ensureImage(docker, spec.image, registry);
   const hash = specHash(spec);
-  const name = containerName(host, spec, hash);
+  const name = containerName(owner, spec, hash);
   await docker.getContainer(name).remove({ force: true }).catch(() => {});
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -165,6 +197,7 @@ export async function startJob(
       [LABEL.node]: spec.node,
       [LABEL.instance]: String(spec.instance),
       [LABEL.host]: host,
+      [LABEL.cluster]: owner.cluster,
       [LABEL.spec]: hash,
     },
     HostConfig: {

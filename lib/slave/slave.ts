@@ -13,9 +13,10 @@ import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../store/wake-loop.js';
+import { ensureClusterId } from '../store/cluster-id.js';
 import { REGISTRY_KEY, counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
 import type { ContainerLimits, DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
-import { exitInfo, lastLogLines, listOwned, removeContainer, specHash, startJob, type OwnedContainer } from './containers.js';
+import { exitInfo, lastLogLines, listOwned, ownerLabels, removeContainer, specHash, startJob, type OwnedContainer, type Owner } from './containers.js';
 import { waitHealthy } from './health.js';
 import { waitRoutersSeen } from '../router/acks.js';
 import { DEFAULT_BACKOFF, afterFailure, planSlave, type BackoffPolicy, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
@@ -27,6 +28,12 @@ export interface LeasedWriter {
 
 export interface SlaveOptions {
   host: string;
+  /**
+   * The cluster's id (lib/store/cluster-id.ts): the slave owns only
+   * containers labelled with it and with `host`. Read from etcd before the
+   * first pass when not given.
+   */
+  cluster?: string;
   ip: string;
   client: Etcd3;
   docker: Docker;
@@ -67,7 +74,10 @@ export class Slave {
     500,
   );
 
+  private owner: Owner;
+
   constructor(private readonly o: SlaveOptions) {
+    this.owner = { cluster: o.cluster ?? '', host: o.host };
     this.queue = new PQueue({ concurrency: o.concurrency ?? 4 });
   }
 
@@ -99,7 +109,7 @@ export class Slave {
   private async followDockerEvents(): Promise<void> {
     try {
       const stream = await this.o.docker.getEvents({
-        filters: { type: ['container'], event: ['die', 'destroy'], label: [`viking.host=${this.o.host}`] },
+        filters: { type: ['container'], event: ['die', 'destroy'], label: ownerLabels(await this.ownerReady()) },
       });
       this.events = stream;
       stream.on('data', () => this.wake());
@@ -131,8 +141,15 @@ export class Slave {
     });
   }
 
+  /** Whose containers are ours; the cluster id comes from etcd if the host did not give it. */
+  private async ownerReady(): Promise<Owner> {
+    if (!this.owner.cluster) this.owner = { cluster: await ensureClusterId(this.o.client), host: this.o.host };
+    return this.owner;
+  }
+
   private async pass(): Promise<void> {
-    const [desired, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, this.o.host)]);
+    const owner = await this.ownerReady();
+    const [desired, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, owner)]);
     // Withdraw endpoints of containers that are gone (removed by hand, or died).
     const running = new Set(actual.filter((c) => c.running).map((c) => c.id));
     for (const id of [...this.published.keys()]) if (!running.has(id)) await this.unpublish(id);
@@ -188,7 +205,7 @@ export class Slave {
     let started;
     try {
       const registry = (await this.o.client.get(REGISTRY_KEY).string()) ?? undefined;
-      started = await startJob(this.o.docker, spec, this.o.host, this.o.ip, registry, this.o.limits);
+      started = await startJob(this.o.docker, spec, this.owner, this.o.ip, registry, this.o.limits);
     } catch (err) {
       await this.fail(spec, undefined, `could not start: ${(err as Error).message}`);
       return;

@@ -8,6 +8,7 @@
  */
 import { Etcd3, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { NOT_JSON } from './records.js';
 
 export type Etcd = Etcd3;
 
@@ -67,6 +68,33 @@ export async function readPrefix<T>(client: Etcd3, prefix: string, revision?: st
       createRevision: kv.create_revision,
       modRevision: kv.mod_revision,
     })),
+  };
+}
+
+export { NOT_JSON };
+
+/**
+ * Like readPrefix, but tells a value that is not JSON (NOT_JSON) from an
+ * empty one (undefined), for readers that must say why they skip a record.
+ */
+export async function readRecords(client: Etcd3, prefix: string, revision?: string): Promise<PrefixRead<unknown>> {
+  let range = client.getAll().prefix(prefix);
+  if (revision !== undefined) range = range.revision(revision);
+  const res = await range.exec();
+  return {
+    revision: res.header.revision,
+    entries: res.kvs.map((kv) => {
+      const text = kv.value.toString();
+      let value: unknown;
+      if (text !== '') {
+        try {
+          value = JSON.parse(text);
+        } catch {
+          value = NOT_JSON;
+        }
+      }
+      return { key: kv.key.toString(), value, createRevision: kv.create_revision, modRevision: kv.mod_revision };
+    }),
   };
 }
 

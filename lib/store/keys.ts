@@ -28,6 +28,8 @@ export const LEADER_KEY = '/leader';
 export const REGISTRY_KEY = '/registry';
 /** Cluster-wide settings (ClusterSettings, lib/store/settings.ts). */
 export const SETTINGS_KEY = '/settings';
+/** The cluster's id: made once by the first host, never changed; labels every container the cluster runs. */
+export const CLUSTER_ID_KEY = '/cluster/id';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;

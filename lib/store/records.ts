@@ -190,3 +190,6 @@ export interface RouterAck {
   workers: number;
   at: string;
 }
+
+/** What readRecords (lib/store/client.ts) gives for a value that is not JSON; an empty value reads as undefined. */
+export const NOT_JSON: unique symbol = Symbol('not JSON');

@@ -14,7 +14,7 @@ import { formatImageRef, parseImageRef } from './image-ref.js';
 import { isValidName, nameRuleMessage } from './names.js';
 import type { Pos, ProblemList } from './problems.js';
 import type { ContainerNodeSpec, HealthSpec, ImageRef } from './types.js';
-import { ENV_KEY_PATTERN, checkAbsolutePath, envKeyMessage, parseMemory } from './values.js';
+import { checkAbsolutePath, isEnvKey, envKeyMessage, parseMemory } from './values.js';
 import type { YEntry, YNode } from './yaml-tree.js';
 
 export function readContainer(name: string, keyPos: Pos, fields: Map<string, YEntry>, ctx: NodeContext): ContainerNodeSpec | undefined {
@@ -158,7 +158,7 @@ function readEnv(value: YNode, problems: ProblemList): Record<string, string> | 
       const eq = line.indexOf('=');
       const key = eq < 0 ? line : line.slice(0, eq);
       if (eq < 0) problems.add('bad-env', item, `env entry '${show(line)}' must be KEY=value, e.g. 'NODE_ENV=production'`);
-      else if (!ENV_KEY_PATTERN.test(key)) problems.add('bad-env', item, envKeyMessage(key));
+      else if (!isEnvKey(key)) problems.add('bad-env', item, envKeyMessage(key));
       else if (env.has(key)) problems.add('bad-env', item, `env '${show(key)}' is set twice`);
       else env.set(key, line.slice(eq + 1));
     }
@@ -167,7 +167,7 @@ function readEnv(value: YNode, problems: ProblemList): Record<string, string> | 
   const map = asMap(value, 'env', problems);
   if (map === undefined) return undefined;
   for (const { key, keyPos, value: v } of map.entries) {
-    if (!ENV_KEY_PATTERN.test(key)) {
+    if (!isEnvKey(key)) {
       problems.add('bad-env', keyPos, envKeyMessage(key));
       continue;
     }

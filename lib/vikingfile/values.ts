@@ -86,7 +86,21 @@ export function checkDocumentRoot(raw: string): Checked<string> {
 export const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function envKeyMessage(key: string): string {
+  if (key === '__proto__') return RESERVED_ENV_MESSAGE;
   return `env name '${show(key)}' must be letters, digits and underscores, not starting with a digit, e.g. 'API_URL'`;
+}
+
+/**
+ * `__proto__` fits the pattern but JSON tools (the API's body parser among
+ * them) take it for the object's prototype, so it could be pushed but never
+ * changed by `viking env`. It is refused everywhere instead. `constructor`,
+ * `toString` and the like are ordinary env names.
+ */
+export const RESERVED_ENV_MESSAGE = "env name '__proto__' is reserved (JSON tools take it for an object's prototype); choose another name";
+
+/** A usable env name: the pattern, and not `__proto__`. */
+export function isEnvKey(key: string): boolean {
+  return ENV_KEY_PATTERN.test(key) && key !== '__proto__';
 }
 
 const UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };

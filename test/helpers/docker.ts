@@ -15,9 +15,10 @@ export function baseImages(): Promise<unknown> {
   return baseReady;
 }
 
-/** Removes every container a test host ran (label viking.host=<host>). */
-export async function removeHostContainers(host: string): Promise<number> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`viking.host=${host}`] } });
+/** Removes every container a test host ran (label viking.host=<host>, and viking.cluster=<cluster> when given). */
+export async function removeHostContainers(host: string, cluster?: string): Promise<number> {
+  const label = [`viking.host=${host}`, ...(cluster ? [`viking.cluster=${cluster}`] : [])];
+  const list = await docker.listContainers({ all: true, filters: { label } });
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
   return list.length;
 }

@@ -153,19 +153,28 @@ test('a crashing job backs off with its reason, logs and failure count', async (
   await client.delete().key(deployKey(host, job));
 });
 
-test('containers without this host\'s label are never touched', async () => {
-  const foreign = await docker.createContainer({
-    Image: BUSYBOX_IMAGE, Cmd: ['sleep', '60'], Labels: { 'viking.host': `${host}-other`, 'viking.stack': stack },
-    HostConfig: { Init: true },
-  });
+test('containers without this host\'s and this cluster\'s labels are never touched', async () => {
+  const job = { 'viking.stack': stack, 'viking.tag': 'v1', 'viking.node': 'web', 'viking.instance': '9' };
+  const labels = [
+    { 'viking.host': `${host}-other`, 'viking.stack': stack },
+    // Same host name, another cluster (a second cluster on this Docker Engine).
+    { ...job, 'viking.host': host, 'viking.cluster': 'ffffffffffffffff' },
+    // Same host name, no cluster label (made by an older viking): left alone, not adopted.
+    { ...job, 'viking.host': host },
+  ];
+  const foreign = await Promise.all(labels.map((Labels) => docker.createContainer({ Image: BUSYBOX_IMAGE, Cmd: ['sleep', '60'], Labels, HostConfig: { Init: true } })));
   try {
-    await foreign.start();
-    // A full pass with nothing foreign desired must leave it running.
+    for (const f of foreign) await f.start();
+    // A full pass with nothing foreign desired must leave them running.
     slave.wake();
     await waitFor('a slave pass', async () => (await stateOf(webJob(1)))?.state === 'running');
     await new Promise((r) => setTimeout(r, 1500)); // at least one periodic resync (1 s) has run
-    assert.equal((await foreign.inspect()).State.Running, true);
+    for (const f of foreign) assert.equal((await f.inspect()).State.Running, true);
+    // And what the slave runs carries the cluster's id.
+    const mine = await docker.listContainers({ filters: { label: [`viking.host=${host}`, `viking.stack=${stack}`] } });
+    const cluster = await client.get('/cluster/id').string();
+    assert.ok(cluster && mine.some((c) => c.Labels['viking.cluster'] === cluster));
   } finally {
-    await foreign.remove({ force: true });
+    for (const f of foreign) await f.remove({ force: true });
   }
 });

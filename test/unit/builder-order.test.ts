@@ -128,3 +128,10 @@ describe('formatTable', () => {
     for (const line of out.split('\n')) assert.equal(line, line.trimEnd());
   });
 });
+
+test('local image names carry the cluster id, so two clusters on one Docker Engine never retag each other\'s images', async () => {
+  const { stackImageRef } = await import('../../lib/builder/builder.js');
+  assert.equal(stackImageRef('hello', 'app', 'v1', undefined, 'c0ffee0123456789'), 'viking-c0ffee01-hello/app:v1');
+  assert.notEqual(stackImageRef('hello', 'app', 'v1', undefined, 'c0ffee0123456789'), stackImageRef('hello', 'app', 'v1', undefined, 'deadbeef01234567'));
+  assert.equal(stackImageRef('hello', 'app', 'v1', '127.0.0.1:5000', 'c0ffee0123456789'), '127.0.0.1:5000/hello/app:v1');
+});

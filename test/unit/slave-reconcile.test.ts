@@ -191,7 +191,10 @@ describe('specHash', () => {
 
 describe('names', () => {
   test('containerName', () => {
-    assert.equal(containerName('h1', { stack: 'shop', tag: 't3', node: 'web', instance: 2 }, '0123456789abcdef'), 'viking-h1-shop-t3-web-2-01234567');
+    assert.equal(
+      containerName({ cluster: 'c0ffee0123456789', host: 'h1' }, { stack: 'shop', tag: 't3', node: 'web', instance: 2 }, '0123456789abcdef'),
+      'viking-c0ffee01-h1-shop-t3-web-2-01234567',
+    );
   });
   const vols: Array<[string, string]> = [
     ['/data', 'viking-s-db-data'],

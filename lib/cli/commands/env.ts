@@ -13,6 +13,8 @@ import { formatTable, handled, printJson } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import { followProgress } from '../progress.js';
 import type { EnvResult } from '../../schedule/releases.js';
+import { hasKey } from '../../store/dict.js';
+import { RESERVED_ENV_MESSAGE } from '../../vikingfile/values.js';
 
 interface EnvArgs extends ApiArgs {
   stack: string;
@@ -29,10 +31,12 @@ interface EnvView {
 }
 
 export function parseAssignments(pairs: string[]): Record<string, string> {
+  // `__proto__` is refused below, so a plain object (sent as JSON) is safe to write into.
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const eq = p.indexOf('=');
     if (eq <= 0) throw new VikingError('VIKING_E_BAD_REQUEST', `'${p}' is not KEY=VALUE`);
+    if (p.slice(0, eq) === '__proto__') throw new VikingError('VIKING_E_BAD_REQUEST', RESERVED_ENV_MESSAGE);
     out[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return out;
@@ -43,7 +47,7 @@ async function show(api: ApiClient, args: EnvArgs): Promise<void> {
   if (args.json) return printJson(v);
   const rows: string[][] = [];
   for (const [node, env] of Object.entries(v.nodes).sort()) {
-    for (const [k, val] of Object.entries({ ...env, ...v.overrides }).sort()) rows.push([node, k, val, k in v.overrides ? 'viking env' : 'Vikingfile']);
+    for (const [k, val] of Object.entries({ ...env, ...v.overrides }).sort()) rows.push([node, k, val, hasKey(v.overrides, k) ? 'viking env' : 'Vikingfile']);
   }
   if (rows.length === 0) for (const [k, val] of Object.entries(v.overrides).sort()) rows.push(['*', k, val, 'viking env']);
   process.stdout.write(rows.length ? `${formatTable(['NODE', 'KEY', 'VALUE', 'FROM'], rows)}\n` : `${v.stack} has no environment variables\n`);

@@ -16,6 +16,7 @@ export interface HostArgs {
   etcd: string;
   name: string;
   ip: string;
+  listen?: string;
   master?: boolean;
   'router-port': number;
   'api-port': number;
@@ -93,6 +94,7 @@ export function hostCommand(y: Argv): Argv {
         .option('etcd', { type: 'string', demandOption: true, describe: 'etcd URLs, comma separated (http://10.0.0.1:2379,...)' })
         .option('name', { type: 'string', demandOption: true, describe: 'host name: lowercase letters, digits, dashes' })
         .option('ip', { type: 'string', demandOption: true, describe: 'address containers publish on and routers proxy to' })
+        .option('listen', { type: 'string', describe: 'address the router listens on (default 0.0.0.0: a server\'s router faces the network); the API listens on --ip' })
         .option('master', { type: 'boolean', default: false, describe: 'campaign for leadership (runs dispatch)' })
         .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port (0: any free port)' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port (0: any free port)' })
@@ -117,6 +119,7 @@ export function hostCommand(y: Argv): Argv {
       const host = new VikingHost({
         name: args.name,
         ip: args.ip,
+        ...(args.listen ? { routerListen: args.listen } : {}),
         etcd: args.etcd.split(','),
         master: args.master ?? false,
         routerPort: args['router-port'],

@@ -21,6 +21,7 @@ interface ScaleArgs extends ApiArgs {
 
 /** `web=3` pairs into {web: 3}. */
 export function parseCounts(pairs: string[]): Record<string, number> {
+  // Names are validated first, so none can be `__proto__`: a plain object is safe to write into.
   const out: Record<string, number> = {};
   for (const p of pairs) {
     const m = /^([^=\s]+)=(\d+)$/.exec(p);

@@ -21,6 +21,7 @@ interface UpArgs {
   'registry-port': number;
   name: string;
   ip: string;
+  listen?: string;
   'keep-containers'?: boolean;
 }
 
@@ -29,9 +30,14 @@ export function hostNameOf(raw: string): string {
   return name || 'viking';
 }
 
-async function saveFirst(token: string, apiPort: number): Promise<void> {
+/** The address to reach a listener on: the one it listens on, or loopback for the wildcard. */
+export function reachable(listen: string): string {
+  return listen === '0.0.0.0' || listen === '::' ? '127.0.0.1' : listen.includes(':') ? `[${listen}]` : listen;
+}
+
+async function saveFirst(token: string, apiUrl: string): Promise<void> {
   const file = configPath();
-  await writeConfig({ api: `http://127.0.0.1:${apiPort}`, token }, file);
+  await writeConfig({ api: apiUrl, token }, file);
   logLine(`made the first API token 'admin' and saved it with the API URL in ${file} (mode 0600)`);
 }
 
@@ -47,7 +53,8 @@ export function upCommand(y: Argv): Argv {
         .option('etcd-port', { type: 'number', default: 2379, describe: 'etcd client port (peer port is this + 1)' })
         .option('registry-port', { type: 'number', default: 5000, describe: 'cluster registry port on 127.0.0.1 (0: no registry, images stay local)' })
         .option('name', { type: 'string', default: hostNameOf(os.hostname()), describe: 'this host\'s name' })
-        .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on' })
+        .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on; the router and the API listen there too' })
+        .option('listen', { type: 'string', describe: 'address the router and the API listen on instead of --ip (0.0.0.0: every interface)' })
         .option('keep-containers', { type: 'boolean', default: false, describe: 'leave the apps running on exit' }) as unknown as Argv<UpArgs>,
     handled(async (args: UpArgs) => {
       // Loaded here, not at the top: commands that only call the API start faster without them.
@@ -60,6 +67,7 @@ export function upCommand(y: Argv): Argv {
         import('../../auth/tokens.js'),
       ]);
       const dataDir = path.resolve(args['data-dir']);
+      const at = reachable(args.listen ?? args.ip);
       logLine(`starting etcd on 127.0.0.1:${args['etcd-port']} (data in ${dataDir}/etcd, log ${dataDir}/etcd.log)`);
       const etcd = await startEtcdMember({
         name: args.name,
@@ -77,7 +85,9 @@ export function upCommand(y: Argv): Argv {
         master: true,
         routerPort: args['router-port'],
         apiPort: args['api-port'],
-        apiListen: '0.0.0.0',
+        // One machine: nothing listens beyond the address given (127.0.0.1 unless told otherwise).
+        apiListen: args.listen ?? args.ip,
+        routerListen: args.listen ?? args.ip,
         dataDir,
         ...(args['registry-port'] > 0 ? { registry: { address: `127.0.0.1:${args['registry-port']}`, run: true } } : {}),
         log: logLine,
@@ -85,7 +95,8 @@ export function upCommand(y: Argv): Argv {
       onShutdown(async () => {
         await host.stop();
         if (!args['keep-containers']) {
-          for (const c of await listOwned(docker, args.name)) await removeContainer(docker, c.id, 5);
+          // Only this cluster's: another cluster on this Docker Engine may use the same host name.
+          if (host.clusterId) for (const c of await listOwned(docker, { cluster: host.clusterId, host: args.name })) await removeContainer(docker, c.id, 5);
         }
         await etcd.stop();
       });
@@ -93,16 +104,16 @@ export function upCommand(y: Argv): Argv {
       // before the API answers, so whoever waits for /v1/ping finds the config ready.
       try {
         const first = await ensureFirstToken(host.client, 'admin');
-        if (first && args['api-port'] !== 0) await saveFirst(first.token, args['api-port']);
+        if (first && args['api-port'] !== 0) await saveFirst(first.token, `http://${at}:${args['api-port']}`);
         await host.start();
-        if (first && args['api-port'] === 0) await saveFirst(first.token, host.apiPort);
+        if (first && args['api-port'] === 0) await saveFirst(first.token, `http://${at}:${host.apiPort}`);
         if (!first) logLine(`API tokens already exist; viking token create NAME --etcd ${etcd.url} --save makes another`);
       } catch (err) {
         await etcd.stop();
         throw err;
       }
       logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
-      logLine(`viking is up: viking push <dir> --api http://127.0.0.1:${host.apiPort}`);
+      logLine(`viking is up: viking push <dir> --api http://${at}:${host.apiPort}`);
     }),
   );
 }
