@@ -1,5 +1,6 @@
 /**
- * Forwarding one HTTP request to a container endpoint.
+ * Forwarding one HTTP request to a container endpoint (the node:http path;
+ * the forwarding rules themselves are in forwarding.ts, shared with the fast path).
  *
  * The upstream side is undici's `Pool.dispatch()` with a raw handler: the
  * response head arrives as raw header buffers and body chunks are written
@@ -16,40 +17,30 @@ import type { PortEndpoint } from '../store/records.js';
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { errorPage } from './pages.js';
+import { BROKE_EARLY, CONNECT_FAILED, connectionListed, HOP_BY_HOP, MAX_ATTEMPTS, mayRetry, NO_TRUSTED_PROXIES, ROUTER_SET, type TrustedProxies } from './forwarding.js';
 
-/** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
-export const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
-]);
-
-/** Request headers the router sets itself (or that node:http already handled, like Expect). */
-const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect']);
-
-export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-
-/** Most tries of one request: the first endpoint and two others. */
-const MAX_ATTEMPTS = 3;
-
+/** Values of a Connection header (one or repeated) as the header names they list, framing headers excepted. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (!value) return null;
-  const out = new Set<string>();
-  for (const v of Array.isArray(value) ? value : [value]) for (const t of v.split(',')) out.add(t.trim().toLowerCase());
+  let out: Set<string> | null = null;
+  for (const v of Array.isArray(value) ? value : [value]) out = connectionListed(v, out);
   return out;
 }
 
 /**
  * The request headers to send upstream, as a flat [name, value, ...] list:
- * the client's minus hop-by-hop ones and those its Connection header names,
- * plus X-Forwarded-For (appended), -Proto and -Host (replaced).
+ * the client's minus hop-by-hop ones and those its Connection header names
+ * (never Content-Length or Host: see forwarding.ts), plus X-Forwarded-For
+ * (extended only for a trusted proxy, else replaced), -Proto and -Host (replaced).
  */
-export function forwardHeaders(req: IncomingMessage, proto: string, keepUpgrade = false): string[] {
+export function forwardHeaders(req: IncomingMessage, proto: string, keepUpgrade = false, trust: TrustedProxies = NO_TRUSTED_PROXIES): string[] {
   const listed = connectionTokens(req.headers.connection);
   const raw = req.rawHeaders;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (REPLACED.has(lower)) continue;
+    if (ROUTER_SET.has(lower) || lower === 'expect') continue; // node:http answered Expect itself
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) {
       if (!(keepUpgrade && (lower === 'upgrade' || lower === 'connection'))) continue;
       if (lower === 'connection') continue; // re-added below as exactly `upgrade`
@@ -59,7 +50,7 @@ export function forwardHeaders(req: IncomingMessage, proto: string, keepUpgrade 
   const host = req.headers.host ?? '';
   const remote = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
-  out.push('host', host, 'x-forwarded-for', prior ? `${prior}, ${remote}` : remote, 'x-forwarded-proto', proto, 'x-forwarded-host', host);
+  out.push('host', host, 'x-forwarded-for', trust.forwardedFor(Array.isArray(prior) ? prior.join(', ') : prior, remote), 'x-forwarded-proto', proto, 'x-forwarded-host', host);
   if (keepUpgrade) out.push('connection', 'upgrade');
   return out;
 }
@@ -73,7 +64,7 @@ export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
     const lower = name.toLowerCase();
     const value = raw[i + 1]!.toString('latin1');
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') listed = connectionTokens(value);
+      if (lower === 'connection') listed = connectionListed(value, listed);
       continue;
     }
     out.push(name, value);
@@ -87,13 +78,11 @@ export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
 export interface ForwardContext {
   upstreams: Upstreams;
   proto: string;
+  /** Whose X-Forwarded-For is believed. */
+  trust: TrustedProxies;
   log?: (msg: string) => void;
 }
 
-/** Errors meaning the request never reached the app: safe to send elsewhere. */
-const CONNECT_FAILED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_DESTROYED', 'UND_ERR_CLOSED']);
-/** The connection broke before any response byte: an idempotent request may be replayed. */
-const BROKE_EARLY = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 function errorCode(err: Error): string {
   return (err as { code?: string }).code ?? err.name;
@@ -122,7 +111,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
-    this.headers = forwardHeaders(req, ctx.proto);
+    this.headers = forwardHeaders(req, ctx.proto, false, ctx.trust);
     const cl = req.headers['content-length'];
     this.bodyless = (cl === undefined || cl === '0') && req.headers['transfer-encoding'] === undefined;
     res.once('close', this.onClientClose);
@@ -219,9 +208,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private mayRetry(code: string): boolean {
-    if (!this.bodyless) return false;
-    if (CONNECT_FAILED.has(code)) return true;
-    return BROKE_EARLY.has(code) && IDEMPOTENT.has(this.req.method ?? 'GET');
+    // undici streams the body as it comes: only a bodiless request is sure not to have sent any of it.
+    return this.bodyless && mayRetry(code, this.req.method ?? 'GET', true, 0);
   }
 
   private release(): void {
