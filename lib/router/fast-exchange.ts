@@ -54,6 +54,12 @@ const enum Phase {
   Done,
 }
 
+/** The request head as the app receives it (`xfp`: the X-Forwarded-Proto line). */
+export function requestWire(req: RequestHead, remote: string, xfp: string, trust: TrustedProxies): string {
+  const xff = req.forwardedFor === null ? remote : trust.forwardedFor(req.forwardedFor, remote);
+  return `${req.head}host: ${req.host}\r\nx-forwarded-for: ${xff}\r\n${xfp}x-forwarded-host: ${req.host}\r\n\r\n`;
+}
+
 /** One request on its way to an app and back. */
 export class FastExchange {
   private phase = Phase.Connecting;
@@ -87,8 +93,7 @@ export class FastExchange {
   ) {
     this.since = conn.fp.now;
     this.bodyLeft = req.contentLength;
-    const xff = req.forwardedFor === null ? conn.remote : conn.fp.trust.forwardedFor(req.forwardedFor, conn.remote);
-    this.wire = `${req.head}host: ${req.host}\r\nx-forwarded-for: ${xff}\r\n${conn.fp.xfp}x-forwarded-host: ${req.host}\r\n\r\n`;
+    this.wire = requestWire(req, conn.remote, conn.fp.xfp, conn.fp.trust);
   }
 
   start(): void {

@@ -18,7 +18,7 @@
  * sweep a second instead of a timer per request.
  */
 import type net from 'node:net';
-import { MAX_HEAD_BYTES, parseRequestHead } from './http1.js';
+import { frameRequest } from './http1.js';
 import type { RouteTable } from './route-table.js';
 import type { Upstreams } from './upstreams.js';
 import { FastExchange, type ExchangeClient } from './fast-exchange.js';
@@ -54,7 +54,6 @@ export interface ClientTimeouts {
 
 export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = { headMs: 15_000, idleMs: 65_000 };
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Client bytes buffered before reading pauses (pipelined requests, bodies waiting for a connection). */
 const MAX_PENDING = 256 * 1024;
 
@@ -169,17 +168,12 @@ class ClientConnection implements ExchangeClient {
   private next(): void {
     const buf = this.buf;
     if (buf === null || this.exchange || this.closing || this.gone) return;
-    const end = buf.indexOf(CRLFCRLF);
-    if (end === -1) {
-      if (buf.length > MAX_HEAD_BYTES) this.handoff();
-      return;
-    }
-    if (end > MAX_HEAD_BYTES) return this.handoff();
-    const head = parseRequestHead(buf.toString('latin1', 0, end));
-    if (!head) return this.handoff();
+    const head = frameRequest(buf);
+    if (head === undefined) return;
+    if (head === null) return this.handoff();
     const route = this.fp.o.routes().lookup(head.host);
     if (!route || route.kind !== 'container' || route.endpoints.length === 0) return this.handoff();
-    this.buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+    this.buf = head.bodyStart < buf.length ? buf.subarray(head.bodyStart) : null;
     this.headSince = 0;
     this.exchange = new FastExchange(this, head, route);
     this.exchange.start();
