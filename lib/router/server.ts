@@ -26,19 +26,23 @@ import { errorPage, rawErrorPage } from './pages.js';
 import { TrustedProxies } from './forwarding.js';
 import { MAX_HEADERS } from './http1.js';
 
-export interface RouterServerOptions {
-  balance?: BalanceMode;
-  upstream?: UpstreamOptions;
-  /** Scheme the clients used, for X-Forwarded-Proto. */
-  proto?: string;
-  /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
-  fastPath?: boolean;
+/** The client-facing limits an operator sets (flags of `viking host` / `viking up`). */
+export interface RouterTuning {
   /** Addresses or CIDR ranges whose X-Forwarded-For is extended; from anyone else it is replaced. Default none. */
   trustedProxies?: readonly string[];
   /** Client head deadline and idle keep-alive timeout, on both request paths. */
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Open client connections this server (one worker) keeps; more are answered 503 and closed. */
   maxConnections?: number;
+}
+
+export interface RouterServerOptions extends RouterTuning {
+  balance?: BalanceMode;
+  upstream?: UpstreamOptions;
+  /** Scheme the clients used, for X-Forwarded-Proto. */
+  proto?: string;
+  /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
+  fastPath?: boolean;
   log?: (msg: string) => void;
 }
 
