@@ -43,15 +43,22 @@ const app = http.createServer((req, res) => {
     res.end(body);
   });
 });
-app.on('connection', (s: net.Socket & { viking?: number }) => (s.viking = ++connections));
+/** Bytes the app received on all its connections. */
+let appBytes = 0;
+app.on('connection', (s: net.Socket & { viking?: number }) => {
+  s.viking = ++connections;
+  s.on('data', (d: Buffer) => (appBytes += d.length));
+});
 // Refuses every upgrade with a 403 and keeps reading the connection, as many apps do.
-app.on('upgrade', (req, socket: net.Socket) => {
+app.on('upgrade', (req, socket: net.Socket, head: Buffer) => {
   seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '', connection: -2 });
   socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden');
-  socket.on('data', (d: Buffer) => {
-    // Anything after a refused upgrade on this socket: note each request line that arrives.
+  // Anything after a refused upgrade on this socket (bytes that came with the head, or later): note each request line.
+  const note = (d: Buffer): void => {
     for (const m of d.toString('latin1').matchAll(/^([A-Z]+) (\S+) HTTP\/1\.1\r$/gm)) seen.push({ method: m[1]!, url: m[2]!, headers: {}, body: '', connection: -2 });
-  });
+  };
+  note(head);
+  socket.on('data', note);
   socket.on('error', () => {});
 });
 
@@ -155,9 +162,11 @@ for (const [name, value] of badLengths) {
   test(`${name} is refused with 400 and reaches no app`, async () => {
     const tag = `cl-${name.replace(/\W+/g, '-')}`;
     const before = seen.length;
+    const bytesBefore = appBytes;
     const answer = await send(`POST /bad-length HTTP/1.1\r\nHost: app.smuggle.test\r\nContent-Length: ${value}\r\n\r\nhello${smuggled(tag)}`);
     assert.match(answer, /^HTTP\/1\.1 400 /);
     assert.equal(seen.length, before, 'nothing reached the app');
+    assert.equal(appBytes, bytesBefore, 'the router refused it itself: not one byte went to the app');
     await victim(tag);
     assertNoSmuggling(tag);
   });
@@ -170,13 +179,13 @@ test('a refused upgrade opens no tunnel: bytes sent after it never reach the app
       `GET /admin-${tag} HTTP/1.1\r\nHost: app.smuggle.test\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n`,
     1500,
   );
-  assert.match(answer, /^HTTP\/1\.1 403 Forbidden\r\n/);
-  assert.match(answer, /\r\n\r\nforbidden$/, 'the refusal is relayed whole, and nothing after it');
-  assert.match(answer, /connection: close/i);
   await waitFor('the upgrade request at the app', () => seen.find((s) => s.url === '/ws'));
   // Give a tunnel, if any, the time to carry the pipelined request.
   await new Promise((r) => setTimeout(r, 300));
   assertNoSmuggling(tag);
+  assert.match(answer, /^HTTP\/1\.1 403 Forbidden\r\n/);
+  assert.match(answer, /\r\n\r\nforbidden$/, 'the refusal is relayed whole, and nothing after it');
+  assert.match(answer, /connection: close/i);
   await victim(tag);
 });
 
