@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import type { PortEndpoint } from '../store/records.js';
-import { ChunkedScanner, parseResponseHead, responseHeadEnd, type BodyFraming, type RequestHead } from './http1.js';
+import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type BodyFraming, type RequestHead } from './http1.js';
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { rawErrorPage } from './pages.js';
@@ -168,15 +168,15 @@ export class FastExchange {
     this.since = this.conn.fp.now;
     let buf = this.respBuf === null ? d : Buffer.concat([this.respBuf, d]);
     for (;;) {
-      const ends = responseHeadEnd(buf);
-      if (ends === null) {
+      const bodyStart = responseHeadEnd(buf);
+      if (bodyStart === -1) {
         if (buf.length > MAX_RESPONSE_HEAD) return this.appFailed('EHEAD', 'the answer head is too large');
         this.respBuf = buf;
         return;
       }
-      const head = parseResponseHead(buf.toString('latin1', 0, ends[0]), this.req.method);
+      const head = parseResponseHead(buf.toString('latin1', 0, headTextEnd(buf, bodyStart)), this.req.method);
       if (typeof head === 'string') return this.appFailed('EPROTO', `invalid answer: ${head}`);
-      const rest = ends[1] < buf.length ? buf.subarray(ends[1]) : null;
+      const rest = bodyStart < buf.length ? buf.subarray(bodyStart) : null;
       if (head.status < 200) {
         // Informational answers (103 Early Hints...) are not needed by the client; the final one follows.
         if (head.status === 101) return this.appFailed('EPROTO', 'switched protocols without being asked');

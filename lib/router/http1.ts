@@ -170,25 +170,32 @@ export interface ResponseHead {
 }
 
 /**
- * Where an app's response head ends in `buf`: [end of the head text, start
- * of the body], or null if the blank line has not arrived. Lines may end in
- * CRLF or a bare LF, as nginx and curl accept (busybox httpd's CGI answers
- * with bare LFs after its status line).
+ * Where the body after an app's response head starts in `buf`, or -1 if the
+ * blank line has not arrived. Lines may end in CRLF or a bare LF, as nginx
+ * and curl accept (busybox httpd's CGI answers with bare LFs after its
+ * status line). headTextEnd() gives the end of the head text.
  */
-export function responseHeadEnd(buf: Buffer): [number, number] | null {
+export function responseHeadEnd(buf: Buffer): number {
   let i = buf.indexOf(0x0a);
   while (i !== -1) {
     const n = buf[i + 1];
-    if (n === 0x0a) return [buf[i - 1] === 0x0d ? i - 1 : i, i + 2];
+    if (n === 0x0a) return i + 2;
     if (n === 0x0d) {
       const n2 = buf[i + 2];
-      if (n2 === 0x0a) return [buf[i - 1] === 0x0d ? i - 1 : i, i + 3];
-      if (n2 === undefined) return null;
+      if (n2 === 0x0a) return i + 3;
+      if (n2 === undefined) return -1;
     }
-    if (n === undefined) return null;
+    if (n === undefined) return -1;
     i = buf.indexOf(0x0a, i + 1);
   }
-  return null;
+  return -1;
+}
+
+/** The end of the head text (its last line, without line end) given where the body starts. */
+export function headTextEnd(buf: Buffer, bodyStart: number): number {
+  // The blank line is LF or CRLF; the line before it ends in LF or CRLF too.
+  const lf = buf[bodyStart - 2] === 0x0d ? bodyStart - 3 : bodyStart - 2;
+  return buf[lf - 1] === 0x0d ? lf - 1 : lf;
 }
 
 /**
@@ -197,10 +204,17 @@ export function responseHeadEnd(buf: Buffer): [number, number] | null {
  * `method` decides whether a body follows (HEAD: never).
  */
 export function parseResponseHead(text: string, method: string): ResponseHead | string {
-  const lines = text.split('\n');
+  let lines = text.split('\r\n');
   for (let i = 0; i < lines.length; i++) {
-    const l = lines[i]!;
-    if (l.charCodeAt(l.length - 1) === 0x0d) lines[i] = l.slice(0, -1);
+    if (lines[i]!.includes('\n')) {
+      // Bare LFs (rare): split again on LF alone.
+      lines = text.split('\n');
+      for (let j = 0; j < lines.length; j++) {
+        const l = lines[j]!;
+        if (l.charCodeAt(l.length - 1) === 0x0d) lines[j] = l.slice(0, -1);
+      }
+      break;
+    }
   }
   const m = STATUS_LINE.exec(lines[0]!);
   if (!m) return `malformed status line ${JSON.stringify(lines[0]!.slice(0, 80))}`;

@@ -17,7 +17,7 @@ import type { PortEndpoint } from '../store/records.js';
 import type { ContainerRoute } from './route-table.js';
 import { forwardHeaders, type ForwardContext } from './proxy.js';
 import { MAX_ATTEMPTS, type TrustedProxies } from './forwarding.js';
-import { ChunkedScanner, parseResponseHead, responseHeadEnd, type ResponseHead } from './http1.js';
+import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type ResponseHead } from './http1.js';
 
 const MAX_ANSWER_HEAD = 64 * 1024;
 
@@ -71,12 +71,12 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
     const onAnswer = (d: Buffer): void => {
       answer = answer === null ? d : Buffer.concat([answer, d]);
       for (;;) {
-        const ends = responseHeadEnd(answer);
-        if (ends === null) {
+        const bodyStart = responseHeadEnd(answer);
+        if (bodyStart === -1) {
           if (answer.length > MAX_ANSWER_HEAD) fail('the answer head is too large');
           return;
         }
-        const text = answer.toString('latin1', 0, ends[0]);
+        const text = answer.toString('latin1', 0, headTextEnd(answer, bodyStart));
         const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1];
         if (status === '101') {
           answered = true;
@@ -85,7 +85,7 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
         }
         const parsed = parseResponseHead(text, req.method ?? 'GET');
         if (typeof parsed === 'string') return fail(`invalid answer: ${parsed}`);
-        const rest = answer.subarray(ends[1]);
+        const rest = answer.subarray(bodyStart);
         if (parsed.status < 200) {
           // 100 Continue, 103 Early Hints: the final answer follows.
           answer = rest.length > 0 ? rest : null;

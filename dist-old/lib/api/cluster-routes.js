@@ -1,0 +1,86 @@
+import { VikingError } from '../errors.js';
+import { drainHost, listHosts, removeHost } from '../hosts/ops.js';
+import { createToken, listTokens, revokeToken } from '../auth/tokens.js';
+import { LEADER_KEY } from '../store/keys.js';
+import { VERSION } from '../host/host.js';
+import { listJobs, listStacks } from './status.js';
+import { FLAG, NAME, OBJ, OBJS, flagOn, noQuery, okArray, okObject, params } from './schemas.js';
+export function registerClusterRoutes(app, ctx) {
+    app.get('/v1/ping', { schema: { querystring: noQuery, response: okObject({ ok: { type: 'boolean' }, host: { type: 'string' } }, ['ok', 'host']) } }, async () => ({
+        ok: true,
+        host: ctx.hostName,
+    }));
+    app.get('/v1/whoami', { schema: { querystring: noQuery, response: okObject({ id: { type: 'string' }, name: { type: 'string' } }, ['id', 'name']) } }, async (req) => ({
+        ...req.token,
+        host: ctx.hostName,
+    }));
+    app.get('/v1/info', { schema: { querystring: noQuery, response: okObject({ host: { type: 'string' }, leader: { type: ['string', 'null'] }, hosts: OBJ, stacks: OBJ, jobs: OBJ }, ['host', 'hosts', 'stacks', 'jobs']) } }, async () => {
+        const [hosts, stacks, jobs, leader] = await Promise.all([
+            listHosts(ctx.client),
+            listStacks(ctx.client),
+            listJobs(ctx.client),
+            ctx.client.get(LEADER_KEY).string(),
+        ]);
+        const byState = {};
+        for (const j of jobs)
+            byState[j.state] = (byState[j.state] ?? 0) + 1;
+        return {
+            host: ctx.hostName,
+            version: VERSION,
+            leader: leader ?? null,
+            hosts: { total: hosts.length, draining: hosts.filter((h) => h.draining).length, masters: hosts.filter((h) => h.master).length, names: hosts.map((h) => h.name) },
+            stacks: { total: stacks.length, live: stacks.filter((s) => s.current !== null).length, names: stacks.map((s) => s.name) },
+            jobs: { total: jobs.length, byState },
+        };
+    });
+    app.get('/v1/network', { schema: { querystring: noQuery, response: okArray({ name: { type: 'string' }, ip: { type: 'string' }, leader: { type: 'boolean' }, jobs: { type: 'integer' } }, ['name', 'ip']) } }, async () => listHosts(ctx.client));
+    app.get('/v1/server/:name', { schema: { params: params({ name: NAME }), querystring: noQuery, response: okObject({ name: { type: 'string' }, alive: { type: 'boolean' }, jobs: OBJS }, ['name', 'alive', 'jobs']) } }, async (req) => {
+        const [hosts, jobs] = await Promise.all([listHosts(ctx.client), listJobs(ctx.client)]);
+        const host = hosts.find((h) => h.name === req.params.name);
+        const mine = jobs.filter((j) => j.host === req.params.name);
+        if (!host && mine.length === 0)
+            throw new VikingError('VIKING_E_NOT_FOUND', `no host named ${req.params.name}; viking hosts lists them`);
+        return { ...(host ?? { name: req.params.name }), alive: host !== undefined, jobs: mine };
+    });
+    app.post('/v1/server/:name/drain', {
+        schema: {
+            params: params({ name: NAME }),
+            body: { type: ['object', 'null'], additionalProperties: false, properties: { drain: { type: 'boolean' } } },
+            response: okObject({ name: { type: 'string' }, draining: { type: 'boolean' } }, ['name', 'draining']),
+        },
+    }, async (req) => {
+        const on = req.body?.drain ?? true;
+        await drainHost(ctx.client, req.params.name, on);
+        return { name: req.params.name, draining: on };
+    });
+    app.delete('/v1/server/:name', {
+        schema: {
+            params: params({ name: NAME }),
+            querystring: { type: 'object', additionalProperties: false, properties: { force: FLAG } },
+            response: okObject({ name: { type: 'string' }, unpinned: { type: 'array', items: { type: 'string' } } }, ['name', 'unpinned']),
+        },
+    }, async (req) => {
+        const known = (await listHosts(ctx.client)).some((h) => h.name === req.params.name) || (await listJobs(ctx.client)).some((j) => j.host === req.params.name);
+        if (!known)
+            throw new VikingError('VIKING_E_NOT_FOUND', `no host named ${req.params.name}; viking hosts lists them`);
+        const force = req.query.force !== undefined && flagOn(req.query.force);
+        const { unpinned } = await removeHost(ctx.client, req.params.name, force);
+        return { name: req.params.name, unpinned };
+    });
+    app.post('/v1/tokens', {
+        schema: {
+            body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } },
+            response: okObject({ id: { type: 'string' }, name: { type: 'string' }, token: { type: 'string' } }, ['id', 'name', 'token']),
+        },
+    }, async (req) => {
+        const made = await createToken(ctx.client, req.body.name, req.token?.name ?? 'api');
+        const { hash: _hash, ...record } = made.record;
+        return { ...record, token: made.token };
+    });
+    app.get('/v1/tokens', { schema: { querystring: noQuery, response: okArray({ id: { type: 'string' }, name: { type: 'string' } }, ['id', 'name']) } }, async () => listTokens(ctx.client));
+    app.delete('/v1/tokens/:id', { schema: { params: params({ id: { type: 'string', pattern: '^[a-f0-9]{12}$' } }), response: okObject({ id: { type: 'string' }, revoked: { type: 'boolean' } }, ['id']) } }, async (req) => {
+        const r = await revokeToken(ctx.client, req.params.id);
+        return { id: r.id, name: r.name, revoked: true };
+    });
+}
+//# sourceMappingURL=cluster-routes.js.map

@@ -1,0 +1,122 @@
+/**
+ * `GET /metrics` in Prometheus' text format (prom-client).
+ *
+ * Counters and histograms are kept by this API process: requests by route
+ * and status, their durations, pushes and other rollouts by result. Gauges
+ * of cluster state (stacks, jobs by state, hosts) are read from etcd at
+ * scrape time, so every host's /metrics tells the same cluster-wide truth
+ * and nothing goes stale between scrapes. Each API gets its own registry,
+ * so several in one process (tests) never share series.
+ *
+ * /metrics needs a token like every other route: it names stacks and hosts.
+ * Point Prometheus' `authorization: {credentials: <token>}` at it.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { listJobs, listStacks } from './status.js';
+import { listHosts } from '../hosts/ops.js';
+export class ApiMetrics {
+    client;
+    registry = new Registry();
+    requests;
+    duration;
+    pushes;
+    operations;
+    counts;
+    constructor(client) {
+        this.client = client;
+        const registers = [this.registry];
+        collectDefaultMetrics({ register: this.registry, prefix: 'viking_api_' });
+        this.requests = new Counter({
+            name: 'viking_http_requests_total',
+            help: 'API requests answered, by method, route pattern and HTTP status.',
+            labelNames: ['method', 'route', 'status'],
+            registers,
+        });
+        this.duration = new Histogram({
+            name: 'viking_http_request_duration_seconds',
+            help: 'Time to answer an API request (streams: until their end), by method and route pattern.',
+            labelNames: ['method', 'route'],
+            buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+            registers,
+        });
+        this.pushes = new Counter({
+            name: 'viking_pushes_total',
+            help: 'Pushes handled by this API, by result: ok or the VIKING_E_ code they failed with.',
+            labelNames: ['result'],
+            registers,
+        });
+        this.operations = new Counter({
+            name: 'viking_operations_total',
+            help: 'Rollbacks, scales, env changes and removals handled by this API, by kind and result.',
+            labelNames: ['kind', 'result'],
+            registers,
+        });
+        const self = this;
+        new Gauge({
+            name: 'viking_stacks',
+            help: 'Stacks known to the cluster (read from etcd at scrape time).',
+            registers,
+            async collect() {
+                this.set((await self.clusterCounts()).stacks);
+            },
+        });
+        new Gauge({
+            name: 'viking_jobs',
+            help: 'Containers wanted by the cluster, by state: pending, placed, starting, running, backoff, failed, lost, waiting-host.',
+            labelNames: ['state'],
+            registers,
+            async collect() {
+                this.reset();
+                const c = await self.clusterCounts();
+                for (const state of ['pending', 'placed', 'starting', 'running', 'backoff', 'failed', 'lost'])
+                    this.set({ state }, c.jobs.get(state) ?? 0);
+                for (const [state, n] of c.jobs)
+                    this.set({ state }, n);
+            },
+        });
+        new Gauge({
+            name: 'viking_hosts',
+            help: 'Live hosts, by state: up or draining.',
+            labelNames: ['state'],
+            registers,
+            async collect() {
+                this.reset();
+                const c = await self.clusterCounts();
+                this.set({ state: 'up' }, c.hosts.get('up') ?? 0);
+                this.set({ state: 'draining' }, c.hosts.get('draining') ?? 0);
+            },
+        });
+    }
+    /** One etcd read per scrape, shared by the gauges. */
+    clusterCounts() {
+        const now = Date.now();
+        if (this.counts && now - this.counts.at < 1000)
+            return this.counts.value;
+        const value = (async () => {
+            const [stacks, jobs, hosts] = await Promise.all([listStacks(this.client), listJobs(this.client), listHosts(this.client)]);
+            const byState = new Map();
+            for (const j of jobs)
+                byState.set(j.state, (byState.get(j.state) ?? 0) + 1);
+            const byHost = new Map();
+            for (const h of hosts)
+                byHost.set(h.draining ? 'draining' : 'up', (byHost.get(h.draining ? 'draining' : 'up') ?? 0) + 1);
+            return { stacks: stacks.length, jobs: byState, hosts: byHost };
+        })();
+        this.counts = { at: now, value };
+        value.catch(() => (this.counts = undefined));
+        return value;
+    }
+    /** Counts every answered request under its route pattern (not its URL: no label explosion). */
+    register(app) {
+        app.addHook('onResponse', async (req, reply) => {
+            const route = req.routeOptions.url ?? 'unmatched';
+            this.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+            this.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+        });
+        app.get('/metrics', { schema: { querystring: { type: 'object', additionalProperties: false, properties: {} } } }, async (_req, reply) => {
+            const body = await this.registry.metrics();
+            return reply.type(this.registry.contentType).send(body);
+        });
+    }
+}
+//# sourceMappingURL=metrics.js.map

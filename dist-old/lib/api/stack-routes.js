@@ -1,0 +1,102 @@
+import { VikingError } from '../errors.js';
+import { readStack } from '../schedule/stacks.js';
+import { readStackLock } from '../schedule/lock.js';
+import { allocate } from './allocate.js';
+import { listJobs, listStacks } from './status.js';
+import { NAME, OBJ, OBJS, TAG, noQuery, okArray, okObject, params } from './schemas.js';
+async function stackOr404(ctx, name) {
+    const stack = await readStack(ctx.client, name);
+    if (!stack)
+        throw new VikingError('VIKING_E_NOT_FOUND', `no stack named ${name}; viking stacks lists them`);
+    return stack;
+}
+export function registerStackRoutes(app, ctx) {
+    app.get('/v1/stacks', {
+        schema: {
+            querystring: noQuery,
+            response: okArray({ name: { type: 'string' }, current: { type: ['string', 'null'] }, releases: { type: 'integer' }, domains: { type: 'array', items: { type: 'string' } } }, ['name']),
+        },
+    }, async () => {
+        const stacks = await listStacks(ctx.client);
+        return stacks.map((s) => ({
+            name: s.name,
+            current: s.current,
+            releases: s.releases.length,
+            lastRelease: s.lastRelease,
+            domains: Object.values(s.domains).flat(),
+            updatedAt: s.releases.at(-1)?.at ?? null,
+        }));
+    });
+    app.get('/v1/stack/:name', { schema: { params: params({ name: NAME }), querystring: noQuery, response: okObject({ name: { type: 'string' }, jobs: OBJS }, ['name', 'jobs']) } }, async (req) => {
+        const stack = await stackOr404(ctx, req.params.name);
+        const [jobs, lock] = await Promise.all([listJobs(ctx.client, stack.name), readStackLock(ctx.client, stack.name)]);
+        return { ...stack, env: stack.env ?? {}, scale: stack.scale ?? {}, busy: lock ?? null, jobs };
+    });
+    app.get('/v1/tags/:stack', {
+        schema: {
+            params: params({ stack: NAME }),
+            querystring: noQuery,
+            response: okArray({ tag: { type: 'string' }, current: { type: 'boolean' }, jobs: { type: 'integer' } }, ['tag', 'current']),
+        },
+    }, async (req) => {
+        const stack = await stackOr404(ctx, req.params.stack);
+        const jobs = await listJobs(ctx.client, stack.name);
+        return stack.releases.map((r) => ({
+            tag: r.tag,
+            number: r.number,
+            current: r.tag === stack.current,
+            at: r.at,
+            by: r.by,
+            origin: r.origin ?? { kind: 'push' },
+            images: r.images,
+            nodes: Object.keys(r.nodes ?? {}),
+            env: r.env ?? {},
+            redeployable: r.nodes !== undefined,
+            jobs: jobs.filter((j) => j.tag === r.tag).length,
+        }));
+    });
+    app.get('/v1/nodes/:stack/:tag', { schema: { params: params({ stack: NAME, tag: TAG }), querystring: noQuery, response: okArray({ node: { type: 'string' }, replicas: OBJS }, ['node']) } }, async (req) => {
+        const stack = await stackOr404(ctx, req.params.stack);
+        const release = stack.releases.find((r) => r.tag === req.params.tag);
+        const jobs = (await listJobs(ctx.client, stack.name)).filter((j) => j.tag === req.params.tag);
+        if (!release && jobs.length === 0) {
+            throw new VikingError('VIKING_E_NOT_FOUND', `${stack.name} has no release ${req.params.tag}; viking releases ${stack.name} lists them`);
+        }
+        const names = new Set([...Object.keys(release?.nodes ?? {}), ...Object.keys(release?.domains ?? {}), ...jobs.map((j) => j.node)]);
+        return [...names].sort().map((node) => {
+            const spec = release?.nodes?.[node];
+            const website = release?.websites?.[node];
+            const replicas = jobs.filter((j) => j.node === node);
+            return {
+                node,
+                kind: website !== undefined ? 'website' : 'container',
+                domains: release?.domains?.[node] ?? [],
+                ...(spec ? { spec, scale: stack.scale?.[node]?.replicas ?? spec.scale } : {}),
+                ...(website !== undefined ? { documentRoot: website } : {}),
+                replicas: replicas.map((j) => ({ instance: j.instance, host: j.host, state: j.state, container: j.container, endpoints: j.endpoints, reason: j.reason })),
+            };
+        });
+    });
+    app.get('/v1/allocate/:stack/:tag/:node', {
+        schema: {
+            params: params({ stack: NAME, tag: TAG, node: NAME }),
+            querystring: noQuery,
+            response: okObject({ replicas: OBJS, hosts: OBJS, hypothetical: { type: 'boolean' } }, ['replicas', 'hosts']),
+        },
+    }, async (req) => allocate(ctx.client, req.params.stack, req.params.tag, req.params.node));
+    app.get('/v1/env/:stack', { schema: { params: params({ stack: NAME }), querystring: noQuery, response: okObject({ overrides: { type: 'object', additionalProperties: { type: 'string' } } }, ['overrides']) } }, async (req) => {
+        const stack = await stackOr404(ctx, req.params.stack);
+        const current = stack.releases.find((r) => r.tag === stack.current);
+        const nodes = {};
+        for (const [node, t] of Object.entries(current?.nodes ?? {}))
+            nodes[node] = t.env;
+        return { stack: stack.name, release: stack.current, overrides: stack.env ?? {}, nodes };
+    });
+    app.get('/v1/ps', {
+        schema: {
+            querystring: { type: 'object', additionalProperties: false, properties: { stack: NAME } },
+            response: okArray({ stack: { type: 'string' }, tag: { type: 'string' }, node: { type: 'string' }, instance: { type: 'integer' }, state: { type: 'string' } }, ['stack', 'state']),
+        },
+    }, async (req) => listJobs(ctx.client, req.query.stack));
+}
+//# sourceMappingURL=stack-routes.js.map

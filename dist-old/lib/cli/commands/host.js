@@ -1,0 +1,86 @@
+/**
+ * `viking host`: run this server as a member of a cluster (see lib/host).
+ * Runs in the foreground; SIGTERM or Ctrl-C resigns, revokes the lease and
+ * exits cleanly.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { handled } from '../output.js';
+import { BALANCE_MODES } from '../../router/upstreams.js';
+export function defaultDataDir() {
+    return process.getuid?.() === 0 ? '/var/lib/viking' : path.join(os.homedir(), '.viking');
+}
+export function defaultRouterPort() {
+    return process.getuid?.() === 0 ? 80 : 8080;
+}
+export function logLine(msg) {
+    process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+}
+/** Stops `stop` once on the first SIGINT/SIGTERM, then exits. */
+export function onShutdown(stop) {
+    let stopping = false;
+    const handler = (signal) => {
+        if (stopping)
+            return;
+        stopping = true;
+        logLine(`${signal}: shutting down`);
+        stop().then(() => process.exit(0), (err) => {
+            logLine(`shutdown failed: ${err.message}`);
+            process.exit(1);
+        });
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+}
+export function hostCommand(y) {
+    return y.command('host', 'run this server as a viking host: slave, router and API (and leader when --master)', (a) => a
+        .option('etcd', { type: 'string', demandOption: true, describe: 'etcd URLs, comma separated (http://10.0.0.1:2379,...)' })
+        .option('name', { type: 'string', demandOption: true, describe: 'host name: lowercase letters, digits, dashes' })
+        .option('ip', { type: 'string', demandOption: true, describe: 'address containers publish on and routers proxy to' })
+        .option('master', { type: 'boolean', default: false, describe: 'campaign for leadership (runs dispatch)' })
+        .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port (0: any free port)' })
+        .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port (0: any free port)' })
+        .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'where pushed sources are kept' })
+        .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
+        .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
+        .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
+        .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
+        .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
+        .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
+        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
+        .option('registry', { type: 'string', describe: 'the cluster registry host:port: announced in etcd, images are pushed and pulled there' })
+        .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' })
+        .option('health-timeout', { type: 'number', describe: 'seconds a new container has to pass its health check (default 60)' })
+        .option('router-workers', { type: 'number', describe: 'router worker processes, 0 to serve in the host process (default: one per core)' })
+        .option('router-balance', { choices: BALANCE_MODES, default: 'least-conn', describe: 'how the router spreads requests over a node\'s replicas' }), handled(async (args) => {
+        // Loaded here, not at the top: commands that only call the API start faster without etcd and Docker clients.
+        const { VikingHost } = await import('../../host/host.js');
+        const host = new VikingHost({
+            name: args.name,
+            ip: args.ip,
+            etcd: args.etcd.split(','),
+            master: args.master ?? false,
+            routerPort: args['router-port'],
+            apiPort: args['api-port'],
+            dataDir: path.resolve(args['data-dir']),
+            tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
+            ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
+            leaseTtlSeconds: args['lease-ttl'],
+            leaderTtlSeconds: args['leader-ttl'],
+            ...(args['backoff-base-ms'] !== undefined || args['max-failures'] !== undefined
+                ? { backoff: { ...(args['backoff-base-ms'] !== undefined ? { baseMs: args['backoff-base-ms'] } : {}), ...(args['max-failures'] !== undefined ? { maxFailures: args['max-failures'] } : {}) } }
+                : {}),
+            ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
+            ...(args.registry ? { registry: { address: args.registry, run: args['run-registry'] ?? false } } : {}),
+            ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
+            ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
+            routerBalance: (args['router-balance'] ?? 'least-conn'),
+            log: logLine,
+        });
+        onShutdown(() => host.stop());
+        await host.start();
+        // Machine-readable line for scripts and tests that start hosts on port 0.
+        logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
+    }));
+}
+//# sourceMappingURL=host.js.map

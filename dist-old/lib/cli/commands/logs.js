@@ -1,0 +1,42 @@
+import { VikingError } from '../../errors.js';
+import { ApiClient, readLines } from '../api-client.js';
+import { handled } from '../output.js';
+import { withApi } from '../options.js';
+export function logsCommand(y) {
+    return y.command('logs <stack> [node]', 'show the logs of every replica of a node (or of the whole stack); -f to follow', (a) => withApi(a)
+        .positional('stack', { type: 'string', demandOption: true })
+        .positional('node', { type: 'string', describe: 'only this node (default: every node of the live release)' })
+        .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing new lines as they are written' })
+        .option('tail', { alias: 'n', type: 'string', default: '100', describe: 'lines per replica to start with, or "all"' })
+        .option('tag', { type: 'string', describe: 'a release other than the live one, e.g. v3' })
+        .option('timestamps', { alias: 't', type: 'boolean', describe: 'show when each line was written' })
+        .option('json', { type: 'boolean', describe: 'one JSON object per line' })
+        .example('$0 logs hello web -f', 'follow both replicas of hello\'s web node'), handled(async (args) => {
+        if (args.tail !== 'all' && !/^\d+$/.test(args.tail ?? '100'))
+            throw new VikingError('VIKING_E_BAD_REQUEST', `--tail takes a number of lines or "all", not '${args.tail}'`);
+        const api = await ApiClient.from(args);
+        const stack = await api.get(`/v1/stack/${encodeURIComponent(args.stack)}`);
+        const tag = args.tag ?? stack.current ?? undefined;
+        const nodes = args.node ? [args.node] : [...new Set(stack.jobs.filter((j) => !tag || j.tag === tag).map((j) => j.node))].sort();
+        if (nodes.length === 0)
+            throw new VikingError('VIKING_E_NOT_FOUND', `${args.stack} has no replicas running${tag ? ` in ${tag}` : ''}`);
+        const labels = stack.jobs.filter((j) => nodes.includes(j.node)).map((j) => `${j.node}.${j.instance}`);
+        let width = Math.max(5, ...labels.map((l) => l.length));
+        const query = new URLSearchParams({ format: 'ndjson', tail: args.tail ?? '100' });
+        if (args.follow)
+            query.set('follow', '1');
+        if (args.tag)
+            query.set('tag', args.tag);
+        await Promise.all(nodes.map(async (node) => {
+            const res = await api.call('GET', `/v1/logs/${encodeURIComponent(args.stack)}/${encodeURIComponent(node)}?${query}`);
+            await readLines(res, (text) => {
+                if (args.json)
+                    return void process.stdout.write(`${text}\n`);
+                const l = JSON.parse(text);
+                width = Math.max(width, l.replica.length);
+                process.stdout.write(`${l.replica.padEnd(width)} | ${args.timestamps && l.time ? `${l.time} ` : ''}${l.line}\n`);
+            });
+        }));
+    }));
+}
+//# sourceMappingURL=logs.js.map

@@ -1,0 +1,85 @@
+/**
+ * The one error registry of viking.
+ *
+ * Every failure a user can cause or see has a stable code (`VIKING_E_...`),
+ * an HTTP status and a message that says what to do about it. The API turns
+ * a VikingError into `{statusCode, code, message}`; the CLI prints the code
+ * and exits non-zero. Codes are never renamed: scripts match on them.
+ */
+export const ERROR_CODES = {
+    VIKING_E_INTERNAL: { status: 500, summary: 'An unexpected failure inside viking; the message has the detail.' },
+    VIKING_E_BAD_REQUEST: { status: 400, summary: 'The request is malformed: a missing or invalid parameter.' },
+    VIKING_E_NOT_FOUND: { status: 404, summary: 'The stack, tag, node or host named does not exist.' },
+    VIKING_E_INVALID_NAME: { status: 400, summary: 'A name is not made of lowercase letters, digits and dashes.' },
+    VIKING_E_VIKINGFILE_INVALID: { status: 400, summary: 'The Vikingfile has errors; each names its line and column.' },
+    VIKING_E_VIKINGFILE_MISSING: { status: 400, summary: 'No Vikingfile (Vikingfile, Vikingfile.yml or Vikingfile.yaml) at the root of the pushed directory.' },
+    VIKING_E_UPLOAD_INVALID: { status: 400, summary: 'The uploaded source archive is not a valid tar or holds an unsafe entry.' },
+    VIKING_E_UPLOAD_TOO_LARGE: { status: 413, summary: 'The uploaded source is larger than the configured cap.' },
+    VIKING_E_BUILD_FAILED: { status: 422, summary: 'An image of the build: section failed to build; the output of the failing step is attached.' },
+    VIKING_E_IMAGE_MISSING: { status: 422, summary: 'An image a node needs is neither built by the stack nor present on the host.' },
+    VIKING_E_DEPLOY_TIMEOUT: { status: 504, summary: 'The new release did not become healthy in time; the old release keeps serving.' },
+    VIKING_E_UNHEALTHY: { status: 422, summary: 'A container of the new release failed its health check; the old release keeps serving.' },
+    VIKING_E_DOMAIN_TAKEN: { status: 409, summary: 'A domain of the Vikingfile is already served by another stack.' },
+    VIKING_E_HOST_ALIVE: { status: 409, summary: 'A host that is still alive cannot be removed; drain and stop it first, or force.' },
+    VIKING_E_REGISTRY_UNAVAILABLE: { status: 503, summary: 'The cluster registry cannot be started or reached.' },
+    VIKING_E_ETCD_UNAVAILABLE: { status: 503, summary: 'The etcd cluster cannot be reached.' },
+    VIKING_E_DOCKER_UNAVAILABLE: { status: 503, summary: 'The Docker Engine cannot be reached.' },
+    VIKING_E_API_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the viking API at the configured URL.' },
+    VIKING_E_ETCD_BINARY_MISSING: { status: 500, summary: 'viking up needs the etcd binary (Debian package etcd-server) on the PATH.' },
+    VIKING_E_UNAUTHORIZED: { status: 401, summary: 'The request carries no API token, or one that is unknown or revoked; nothing was changed.' },
+    VIKING_E_STACK_BUSY: { status: 409, summary: 'Another push, rollback, scale, env change or removal of the stack is running; wait for it to finish.' },
+    VIKING_E_NO_PREVIOUS_RELEASE: { status: 409, summary: 'There is no earlier release to roll back to, or the one named is already serving.' },
+    VIKING_E_RELEASE_NOT_REDEPLOYABLE: { status: 409, summary: 'The release lacks what a redeploy needs (it predates rollback support); push again instead.' },
+    VIKING_E_REMOVE_TIMEOUT: { status: 504, summary: 'The stack\'s keys are gone but some of its containers were still stopping when the wait ended.' },
+    VIKING_E_CONFIRM_REQUIRED: { status: 400, summary: 'A destructive command needs confirmation: answer the prompt, or pass --yes in scripts.' },
+    VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
+};
+/** A failure with a stable code, meant to be shown to a user. */
+export class VikingError extends Error {
+    code;
+    statusCode;
+    /** Extra structured detail (build output, problems, reasons). */
+    details;
+    constructor(code, message, details) {
+        super(message);
+        this.name = 'VikingError';
+        this.code = code;
+        this.statusCode = ERROR_CODES[code].status;
+        this.details = details;
+    }
+    /** The JSON shape the API answers with. */
+    toJSON() {
+        return this.details === undefined
+            ? { statusCode: this.statusCode, code: this.code, message: this.message }
+            : { statusCode: this.statusCode, code: this.code, message: this.message, details: this.details };
+    }
+}
+/** The error table for docs/errors.md: one row per code, generated so the docs never drift. */
+export function renderErrorDocs() {
+    const rows = Object.entries(ERROR_CODES).map(([code, def]) => `| \`${code}\` | ${def.status} | ${def.summary.replace(/\|/g, '\\|')} |`);
+    return [
+        '# viking error codes',
+        '',
+        'Every failure the API or the CLI reports carries one of these codes. The API answers',
+        '`{statusCode, code, message}` with the HTTP status below; the CLI prints',
+        '`error <CODE>: message` and exits with 1. Codes are never renamed: scripts may match on them.',
+        '',
+        'This file is generated from `lib/errors.ts` by `npm run docs:errors`; a test fails when it is stale.',
+        '',
+        '| code | HTTP | when |',
+        '|---|---|---|',
+        ...rows,
+        '',
+    ].join('\n');
+}
+export function isVikingError(err) {
+    return err instanceof VikingError;
+}
+/** Wraps anything thrown into a VikingError, keeping viking's own as they are. */
+export function toVikingError(err) {
+    if (err instanceof VikingError)
+        return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new VikingError('VIKING_E_INTERNAL', message);
+}
+//# sourceMappingURL=errors.js.map

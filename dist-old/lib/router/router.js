@@ -1,0 +1,147 @@
+/**
+ * The front router that runs on every host: Host header -> node -> healthy
+ * endpoints (or a website's files), from a table rebuilt on every change
+ * under /domains, /stack and /ports and swapped in memory. Any host's router
+ * serves every domain, so DNS or a load balancer can point at all of them.
+ *
+ * This is the host process's handle on it. The etcd side (RouteFeed) runs
+ * here; the HTTP side runs in `workers` worker processes sharing one port
+ * (default: one per core), or in this process when `workers` is 0. Once every
+ * worker serves a revision, it is written to `/routers/<host>` (see acks.ts)
+ * so slaves stop containers only after all routers stopped sending to them.
+ */
+import os from 'node:os';
+import { freePort } from '../up/etcd-process.js';
+import { routerKey } from '../store/keys.js';
+import { RouteFeed } from './feed.js';
+import { RouterServer } from './server.js';
+import { RouterWorkers } from './workers.js';
+export function defaultRouterWorkers() {
+    const cores = os.availableParallelism();
+    return cores > 1 ? cores : 0;
+}
+export class Router {
+    o;
+    feed;
+    local;
+    workers;
+    first;
+    ackWriter;
+    acked = '0';
+    acking = false;
+    stopped = false;
+    port = 0;
+    constructor(o) {
+        this.o = o;
+        this.feed = new RouteFeed({
+            client: o.client,
+            hostName: o.hostName,
+            dataDir: o.dataDir,
+            ...(o.log ? { log: o.log } : {}),
+            onSnapshot: (snap) => this.onSnapshot(snap),
+        });
+    }
+    get workerCount() {
+        return this.o.workers ?? defaultRouterWorkers();
+    }
+    /** Reads the routes, starts serving them, and resolves with the port. */
+    async start() {
+        const firstSnapshot = new Promise((resolve) => (this.first = resolve));
+        this.feed.start();
+        const snap = await firstSnapshot;
+        const host = this.o.host ?? '0.0.0.0';
+        const count = this.workerCount;
+        if (count === 0) {
+            this.local = new RouterServer({ balance: this.o.balance ?? 'least-conn', ...(this.o.log ? { log: this.o.log } : {}) });
+            this.local.apply(snap);
+            this.port = await this.local.listen(this.o.port, host);
+        }
+        else {
+            // Workers must all bind the same concrete port, also when a restarted one joins later.
+            this.port = this.o.port === 0 ? await freePort(host) : this.o.port;
+            this.workers = new RouterWorkers({
+                count,
+                port: this.port,
+                host,
+                balance: this.o.balance ?? 'least-conn',
+                ...(this.o.log ? { log: this.o.log } : {}),
+                onApplied: () => this.ack(),
+            });
+            await this.workers.start(snap);
+        }
+        // A change that came while the servers were starting.
+        const latest = this.feed.latest;
+        if (latest && latest !== snap)
+            this.onSnapshot(latest);
+        this.ack();
+        return this.port;
+    }
+    async stop() {
+        this.stopped = true;
+        await this.feed.stop();
+        await this.workers?.stop();
+        await this.local?.close();
+    }
+    /** From now on, acknowledge served revisions under this (leased) writer. */
+    attachAcks(writer) {
+        this.ackWriter = writer;
+        this.reack();
+    }
+    /** The lease was replaced: put the ack again. */
+    reack() {
+        this.acked = '0';
+        this.ack();
+    }
+    /** The revision every HTTP server of this router serves. */
+    get servedRevision() {
+        return this.local ? this.local.revision : this.workers?.servedRevision();
+    }
+    /** The table of an in-process router (workers: 0), for tests. */
+    get routes() {
+        return this.local?.routes;
+    }
+    get snapshot() {
+        return this.feed.latest;
+    }
+    /** Worker process ids (empty when serving in-process). */
+    workerPids() {
+        return this.workers?.pids() ?? [];
+    }
+    onSnapshot(snap) {
+        if (this.first) {
+            const first = this.first;
+            this.first = undefined;
+            return first(snap);
+        }
+        if (this.local) {
+            this.local.apply(snap);
+            this.ack();
+        }
+        else
+            this.workers?.send(snap);
+    }
+    /** Writes the served revision once it moved; one write at a time, the last one wins. */
+    ack() {
+        if (this.acking || !this.ackWriter || this.stopped)
+            return;
+        const served = this.servedRevision;
+        if (served === undefined || BigInt(served) <= BigInt(this.acked))
+            return;
+        this.acking = true;
+        const record = { host: this.o.hostName, revision: served, workers: this.workerCount, at: new Date().toISOString() };
+        this.ackWriter
+            .put(routerKey(this.o.hostName), JSON.stringify(record))
+            .then(() => {
+            if (BigInt(served) > BigInt(this.acked))
+                this.acked = served;
+        }, (err) => this.o.log?.(`router: ack failed: ${err.message}`))
+            .finally(() => {
+            this.acking = false;
+            // Something newer may have been applied meanwhile.
+            const now = this.servedRevision;
+            if (now !== undefined && BigInt(now) > BigInt(this.acked))
+                setTimeout(() => this.ack(), this.acked === served ? 0 : 200);
+        });
+    }
+}
+//# sourceMappingURL=router.js.map

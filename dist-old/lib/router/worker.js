@@ -1,0 +1,43 @@
+/**
+ * A router worker process (node:cluster): one RouterServer sharing the
+ * router's listening socket with its siblings, so the router uses every core
+ * while the host process keeps the etcd watch, the slave and the API.
+ *
+ * The worker never talks to etcd. The host process sends it RouteSnapshots
+ * over IPC; the worker starts listening only once it has the first one (so it
+ * never answers from an empty table), and reports every revision it applied,
+ * which is how the host knows when all its workers have seen a change. It
+ * exits when the host process goes away, so no orphan keeps the port.
+ */
+import { RouterServer } from './server.js';
+const config = JSON.parse(process.env.VIKING_ROUTER_WORKER ?? '{}');
+const send = (msg) => {
+    if (process.connected)
+        process.send?.(msg);
+};
+const server = new RouterServer({ balance: config.balance, log: (message) => send({ type: 'log', message }) });
+let listening = false;
+process.on('message', (msg) => {
+    switch (msg.type) {
+        case 'snapshot':
+            server.apply(msg.snapshot);
+            if (!listening) {
+                listening = true;
+                server.listen(config.port, config.host).then((port) => send({ type: 'listening', port, revision: server.revision }), (err) => {
+                    send({ type: 'log', message: `router worker: cannot listen on ${config.host}:${config.port}: ${err.message}` });
+                    process.exit(2);
+                });
+            }
+            else {
+                send({ type: 'applied', revision: server.revision });
+            }
+            return;
+        case 'stop':
+            void server.close(msg.graceMs).finally(() => process.exit(0));
+            return;
+    }
+});
+// The host process died or let go of us: stop at once.
+process.on('disconnect', () => process.exit(0));
+send({ type: 'hello' });
+//# sourceMappingURL=worker.js.map

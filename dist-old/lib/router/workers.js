@@ -1,0 +1,133 @@
+/**
+ * The router's worker processes, seen from the host process (the cluster
+ * primary): forks them, feeds each the latest RouteSnapshot, restarts one
+ * that dies, and knows which revision all of them serve.
+ *
+ * One Node process proxies at about half nginx's rate (PITFALLS.md: ~65 µs
+ * of CPU per request), so the router runs one worker per core by default and
+ * lets node:cluster hand connections out round-robin. Connections stay on
+ * the worker that accepted them; a table swap reaches every worker by IPC
+ * within a millisecond and restarts nothing.
+ */
+import cluster, {} from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
+/**
+ * Garbage collection on the main thread only. V8's parallel scavenger waits
+ * for helper threads, and on a busy machine (the router shares its cores with
+ * the apps) those are often not scheduled: pauses stretch into milliseconds.
+ * Measured with bench/router: p99 went from ~1.2-2.1x nginx's to ~0.4-1.0x.
+ */
+const DEFAULT_EXEC_ARGV = ['--single-threaded-gc'];
+/** Node flags of the worker processes; `VIKING_ROUTER_WORKER_ARGS` (space separated) replaces the default. */
+export function workerExecArgv(env = process.env) {
+    const custom = env.VIKING_ROUTER_WORKER_ARGS;
+    return custom === undefined ? DEFAULT_EXEC_ARGV : custom.split(/\s+/).filter(Boolean);
+}
+export class RouterWorkers {
+    o;
+    slots = new Map();
+    latest;
+    stopping = false;
+    restarts = 0;
+    constructor(o) {
+        this.o = o;
+    }
+    /** Forks every worker with the first snapshot; resolves when all listen. */
+    async start(first) {
+        this.latest = first;
+        await Promise.all(Array.from({ length: this.o.count }, () => this.fork()));
+    }
+    /** Sends a new snapshot to every worker. */
+    send(snapshot) {
+        this.latest = snapshot;
+        for (const slot of this.slots.values()) {
+            if (slot.worker.isConnected())
+                slot.worker.send({ type: 'snapshot', snapshot });
+        }
+    }
+    /** The oldest revision any serving worker has applied; undefined if none serves. */
+    servedRevision() {
+        let min;
+        for (const slot of this.slots.values()) {
+            if (slot.revision === undefined)
+                continue;
+            const r = BigInt(slot.revision);
+            if (min === undefined || r < min)
+                min = r;
+        }
+        return min?.toString();
+    }
+    get size() {
+        return this.slots.size;
+    }
+    /** Process ids of the workers, for status and tests. */
+    pids() {
+        return [...this.slots.values()].map((s) => s.worker.process.pid ?? 0);
+    }
+    async stop(graceMs = 2000) {
+        this.stopping = true;
+        await Promise.all([...this.slots.values()].map((slot) => new Promise((resolve) => {
+            const w = slot.worker;
+            if (w.isDead())
+                return resolve();
+            const timer = setTimeout(() => w.process.kill('SIGKILL'), graceMs + 2000);
+            w.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+            });
+            if (w.isConnected())
+                w.send({ type: 'stop', graceMs });
+            else
+                w.process.kill('SIGTERM');
+        })));
+        this.slots.clear();
+    }
+    fork() {
+        cluster.setupPrimary({ exec: WORKER_SCRIPT, args: [], execArgv: workerExecArgv(), silent: false });
+        const config = { port: this.o.port, host: this.o.host, balance: this.o.balance };
+        const worker = cluster.fork({ VIKING_ROUTER_WORKER: JSON.stringify(config) });
+        const slot = { worker, revision: undefined };
+        this.slots.set(worker.id, slot);
+        return new Promise((resolve, reject) => {
+            let up = false;
+            worker.on('message', (msg) => {
+                switch (msg.type) {
+                    case 'hello':
+                        if (this.latest)
+                            worker.send({ type: 'snapshot', snapshot: this.latest });
+                        return;
+                    case 'listening':
+                        up = true;
+                        slot.revision = msg.revision;
+                        this.o.onApplied();
+                        resolve();
+                        return;
+                    case 'applied':
+                        slot.revision = msg.revision;
+                        this.o.onApplied();
+                        return;
+                    case 'log':
+                        this.o.log?.(msg.message);
+                        return;
+                }
+            });
+            worker.once('exit', (code, signal) => {
+                this.slots.delete(worker.id);
+                if (!up)
+                    reject(new Error(`router worker exited before listening (${signal ?? `code ${code}`})`));
+                if (this.stopping)
+                    return;
+                this.o.onApplied();
+                this.restarts++;
+                this.o.log?.(`router: worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
+                const delay = Math.min(100 * 2 ** Math.min(this.restarts, 6), 5000);
+                setTimeout(() => {
+                    if (!this.stopping)
+                        this.fork().catch((err) => this.o.log?.(`router: ${err.message}`));
+                }, delay);
+            });
+        });
+    }
+}
+//# sourceMappingURL=workers.js.map

@@ -1,0 +1,27 @@
+/**
+ * A real etcd member for one test file: free loopback ports, a temporary
+ * data directory, removed again by stop().
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, startEtcdMember } from '../../lib/up/etcd-process.js';
+export async function startTestEtcd(name = 'test') {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'viking-etcd-'));
+    const member = await startEtcdMember({
+        name,
+        dataDir: dir,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        logFile: path.join(dir, 'etcd.log'),
+    });
+    return {
+        url: member.url,
+        member,
+        async stop() {
+            await member.stop();
+            await rm(dir, { recursive: true, force: true });
+        },
+    };
+}
+//# sourceMappingURL=etcd.js.map

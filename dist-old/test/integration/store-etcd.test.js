@@ -1,0 +1,150 @@
+/**
+ * The store, election, host lease and dispatch against a real etcd member.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestEtcd } from '../helpers/etcd.js';
+import { waitFor } from '../helpers/wait.js';
+import { connectEtcd, readPrefix, watchPrefix } from '../../lib/store/client.js';
+import { LEADER_KEY, deployKey, hostKey, procKey, runKey, PREFIX } from '../../lib/store/keys.js';
+import { LeaderElection } from '../../lib/leader/election.js';
+import { HostLease } from '../../lib/host/host-lease.js';
+import { Dispatcher } from '../../lib/dispatch/dispatch.js';
+let etcd;
+let client;
+before(async () => {
+    etcd = await startTestEtcd();
+    client = connectEtcd(etcd.url);
+});
+after(async () => {
+    client?.close();
+    await etcd?.stop();
+});
+const hostRecord = (name) => ({
+    name, ip: '127.0.0.1', tags: [], capacity: { memory: 0, cpu: 0, containers: 0 }, master: false,
+    api: 'http://127.0.0.1:1', routerPort: 0, draining: false, startedAt: new Date().toISOString(), version: 'test',
+});
+const job = (stack, node, instance, extra = {}) => ({
+    stack, tag: 'v1', node, instance, image: 'viking/busybox', expose: [], volumes: [], env: {}, service: false,
+    tags: [], prefer: [], memory: 0, cpu: 0, scale: 3, ...extra,
+});
+test('readPrefix at a revision is a snapshot: later writes are not in it', async () => {
+    await client.put('/snap/a').value('{"n":1}');
+    const first = await readPrefix(client, '/snap/');
+    await client.put('/snap/b').value('{"n":2}');
+    const again = await readPrefix(client, '/snap/', first.revision);
+    const now = await readPrefix(client, '/snap/');
+    assert.deepEqual(again.entries.map((e) => e.key), ['/snap/a']);
+    assert.deepEqual(now.entries.map((e) => [e.key, e.value?.n]), [['/snap/a', 1], ['/snap/b', 2]]);
+});
+test('watchPrefix wakes on put and delete under its prefix only', async () => {
+    let wakes = 0;
+    const w = watchPrefix(client, '/watched/', () => wakes++);
+    await waitFor('watch to open', async () => {
+        await client.put('/watched/x').value('1');
+        return wakes > 0;
+    });
+    const before = wakes;
+    await client.put('/elsewhere/x').value('1');
+    await client.delete().key('/watched/x');
+    await waitFor('delete to wake', () => wakes > before);
+    await w.cancel();
+});
+test('election: one leader at a time, resign hands over, and the old fence no longer writes', async () => {
+    const a = new LeaderElection(client, 'host-a', 2);
+    const b = new LeaderElection(client, 'host-b', 2);
+    const elected = [];
+    a.on('elected', () => elected.push('a'));
+    b.on('elected', () => elected.push('b'));
+    a.start();
+    await waitFor('a to lead', () => a.current);
+    b.start();
+    assert.equal(await client.get(LEADER_KEY).string(), 'host-a');
+    assert.equal(b.current, undefined);
+    const oldFence = a.current.createRevision;
+    await a.resign();
+    await waitFor('b to lead', () => b.current);
+    assert.deepEqual(elected, ['a', 'b']);
+    assert.equal(await client.get(LEADER_KEY).string(), 'host-b');
+    const stale = await client.if(LEADER_KEY, 'Create', '==', oldFence).then(client.put('/fenced').value('x')).commit();
+    assert.equal(stale.succeeded, false, 'a write fenced on the old leadership must fail');
+    assert.equal(await client.get('/fenced').string(), null);
+    await b.resign();
+    assert.equal(await client.get(LEADER_KEY).string(), null);
+});
+test('host lease: the host key and leased endpoints vanish when the lease is revoked', async () => {
+    const lease = new HostLease(client, hostRecord('lease-host'), 2);
+    await lease.start();
+    await lease.put('/ports/s/n/80/tcp/127.0.0.1/1/v1.1', '{}');
+    assert.ok(await client.get(hostKey('lease-host')).string());
+    await lease.close();
+    assert.equal(await client.get(hostKey('lease-host')).string(), null);
+    assert.equal(await client.get('/ports/s/n/80/tcp/127.0.0.1/1/v1.1').string(), null);
+});
+test('dispatch places, spreads, removes and moves jobs off a dead host', async () => {
+    const election = new LeaderElection(client, 'dispatcher', 2);
+    election.start();
+    await waitFor('leadership', () => election.current);
+    const h1 = new HostLease(client, hostRecord('d-one'), 2);
+    const h2 = new HostLease(client, hostRecord('d-two'), 2);
+    const h3 = new HostLease(client, hostRecord('d-three'), 2);
+    await Promise.all([h1.start(), h2.start(), h3.start()]);
+    const dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 1000 });
+    dispatcher.start();
+    try {
+        const jobs = [1, 2, 3].map((n) => job('disp', 'web', n));
+        for (const j of jobs)
+            await client.put(procKey(j)).value(JSON.stringify(j));
+        const placed = await waitFor('3 jobs placed', async () => {
+            const run = await client.getAll().prefix(`${PREFIX.run}disp/`).strings();
+            return Object.keys(run).length === 3 ? run : undefined;
+        });
+        assert.deepEqual(new Set(Object.values(placed)), new Set(['d-one', 'd-two', 'd-three']), 'one replica per host');
+        for (const j of jobs)
+            assert.equal(await client.get(deployKey(placed[runKey(j)], j)).string(), '', 'deploy key written with the run key');
+        // The host of job 1 dies: its job moves to a survivor, its deploy key goes.
+        const deadHost = placed[runKey(jobs[0])];
+        await [h1, h2, h3].find((h) => h.name === deadHost).close();
+        const moved = await waitFor('job 1 moved', async () => {
+            const h = await client.get(runKey(jobs[0])).string();
+            return h && h !== deadHost ? h : undefined;
+        });
+        assert.notEqual(moved, deadHost);
+        assert.equal(await client.get(deployKey(deadHost, jobs[0])).string(), null);
+        assert.equal(await client.get(deployKey(moved, jobs[0])).string(), '');
+        // Job 3 is no longer wanted: its /run and /deploy go.
+        const host3 = await client.get(runKey(jobs[2])).string();
+        await client.delete().key(procKey(jobs[2]));
+        await waitFor('job 3 removed', async () => (await client.get(runKey(jobs[2])).string()) === null);
+        assert.equal(await client.get(deployKey(host3, jobs[2])).string(), null);
+        // A volume job pins its node to the host it first lands on.
+        const vol = job('disp', 'db', 1, { volumes: ['/data'], scale: 1 });
+        await client.put(procKey(vol)).value(JSON.stringify(vol));
+        const volHost = await waitFor('volume job placed', () => client.get(runKey(vol)).string());
+        assert.equal(await client.get('/fixed/disp/db').string(), volHost);
+    }
+    finally {
+        await dispatcher.stop();
+        await election.resign();
+        await Promise.all([h1.close(), h2.close(), h3.close()]);
+        await client.delete().prefix(`${PREFIX.proc}disp/`);
+    }
+});
+test('a dispatcher that is not the leader writes nothing', async () => {
+    const j = job('fenced', 'web', 1);
+    await client.put(procKey(j)).value(JSON.stringify(j));
+    const lease = new HostLease(client, hostRecord('f-host'), 2);
+    await lease.start();
+    try {
+        // A fence naming a leadership that does not exist (revision 1 is long gone).
+        const d = new Dispatcher(client, () => ({ createRevision: '1' }));
+        const result = await d.dispatchOnce();
+        assert.ok(result.placed >= 1, 'it planned the job');
+        assert.equal(result.conflicts, 1, 'but the fenced commit failed');
+        assert.equal(await client.get(runKey(j)).string(), null);
+    }
+    finally {
+        await lease.close();
+    }
+});
+//# sourceMappingURL=store-etcd.test.js.map

@@ -1,0 +1,132 @@
+/**
+ * Slow clients against a real router (issue 9, item 6): a slowloris client
+ * that sends its request head one byte at a time must lose its connection
+ * when the head deadline (counted from the head's first byte) passes, on
+ * the fast path and on the node:http path it hands connections to; an idle
+ * kept-alive connection closes after the idle timeout; and past the
+ * per-worker connection cap a new client gets a clean 503 with
+ * `connection: close` while those already connected are served.
+ *
+ * Timeouts are shortened through the router's options so the test is quick.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { RouterServer } from '../../lib/router/server.js';
+import { call, endpointFor, startBackend } from '../helpers/router-fixtures.js';
+const HEAD_MS = 1000;
+const IDLE_MS = 1500;
+const MAX_CONNECTIONS = 6;
+let server;
+let port;
+let backend;
+before(async () => {
+    backend = await startBackend('slow-clients');
+    server = new RouterServer({ clientTimeouts: { headMs: HEAD_MS, idleMs: IDLE_MS }, maxConnections: MAX_CONNECTIONS });
+    port = await server.listen(0, '127.0.0.1');
+    const snap = {
+        revision: '1',
+        domains: [['app.slow.test', { stack: 'app', node: 'web', kind: 'container' }]],
+        stacks: [],
+        endpoints: [endpointFor('app', 'web', 'v1', 1, backend.port)],
+        sites: [],
+    };
+    server.apply(snap);
+});
+after(async () => {
+    await server.close(200);
+    await backend.close();
+});
+/**
+ * A slowloris client: sends `prefix` at once, then one byte of `drip` every
+ * `everyMs` (a header line that never ends), until the router closes.
+ */
+function slowloris(prefix, everyMs = 100, drip = 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const started = Date.now();
+    let received = '';
+    let i = 0;
+    let timer;
+    socket.setEncoding('latin1');
+    socket.on('data', (d) => (received += d));
+    socket.on('error', () => { });
+    socket.on('connect', () => {
+        socket.write(prefix);
+        timer = setInterval(() => {
+            if (!socket.destroyed && socket.writable)
+                socket.write(drip[i++ % drip.length]);
+        }, everyMs);
+    });
+    const closed = new Promise((resolve) => {
+        socket.on('close', () => {
+            clearInterval(timer);
+            resolve({ ms: Date.now() - started, received });
+        });
+    });
+    // Safety net for the old behaviour (the connection would live on): end the test instead of hanging.
+    setTimeout(() => socket.destroy(), 15_000).unref();
+    return { socket, closed };
+}
+test('fast path: a client dripping its head one byte at a time is cut at the head deadline, not kept alive by each byte', async () => {
+    const loris = slowloris('GET / HTTP/1.1\r\nHost: app.slow.test\r\n');
+    const { ms, received } = await loris.closed;
+    assert.ok(ms >= HEAD_MS - 50, `closed too early (${ms} ms)`);
+    assert.ok(ms < HEAD_MS + 1500, `the connection lived ${ms} ms although the head deadline is ${HEAD_MS} ms`);
+    assert.ok(received === '' || /^HTTP\/1\.1 408 /.test(received), `unexpected answer ${JSON.stringify(received.slice(0, 40))}`);
+});
+test('node:http path: after a hand-over, a dripped head is cut at the same deadline', async () => {
+    // The first request goes to node:http (unknown domain: 404) and keeps the connection; the second head drips.
+    const loris = slowloris('GET / HTTP/1.1\r\nHost: unknown.slow.test\r\n\r\nGET / HTTP/1.1\r\nHost: app.slow.test\r\n');
+    const { ms, received } = await loris.closed;
+    assert.match(received, /^HTTP\/1\.1 404 /, 'the first request was answered by node:http');
+    assert.ok(ms < HEAD_MS + 2000, `the connection lived ${ms} ms although the head deadline is ${HEAD_MS} ms`);
+});
+test('an idle kept-alive connection closes after the idle timeout, on both paths', async () => {
+    for (const host of ['app.slow.test', 'unknown.slow.test']) {
+        const socket = net.connect({ host: '127.0.0.1', port });
+        const started = Date.now();
+        let received = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (d) => (received += d));
+        socket.on('error', () => { });
+        socket.on('connect', () => socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+        const ms = await new Promise((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+        assert.match(received, /^HTTP\/1\.1 (200|404) /, host);
+        assert.ok(ms >= IDLE_MS - 100 && ms < IDLE_MS + 1500, `${host}: idle connection closed after ${ms} ms (idle timeout ${IDLE_MS} ms)`);
+    }
+});
+test('past the connection cap a new client gets 503 with connection: close; the connected ones are still served', async () => {
+    const held = [];
+    try {
+        // Fill the cap with kept-alive connections that each made one request.
+        for (let i = 0; i < MAX_CONNECTIONS; i++) {
+            const s = net.connect({ host: '127.0.0.1', port });
+            s.on('error', () => { });
+            await new Promise((resolve) => {
+                s.once('data', () => resolve());
+                s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: app.slow.test\r\n\r\n'));
+            });
+            held.push(s);
+        }
+        assert.equal(server.openConnections, MAX_CONNECTIONS);
+        const refused = await call(port, 'app.slow.test').catch((err) => ({ status: 0, headers: {}, body: err.message }));
+        assert.equal(refused.status, 503, `got ${JSON.stringify(refused)}`);
+        assert.equal(refused.headers.connection, 'close');
+        assert.match(refused.body, /connection limit/);
+        // One of those connected asks again: it is served.
+        const again = await new Promise((resolve) => {
+            held[0].once('data', (d) => resolve(d.toString('latin1')));
+            held[0].write('GET /again HTTP/1.1\r\nHost: app.slow.test\r\n\r\n');
+        });
+        assert.match(again, /^HTTP\/1\.1 200 /);
+        // One leaves: a newcomer gets in.
+        held.pop().destroy();
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal((await call(port, 'app.slow.test')).status, 200);
+    }
+    finally {
+        for (const s of held)
+            s.destroy();
+    }
+});
+//# sourceMappingURL=router-slow-clients.test.js.map
