@@ -116,6 +116,8 @@ class ClientConnection implements ExchangeClient {
     readonly socket: net.Socket,
   ) {
     this.lastActive = fp.now;
+    // The first head's deadline runs from the accept, as nginx's client_header_timeout does.
+    this.headSince = fp.now;
     this.remote = socket.remoteAddress ?? '';
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);

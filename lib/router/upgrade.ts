@@ -20,6 +20,8 @@ import { MAX_ATTEMPTS, type TrustedProxies } from './forwarding.js';
 import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type ResponseHead } from './http1.js';
 
 const MAX_ANSWER_HEAD = 64 * 1024;
+/** After a refused upgrade the client connection closes within this long. */
+const REFUSED_LINGER_MS = 2000;
 
 /** Answers an upgrade request on the raw socket (there is no ServerResponse for it). */
 export function rawErrorResponse(socket: Duplex, status: number, title: string, detail: string): void {
@@ -29,6 +31,9 @@ export function rawErrorResponse(socket: Duplex, status: number, title: string, 
     `HTTP/1.1 ${status} ${title}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `cache-control: no-store\r\nx-viking-error: ${status}\r\nconnection: close\r\n\r\n${body}`,
   );
+  // Nothing more is read from this client: drop what it still sends, and close soon whatever it does.
+  socket.resume();
+  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
 }
 
 /** The request head as it goes upstream. */
@@ -128,6 +133,10 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
       const done = (): void => {
         upstream.destroy();
         client.end();
+        // Read and drop what the client still sends (closing on unread bytes would reset the connection
+        // and could lose the answer), for a short while.
+        client.resume();
+        setTimeout(() => client.destroy(), REFUSED_LINGER_MS).unref();
       };
       const relay = (d: Buffer): void => {
         if (d.length === 0) return;

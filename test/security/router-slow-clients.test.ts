@@ -87,6 +87,14 @@ test('fast path: a client dripping its head one byte at a time is cut at the hea
   assert.ok(received === '' || /^HTTP\/1\.1 408 /.test(received), `unexpected answer ${JSON.stringify(received.slice(0, 40))}`);
 });
 
+test('a connection that never sends a byte is closed at the head deadline, not held for the idle timeout', async () => {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  socket.on('error', () => {});
+  const started = Date.now();
+  const ms = await new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+  assert.ok(ms < HEAD_MS + 1000, `a silent connection lived ${ms} ms`);
+});
+
 test('node:http path: after a hand-over, a dripped head is cut at the same deadline', async () => {
   // The first request goes to node:http (unknown domain: 404) and keeps the connection; the second head drips.
   const loris = slowloris('GET / HTTP/1.1\r\nHost: unknown.slow.test\r\n\r\nGET / HTTP/1.1\r\nHost: app.slow.test\r\n');
