@@ -90,9 +90,13 @@ test('fast path: a client dripping its head one byte at a time is cut at the hea
 test('a connection that never sends a byte is closed at the head deadline, not held for the idle timeout', async () => {
   const socket = net.connect({ host: '127.0.0.1', port });
   socket.on('error', () => {});
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  setTimeout(() => socket.destroy(), 10_000).unref();
   const started = Date.now();
   const ms = await new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
   assert.ok(ms < HEAD_MS + 1000, `a silent connection lived ${ms} ms`);
+  assert.match(received, /^HTTP\/1\.1 408 /);
 });
 
 test('node:http path: after a hand-over, a dripped head is cut at the same deadline', async () => {
