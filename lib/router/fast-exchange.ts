@@ -2,9 +2,11 @@
  * One request of the fast path on its way to an app and back (see
  * fast-path.ts): picks an endpoint, takes a kept-alive raw connection or
  * opens one, writes the rewritten head and the body, and copies the answer
- * to the client with the app's own framing. Failures before any answer byte
- * are retried when that is safe (the rules of proxy.ts); the connection goes
- * back to the endpoint's idle list only when it is surely in step.
+ * to the client with the app's own framing; a body that ends at close is
+ * re-chunked so the client connection stays open. Failures before any answer
+ * byte are retried when that is safe (the rules of forwarding.ts); the
+ * connection goes back to the endpoint's idle list only when it is surely in
+ * step.
  */
 import net from 'node:net';
 import type { PortEndpoint } from '../store/records.js';

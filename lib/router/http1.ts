@@ -8,12 +8,16 @@
  * Anything else returns null and the connection is handed to node:http,
  * whose llhttp parser answers it (or rejects it with 400): the fast path
  * never has to decide an ambiguous case, which is where request smuggling
- * lives. The head is rewritten in the same pass: hop-by-hop headers out,
+ * lives (test/security/router-differential.test.ts holds this against
+ * llhttp). The head is rewritten in the same pass by the rules of
+ * forwarding.ts: hop-by-hop headers out, never the framing ones,
  * X-Forwarded-* set by the caller.
  *
- * Responses from apps are parsed for framing (Content-Length, chunked, or
- * until close) and rewritten the same way; ChunkedScanner finds the end of
- * a chunked body without decoding it, so it passes through byte for byte.
+ * Responses from apps are read liberally, as nginx does (bare-LF lines,
+ * HTTP/1.0, bodies until close), parsed for framing (Content-Length,
+ * chunked, or until close) and rewritten the same way; ChunkedScanner finds
+ * the end of a chunked body without decoding it, so it passes through byte
+ * for byte.
  */
 
 import { connectionListed, HOP_BY_HOP, ROUTER_SET } from './forwarding.js';
