@@ -314,8 +314,12 @@ export class ChunkedScanner {
   private digits = 0;
   private remaining = 0;
 
-  /** Index just past the end of the body in `buf` (from `start`), -1 if not there yet; throws on malformed framing. */
-  feed(buf: Buffer, start = 0): number {
+  /**
+   * Index just past the end of the body in `buf` (from `start`), -1 if not
+   * there yet; throws on malformed framing. `data`, when given, gets each
+   * piece of chunk data (the decoded body).
+   */
+  feed(buf: Buffer, start = 0, data?: (piece: Buffer) => void): number {
     let i = start;
     const n = buf.length;
     while (i < n) {
@@ -356,6 +360,7 @@ export class ChunkedScanner {
           break;
         case ChunkState.Data: {
           const take = Math.min(this.remaining, n - i);
+          if (data !== undefined && take > 0) data(buf.subarray(i, i + take));
           this.remaining -= take;
           i += take;
           if (this.remaining === 0) this.state = ChunkState.DataCr;

@@ -1,23 +1,14 @@
 /**
- * Forwarding one HTTP request to a container endpoint (the node:http path;
- * the forwarding rules themselves are in forwarding.ts, shared with the fast path).
- *
- * The upstream side is undici's `Pool.dispatch()` with a raw handler: the
- * response head arrives as raw header buffers and body chunks are written
- * straight to the client, with no stream objects in between (the fastest
- * Node design measured, see shared/PITFALLS.md). Hop-by-hop headers are
- * dropped both ways (RFC 9110 §7.6.1), X-Forwarded-* are set, and a request
- * that failed before any response byte is retried on another endpoint when
- * that is safe: any bodiless request whose connection could not be made, and
- * idempotent bodiless ones whose connection broke before the answer.
+ * The request and response headers of the node:http path, by the rules of
+ * forwarding.ts (the fast path applies the same rules in http1.ts):
+ * hop-by-hop headers and those a Connection header names are dropped both
+ * ways (RFC 9110 §7.6.1), never the framing ones, and X-Forwarded-* are set.
+ * The exchange itself, over raw kept-alive connections read with the fast
+ * path's answer parser, is general-exchange.ts.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
-import type { PortEndpoint } from '../store/records.js';
-import type { ContainerRoute } from './route-table.js';
-import type { Upstream, Upstreams } from './upstreams.js';
-import { errorPage } from './pages.js';
-import { BROKE_EARLY, CONNECT_FAILED, connectionListed, HOP_BY_HOP, MAX_ATTEMPTS, mayRetry, NO_TRUSTED_PROXIES, ROUTER_SET, type TrustedProxies } from './forwarding.js';
+import type { IncomingMessage } from 'node:http';
+import type { Upstreams } from './upstreams.js';
+import { connectionListed, HOP_BY_HOP, NO_TRUSTED_PROXIES, ROUTER_SET, type TrustedProxies } from './forwarding.js';
 
 /** Values of a Connection header (one or repeated) as the header names they list, framing headers excepted. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
@@ -81,160 +72,4 @@ export interface ForwardContext {
   /** Whose X-Forwarded-For is believed. */
   trust: TrustedProxies;
   log?: (msg: string) => void;
-}
-
-
-function errorCode(err: Error): string {
-  return (err as { code?: string }).code ?? err.name;
-}
-
-/**
- * One client request on its way to a container: tries endpoints in the
- * balancer's order and streams the first answer back. It is the undici
- * dispatch handler itself, so no closure is made per request.
- */
-export class Exchange implements Dispatcher.DispatchHandler {
-  private endpoint: PortEndpoint | undefined;
-  private upstream: Upstream | undefined;
-  private tried: PortEndpoint[] | null = null;
-  private attempts = 0;
-  private abortUpstream: ((err?: Error) => void) | null = null;
-  private resumeUpstream: (() => void) | null = null;
-  private answered = false;
-  private finished = false;
-  private readonly headers: string[];
-  private readonly bodyless: boolean;
-
-  constructor(
-    private readonly ctx: ForwardContext,
-    private readonly route: ContainerRoute,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-  ) {
-    this.headers = forwardHeaders(req, ctx.proto, false, ctx.trust);
-    const cl = req.headers['content-length'];
-    this.bodyless = (cl === undefined || cl === '0') && req.headers['transfer-encoding'] === undefined;
-    res.once('close', this.onClientClose);
-  }
-
-  start(): void {
-    const now = Date.now();
-    const e = this.ctx.upstreams.pick(this.route, this.tried, now);
-    if (!e) return this.fail(503, 'App not running', `${this.route.stack}/${this.route.node} has no healthy instance right now. Check it with: viking ps ${this.route.stack}`);
-    this.endpoint = e;
-    const up = this.ctx.upstreams.get(e);
-    this.upstream = up;
-    up.inflight++;
-    this.attempts++;
-    up.pool.dispatch(
-      {
-        path: this.req.url ?? '/',
-        method: this.req.method ?? 'GET',
-        headers: this.headers,
-        body: this.bodyless ? null : this.req,
-      },
-      this,
-    );
-  }
-
-  private readonly onClientClose = (): void => {
-    // The client went away before the answer was complete: stop the upstream side too.
-    if (!this.finished) this.abortUpstream?.(new Error('client closed the connection'));
-  };
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
-    if (this.res.destroyed) abort(new Error('client closed the connection'));
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx informational: the final answer follows
-    this.answered = true;
-    this.resumeUpstream = resume;
-    const res = this.res;
-    if (res.destroyed) return true;
-    res.writeHead(statusCode, statusText, responseHeaders(rawHeaders));
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
-    // The client reads slower than the app writes: pause the upstream until it drains.
-    this.res.once('drain', this.onDrain);
-    return false;
-  }
-
-  private readonly onDrain = (): void => this.resumeUpstream?.();
-
-  onComplete(): void {
-    this.release();
-    this.finished = true;
-    this.res.end();
-  }
-
-  onError(err: Error): void {
-    this.release();
-    if (this.finished) return;
-    const code = errorCode(err);
-    if (this.res.destroyed) {
-      this.finished = true;
-      return;
-    }
-    if (!this.answered && this.mayRetry(code)) {
-      if (CONNECT_FAILED.has(code) && this.endpoint) this.ctx.upstreams.markDown(this.endpoint, Date.now());
-      (this.tried ??= []).push(this.endpoint!);
-      // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.
-      if (this.tried.length >= this.route.endpoints.length && BROKE_EARLY.has(code)) this.tried = [];
-      if (this.attempts < MAX_ATTEMPTS && this.tried.length < this.route.endpoints.length) {
-        this.abortUpstream = null;
-        return this.start();
-      }
-    }
-    this.finished = true;
-    if (this.answered || this.res.headersSent) {
-      this.res.destroy();
-      return;
-    }
-    const where = this.endpoint ? `${this.endpoint.ip}:${this.endpoint.hostPort} (${this.endpoint.tag}/${this.endpoint.instance})` : 'no endpoint';
-    this.ctx.log?.(`router: ${this.route.stack}/${this.route.node} ${this.req.method} ${this.req.url}: ${code} from ${where}`);
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-      return errorPage(this.res, 504, 'Gateway timeout', `${this.route.stack}/${this.route.node} did not answer in time (${where}).`);
-    }
-    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
-      return errorPage(this.res, 400, 'Bad request', `the request could not be forwarded: ${err.message}`);
-    }
-    const tries = this.attempts > 1 ? ` after ${this.attempts} attempts` : '';
-    errorPage(this.res, 502, 'Bad gateway', `${this.route.stack}/${this.route.node} did not answer${tries}: ${describeError(code, err)} (${where}). Check it with: viking ps ${this.route.stack}`);
-  }
-
-  private mayRetry(code: string): boolean {
-    // undici streams the body as it comes: only a bodiless request is sure not to have sent any of it.
-    return this.bodyless && mayRetry(code, this.req.method ?? 'GET', true, 0);
-  }
-
-  private release(): void {
-    if (this.upstream) {
-      this.upstream.inflight--;
-      this.upstream = undefined;
-    }
-  }
-
-  private fail(status: number, title: string, detail: string): void {
-    this.finished = true;
-    errorPage(this.res, status, title, detail);
-  }
-}
-
-function describeError(code: string, err: Error): string {
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect timed out';
-    case 'UND_ERR_SOCKET':
-    case 'ECONNRESET':
-      return 'the app closed the connection without answering';
-    default:
-      return err.message || code;
-  }
 }

@@ -18,7 +18,8 @@ import type { Duplex } from 'node:stream';
 import { RouteTable, normaliseHost } from './route-table.js';
 import type { RouteSnapshot } from './snapshot.js';
 import { Upstreams, type BalanceMode, type UpstreamOptions } from './upstreams.js';
-import { Exchange, type ForwardContext } from './proxy.js';
+import type { ForwardContext } from './proxy.js';
+import { GeneralExchange } from './general-exchange.js';
 import { proxyUpgrade, rawErrorResponse } from './upgrade.js';
 import { StaticFiles } from './static-site.js';
 import { DEFAULT_CLIENT_TIMEOUTS, FastPath, type ClientTimeouts } from './fast-path.js';
@@ -199,7 +200,7 @@ export class RouterServer {
       if (route.endpoints.length === 0) {
         return errorPage(res, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now. Check it with: viking ps ${route.stack}`);
       }
-      return new Exchange(this.ctx, route, req, res).start();
+      return new GeneralExchange(this.ctx, route, req, res).start();
     }
     const root = route.site?.root;
     if (!root) {

@@ -8,8 +8,8 @@
  *
  * A body that ends at close is re-chunked for an HTTP/1.1 client, so the
  * client's connection stays open for its next request, on the fast path;
- * the node:http path (HTTP/1.0 clients, chunked uploads) serves the same
- * answers.
+ * the node:http path (HTTP/1.0 clients, chunked uploads) reads answers with
+ * the same parser and serves the same answers.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,14 +43,6 @@ async function rawBackend(answer: string, close: boolean): Promise<net.Server> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return server;
 }
-
-/**
- * The node:http path reads app answers with undici, whose llhttp has no
- * lenient mode: a bare-LF head still gets a 502 there (HTTP/1.0 clients,
- * chunked uploads, Expect). Marked todo until that path reads answers with
- * http1.ts as the fast path does.
- */
-const UNDICI_STRICT = 'node:http path: undici refuses bare-LF answer heads';
 
 const cases: Array<[string, string, boolean, string]> = [
   ['busybox CGI style: HTTP/1.0 status, bare-LF header lines, body until close', 'HTTP/1.0 200 OK\r\nContent-type: text/plain\n\nhello from cgi\n', true, 'hello from cgi\n'],
@@ -159,13 +151,34 @@ for (let i = 0; i < cases.length; i++) {
     assert.doesNotMatch(answers[0]!, /connection: close/i, 'the first answer keeps the client connection');
   });
 
-  const bareLf = cases[i]![1].replace(/\r\n/g, '').includes('\n');
-  test(`${name}: served on the node:http path to an HTTP/1.0 client`, { todo: bareLf ? UNDICI_STRICT : false }, async () => {
+  test(`${name}: served on the node:http path to an HTTP/1.0 client`, async () => {
     const raw = await rawCall(port, `GET / HTTP/1.0\r\nHost: c${i}.compat.test\r\n\r\n`);
     assert.match(raw, /^HTTP\/1\.1 200 /, raw.slice(0, 200));
     assert.equal(bodyOf(raw), body);
   });
 }
+
+test('a chunked upload (node:http path) gets a bare-LF, close-delimited answer, re-chunked, on a kept-alive connection', async () => {
+  const raw = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('error', reject);
+    s.on('connect', () => s.write('POST /up HTTP/1.1\r\nHost: c0.compat.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'));
+    s.on('data', (d: string) => {
+      out += d;
+      if (/\r\n0\r\n\r\n$/.test(out)) {
+        s.destroy();
+        resolve(out);
+      }
+    });
+    setTimeout(() => (s.destroy(), resolve(out)), 3000).unref();
+  });
+  assert.match(raw, /^HTTP\/1\.1 200 /, raw.slice(0, 200));
+  assert.match(raw, /transfer-encoding: chunked/i);
+  assert.doesNotMatch(raw, /connection: close/i, 'the client connection stays open');
+  assert.equal(bodyOf(raw), 'hello from cgi\n');
+});
 
 test('a real busybox httpd CGI answer reaches a kept-alive HTTP/1.1 client (fast path), twice on one connection', async (t) => {
   const bin = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
@@ -196,7 +209,7 @@ test('a real busybox httpd CGI answer reaches a kept-alive HTTP/1.1 client (fast
   for (const a of answers) assert.equal(bodyOf(a), 'hello from busybox cgi GET\n');
 });
 
-test('a real busybox httpd CGI answer reaches an HTTP/1.0 client (node:http path)', { todo: UNDICI_STRICT }, async () => {
+test('a real busybox httpd CGI answer reaches an HTTP/1.0 client (node:http path)', async () => {
   const general = await rawCall(port, 'GET /cgi-bin/hello HTTP/1.0\r\nHost: cgi.compat.test\r\n\r\n');
   assert.match(general, /^HTTP\/1\.1 200 /, general.slice(0, 200));
   assert.equal(bodyOf(general), 'hello from busybox cgi GET\n');
