@@ -85,7 +85,10 @@ export class GeneralExchange {
     this.attempts++;
     const idle = up.takeIdle(now, up.idleGeneral);
     if (idle) {
+      // Drop the listeners it had while idle.
       idle.removeAllListeners('close');
+      idle.removeAllListeners('data');
+      idle.removeAllListeners('error');
       this.reused = true;
       this.attach(idle);
       return this.send();

@@ -132,6 +132,17 @@ test('warm-up: the app connection is pooled (one upstream connection serves cons
   assert.equal(connections - before, 1, 'consecutive requests reuse one kept-alive upstream connection');
 });
 
+test('the node:http path reuses its app connection too (HTTP/1.0 clients, chunked uploads)', async () => {
+  await rawCall(port, 'GET /general-warm HTTP/1.0\r\nHost: app.smuggle.test\r\n\r\n');
+  const before = connections;
+  for (let i = 0; i < 3; i++) {
+    const raw = await rawCall(port, `GET /general-${i} HTTP/1.0\r\nHost: app.smuggle.test\r\n\r\n`);
+    assert.match(raw, /^HTTP\/1\.1 200 /);
+    assert.equal(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).url, `/general-${i}`);
+  }
+  assert.equal(connections, before, 'consecutive requests reuse the kept-alive upstream connection');
+});
+
 const connectionLists: Array<[string, (body: string) => string]> = [
   ['Connection: content-length before the length', (b) => `POST /upload HTTP/1.1\r\nHost: app.smuggle.test\r\nConnection: content-length\r\nContent-Length: ${b.length}\r\n\r\n${b}`],
   ['Connection: keep-alive, Content-Length after the length', (b) => `POST /upload HTTP/1.1\r\nHost: app.smuggle.test\r\nContent-Length: ${b.length}\r\nConnection: keep-alive, Content-Length\r\n\r\n${b}`],
