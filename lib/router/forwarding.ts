@@ -55,20 +55,11 @@ export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'
 /** Most tries of one request: the first endpoint and two others. */
 export const MAX_ATTEMPTS = 3;
 
-/** Errors meaning the request never reached the app (raw sockets and undici): safe to send elsewhere. */
-export const CONNECT_FAILED: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'ETIMEDOUT_CONNECT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_DESTROYED',
-  'UND_ERR_CLOSED',
-]);
+/** Errors meaning the request never reached the app: safe to send elsewhere. */
+export const CONNECT_FAILED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT_CONNECT']);
 
-/** The connection broke before any answer byte: an idempotent bodiless request may be replayed. */
-export const BROKE_EARLY: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECLOSED', 'ECLOSED_REUSED']);
+/** The connection broke before any answer byte (ECLOSED: the app closed it): an idempotent bodiless request may be replayed. */
+export const BROKE_EARLY: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECLOSED', 'ECLOSED_REUSED']);
 
 /**
  * Whether a request that failed before any answer byte reached the client
