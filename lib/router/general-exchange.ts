@@ -128,7 +128,9 @@ export class GeneralExchange {
 
   private send(): void {
     this.phase = Phase.Waiting;
-    this.arm(this.ctx.upstreams.headersTimeoutMs, 'ETIMEDOUT_HEAD', 'no answer in time');
+    // The answer timeout runs once the whole request is sent (an upload may take its time; node:http's requestTimeout bounds it).
+    if (this.bodyDone) this.arm(this.ctx.upstreams.headersTimeoutMs, 'ETIMEDOUT_HEAD', 'no answer in time');
+    else clearTimeout(this.timer);
     this.sock!.write(this.head, 'latin1');
     if (this.bodyless || this.attempts > 1) return;
     const req = this.req;
@@ -154,7 +156,10 @@ export class GeneralExchange {
 
   private readonly onBodyEnd = (): void => {
     this.bodyDone = true;
-    if (this.chunkedBody && this.sock && this.phase !== Phase.Done) this.sock.write(LAST_CHUNK, 'latin1');
+    if (this.phase === Phase.Done || this.phase === Phase.Connecting) return;
+    // The app needs the last chunk even if it answered already, or its connection is out of step.
+    if (this.chunkedBody && this.sock) this.sock.write(LAST_CHUNK, 'latin1');
+    if (this.phase === Phase.Waiting) this.arm(this.ctx.upstreams.headersTimeoutMs, 'ETIMEDOUT_HEAD', 'no answer in time');
   };
 
   private readonly onAppDrain = (): void => {

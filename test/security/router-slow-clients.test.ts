@@ -26,7 +26,7 @@ let backend: Backend;
 
 before(async () => {
   backend = await startBackend('slow-clients');
-  server = new RouterServer({ clientTimeouts: { headMs: HEAD_MS, idleMs: IDLE_MS }, maxConnections: MAX_CONNECTIONS });
+  server = new RouterServer({ clientTimeouts: { headMs: HEAD_MS, idleMs: IDLE_MS }, maxConnections: MAX_CONNECTIONS, upstream: { headersTimeoutMs: 1000 } });
   port = await server.listen(0, '127.0.0.1');
   const snap: RouteSnapshot = {
     revision: '1',
@@ -120,6 +120,28 @@ test('an idle kept-alive connection closes after the idle timeout, on both paths
     assert.match(received, /^HTTP\/1\.1 (200|404) /, host);
     assert.ok(ms >= IDLE_MS - 100 && ms < IDLE_MS + 1500, `${host}: idle connection closed after ${ms} ms (idle timeout ${IDLE_MS} ms)`);
   }
+});
+
+test('a slow but steady chunked upload (node:http path) is not cut by the app-answer timeout', async () => {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('error', reject);
+    s.on('data', (d: string) => (out += d));
+    s.on('end', () => resolve(out));
+    s.on('connect', async () => {
+      s.write('POST /upload HTTP/1.1\r\nHost: app.slow.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n');
+      // 2 s of upload against a 1 s answer timeout (the head itself was quick).
+      for (let i = 0; i < 5; i++) {
+        s.write('400\r\n' + 'u'.repeat(1024) + '\r\n');
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      s.write('0\r\n\r\n');
+    });
+  });
+  assert.match(answer, /^HTTP\/1\.1 200 /, answer.slice(0, 120));
+  assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, '')).bodyBytes, 5 * 1024);
 });
 
 test('past the connection cap a new client gets 503 with connection: close; the connected ones are still served', async () => {
