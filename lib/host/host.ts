@@ -22,6 +22,7 @@ import { REGISTRY_KEY } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
 import type { BalanceMode } from '../router/upstreams.js';
+import type { RouterTuning } from '../router/server.js';
 import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
 import type { ContainerLimits, HostRecord } from '../store/records.js';
@@ -57,6 +58,8 @@ export interface HostConfig {
   /** Router worker processes (0: serve in this process; default one per core). */
   routerWorkers?: number;
   routerBalance?: BalanceMode;
+  /** Router client limits: trusted proxies, head/idle timeouts, connection cap per worker. */
+  routerTuning?: RouterTuning;
   maxUploadBytes?: number;
   maxUploadFiles?: number;
   log?: (msg: string) => void;
@@ -147,6 +150,7 @@ export class VikingHost {
       host: c.routerListen ?? '0.0.0.0',
       ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
       ...(c.routerBalance ? { balance: c.routerBalance } : {}),
+      ...(c.routerTuning ? { tuning: c.routerTuning } : {}),
       log,
     });
     this.routerPort = await this.router.start();

@@ -2,17 +2,19 @@
  * One request of the fast path on its way to an app and back (see
  * fast-path.ts): picks an endpoint, takes a kept-alive raw connection or
  * opens one, writes the rewritten head and the body, and copies the answer
- * to the client with the app's own framing. Failures before any answer byte
- * are retried when that is safe (the rules of proxy.ts); the connection goes
- * back to the endpoint's idle list only when it is surely in step.
+ * to the client with the app's own framing; a body that ends at close is
+ * re-chunked so the client connection stays open. Failures before any answer
+ * byte are retried when that is safe (the rules of forwarding.ts); the
+ * connection goes back to the endpoint's idle list only when it is surely in
+ * step.
  */
 import net from 'node:net';
 import type { PortEndpoint } from '../store/records.js';
-import { ChunkedScanner, parseResponseHead, type BodyFraming, type RequestHead } from './http1.js';
+import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type BodyFraming, type RequestHead } from './http1.js';
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { rawErrorPage } from './pages.js';
-import { IDEMPOTENT } from './proxy.js';
+import { BROKE_EARLY, CONNECT_FAILED, MAX_ATTEMPTS, mayRetry, type TrustedProxies } from './forwarding.js';
 
 /** What an exchange needs of the client connection it serves. */
 export interface ExchangeClient {
@@ -25,6 +27,8 @@ export interface ExchangeClient {
     readonly closing: boolean;
     /** The X-Forwarded-Proto line. */
     readonly xfp: string;
+    /** Whose X-Forwarded-For is believed. */
+    readonly trust: TrustedProxies;
     readonly o: { readonly upstreams: Upstreams; readonly log?: (msg: string) => void };
   };
   pause(): void;
@@ -33,13 +37,10 @@ export interface ExchangeClient {
   exchangeDone(close: boolean): void;
 }
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
-const MAX_ATTEMPTS = 3;
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 /** Idle app connections are trusted this long when the app does not say (Node apps close after 5 s; the clock is coarse, 1 s). */
 const DEFAULT_UPSTREAM_IDLE_MS = 3000;
-
-const CONNECT_FAILED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT_CONNECT']);
 
 const kOwner = Symbol('viking.exchange');
 const kUpstream = Symbol('viking.upstream');
@@ -53,6 +54,12 @@ const enum Phase {
   Waiting,
   Body,
   Done,
+}
+
+/** The request head as the app receives it (`xfp`: the X-Forwarded-Proto line). */
+export function requestWire(req: RequestHead, remote: string, xfp: string, trust: TrustedProxies): string {
+  const xff = req.forwardedFor === null ? remote : trust.forwardedFor(req.forwardedFor, remote);
+  return `${req.head}host: ${req.host}\r\nx-forwarded-for: ${xff}\r\n${xfp}x-forwarded-host: ${req.host}\r\n\r\n`;
 }
 
 /** One request on its way to an app and back. */
@@ -77,6 +84,8 @@ export class FastExchange {
   private closeClient = false;
   private keepAliveMs = DEFAULT_UPSTREAM_IDLE_MS;
   private upstreamPaused = false;
+  /** The app's body ends at close: the router chunks it, so the client connection can stay open. */
+  private rechunk = false;
   private readonly wire: string;
 
   constructor(
@@ -86,8 +95,7 @@ export class FastExchange {
   ) {
     this.since = conn.fp.now;
     this.bodyLeft = req.contentLength;
-    const xff = req.forwardedFor === null ? conn.remote : `${req.forwardedFor}, ${conn.remote}`;
-    this.wire = `${req.head}host: ${req.host}\r\nx-forwarded-for: ${xff}\r\n${conn.fp.xfp}x-forwarded-host: ${req.host}\r\n\r\n`;
+    this.wire = requestWire(req, conn.remote, conn.fp.xfp, conn.fp.trust);
   }
 
   start(): void {
@@ -162,15 +170,15 @@ export class FastExchange {
     this.since = this.conn.fp.now;
     let buf = this.respBuf === null ? d : Buffer.concat([this.respBuf, d]);
     for (;;) {
-      const end = buf.indexOf(CRLFCRLF);
-      if (end === -1) {
+      const bodyStart = responseHeadEnd(buf);
+      if (bodyStart === -1) {
         if (buf.length > MAX_RESPONSE_HEAD) return this.appFailed('EHEAD', 'the answer head is too large');
         this.respBuf = buf;
         return;
       }
-      const head = parseResponseHead(buf.toString('latin1', 0, end), this.req.method);
+      const head = parseResponseHead(buf.toString('latin1', 0, headTextEnd(buf, bodyStart)), this.req.method);
       if (typeof head === 'string') return this.appFailed('EPROTO', `invalid answer: ${head}`);
-      const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+      const rest = bodyStart < buf.length ? buf.subarray(bodyStart) : null;
       if (head.status < 200) {
         // Informational answers (103 Early Hints...) are not needed by the client; the final one follows.
         if (head.status === 101) return this.appFailed('EPROTO', 'switched protocols without being asked');
@@ -185,8 +193,11 @@ export class FastExchange {
       this.framing = head.framing;
       this.appWillClose = head.close;
       if (head.keepAliveSeconds !== null) this.keepAliveMs = Math.max(0, head.keepAliveSeconds * 1000 - 2000);
-      this.closeClient = this.req.close || head.framing.kind === 'close' || this.bodyLeft > 0 || this.conn.fp.closing;
-      const wireHead = `${head.head}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
+      this.closeClient = this.req.close || this.bodyLeft > 0 || this.conn.fp.closing;
+      // The client speaks HTTP/1.1 (the fast path takes nothing else): a body that ends at close is re-chunked, as nginx does.
+      this.rechunk = head.framing.kind === 'close';
+      const te = this.rechunk ? `transfer-encoding: ${head.codings === null ? '' : `${head.codings}, `}chunked\r\n` : '';
+      const wireHead = `${head.head}${te}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
       this.responseStarted = true;
       this.phase = Phase.Body;
       if (head.framing.kind === 'length') this.respLeft = head.framing.length;
@@ -248,7 +259,17 @@ export class FastExchange {
   }
 
   private write(chunk: Buffer): void {
-    if (!this.conn.socket.write(chunk) && this.sock && !this.upstreamPaused) {
+    const client = this.conn.socket;
+    let flowing: boolean;
+    if (this.rechunk) {
+      if (chunk.length === 0) return;
+      client.cork();
+      client.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      client.write(chunk);
+      flowing = client.write('\r\n', 'latin1');
+      client.uncork();
+    } else flowing = client.write(chunk);
+    if (!flowing && this.sock && !this.upstreamPaused) {
       // The client reads slower than the app writes: hold the app until it drained.
       this.upstreamPaused = true;
       this.sock.pause();
@@ -273,7 +294,10 @@ export class FastExchange {
 
   appEnded(): void {
     // An answer delimited by the close of the connection is complete now.
-    if (this.phase === Phase.Body && this.framing.kind === 'close') return this.finish();
+    if (this.phase === Phase.Body && this.framing.kind === 'close') {
+      if (this.rechunk) this.conn.socket.write(LAST_CHUNK);
+      return this.finish();
+    }
     this.appFailed(this.reused && this.phase === Phase.Waiting && this.respBuf === null ? 'ECLOSED_REUSED' : 'ECLOSED', 'the app closed the connection without answering');
   }
 
@@ -303,8 +327,9 @@ export class FastExchange {
     }
     const connectFailed = CONNECT_FAILED.has(code);
     if (connectFailed && this.endpoint) this.conn.fp.o.upstreams.markDown(this.endpoint, Date.now());
-    const brokeEarly = (code === 'ECLOSED_REUSED' || code === 'ECLOSED' || code === 'ECONNRESET' || code === 'EPIPE') && this.respBuf === null;
-    const safe = (connectFailed && this.bodySent === 0) || (brokeEarly && this.req.contentLength === 0 && IDEMPOTENT.has(this.req.method));
+    // Some answer bytes arrived: the request reached the app, whatever the code says.
+    const brokeEarly = BROKE_EARLY.has(code) && this.respBuf === null;
+    const safe = (connectFailed || brokeEarly) && mayRetry(code, this.req.method, this.req.contentLength === 0, this.bodySent);
     if (safe && this.endpoint) {
       (this.tried ??= []).push(this.endpoint);
       // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.

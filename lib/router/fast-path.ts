@@ -18,10 +18,12 @@
  * sweep a second instead of a timer per request.
  */
 import type net from 'node:net';
-import { MAX_HEAD_BYTES, parseRequestHead } from './http1.js';
+import { frameRequest } from './http1.js';
 import type { RouteTable } from './route-table.js';
 import type { Upstreams } from './upstreams.js';
 import { FastExchange, type ExchangeClient } from './fast-exchange.js';
+import { NO_TRUSTED_PROXIES, type TrustedProxies } from './forwarding.js';
+import { rawErrorPage } from './pages.js';
 
 export interface FastPathOptions {
   upstreams: Upstreams;
@@ -29,14 +31,31 @@ export interface FastPathOptions {
   /** Takes over a connection the fast path does not serve (node:http). */
   handoff: (socket: net.Socket) => void;
   proto?: string;
+  /** Whose X-Forwarded-For is believed (default: nobody). */
+  trust?: TrustedProxies;
+  /** Client timeouts; see ClientTimeouts. */
+  timeouts?: Partial<ClientTimeouts>;
   log?: (msg: string) => void;
 }
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
+/**
+ * How long a client may take, checked by one sweep a second. The head
+ * deadline runs from the first byte of a request head, however the bytes
+ * trickle in (nginx's client_header_timeout), so a client sending one byte a
+ * second cannot hold a connection; the idle timeout is how long a kept-alive
+ * connection may wait for its next request.
+ */
+export interface ClientTimeouts {
+  /** Whole request head, from its first byte (default 15 s). */
+  headMs: number;
+  /** Idle kept-alive connection between requests (default 65 s). */
+  idleMs: number;
+}
+
+export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = { headMs: 15_000, idleMs: 65_000 };
+
 /** Client bytes buffered before reading pauses (pipelined requests, bodies waiting for a connection). */
 const MAX_PENDING = 256 * 1024;
-const CLIENT_IDLE_MS = 65_000;
-const CLIENT_HEAD_MS = 60_000;
 
 export class FastPath {
   readonly connections = new Set<ClientConnection>();
@@ -45,10 +64,16 @@ export class FastPath {
   closing = false;
   private readonly timer: NodeJS.Timeout;
   readonly xfp: string;
+  readonly trust: TrustedProxies;
+  readonly timeouts: ClientTimeouts;
 
   constructor(readonly o: FastPathOptions) {
     this.xfp = `x-forwarded-proto: ${o.proto ?? 'http'}\r\n`;
-    this.timer = setInterval(() => this.sweep(), 1000);
+    this.trust = o.trust ?? NO_TRUSTED_PROXIES;
+    this.timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...o.timeouts };
+    // The sweep is the clock of every timeout: a tick well inside the shortest one.
+    const tick = Math.max(50, Math.min(1000, Math.floor(this.timeouts.headMs / 4)));
+    this.timer = setInterval(() => this.sweep(), tick);
     this.timer.unref();
   }
 
@@ -79,6 +104,8 @@ class ClientConnection implements ExchangeClient {
   buf: Buffer | null = null;
   exchange: FastExchange | null = null;
   lastActive: number;
+  /** When the first byte of the request head being read arrived (0: none is being read). */
+  headSince = 0;
   private closing = false;
   private gone = false;
   private paused = false;
@@ -89,6 +116,8 @@ class ClientConnection implements ExchangeClient {
     readonly socket: net.Socket,
   ) {
     this.lastActive = fp.now;
+    // The first head's deadline runs from the accept, as nginx's client_header_timeout does.
+    this.headSince = fp.now;
     this.remote = socket.remoteAddress ?? '';
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -105,6 +134,7 @@ class ClientConnection implements ExchangeClient {
 
   private readonly onData = (d: Buffer): void => {
     this.lastActive = this.fp.now;
+    if (this.exchange === null && this.headSince === 0) this.headSince = this.fp.now;
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
     if (this.exchange) {
       this.exchange.pumpBody();
@@ -140,17 +170,13 @@ class ClientConnection implements ExchangeClient {
   private next(): void {
     const buf = this.buf;
     if (buf === null || this.exchange || this.closing || this.gone) return;
-    const end = buf.indexOf(CRLFCRLF);
-    if (end === -1) {
-      if (buf.length > MAX_HEAD_BYTES) this.handoff();
-      return;
-    }
-    if (end > MAX_HEAD_BYTES) return this.handoff();
-    const head = parseRequestHead(buf.toString('latin1', 0, end));
-    if (!head) return this.handoff();
+    const head = frameRequest(buf);
+    if (head === undefined) return;
+    if (head === null) return this.handoff();
     const route = this.fp.o.routes().lookup(head.host);
     if (!route || route.kind !== 'container' || route.endpoints.length === 0) return this.handoff();
-    this.buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+    this.buf = head.bodyStart < buf.length ? buf.subarray(head.bodyStart) : null;
+    this.headSince = 0;
     this.exchange = new FastExchange(this, head, route);
     this.exchange.start();
   }
@@ -175,6 +201,8 @@ class ClientConnection implements ExchangeClient {
   exchangeDone(close: boolean): void {
     this.exchange = null;
     this.lastActive = this.fp.now;
+    // A pipelined request's head started arriving while this one was served.
+    this.headSince = this.buf === null ? 0 : this.fp.now;
     if (this.gone) return;
     if (close || this.closing) {
       this.closing = true;
@@ -187,8 +215,19 @@ class ClientConnection implements ExchangeClient {
 
   checkTimeouts(now: number): void {
     if (this.exchange) return this.exchange.checkTimeouts(now);
-    const limit = this.buf === null ? CLIENT_IDLE_MS : CLIENT_HEAD_MS;
-    if (now - this.lastActive > limit) this.socket.destroy();
+    const t = this.fp.timeouts;
+    if (this.headSince !== 0) {
+      if (now - this.headSince <= t.headMs) return;
+      // As nginx does: 408, then close. The client may not read it; nothing waits for that.
+      this.closing = true;
+      this.socket.end(rawErrorPage(408, 'Request timeout', `the request head did not arrive within ${t.headMs / 1000} s`, false, true), 'latin1');
+      this.socket.destroySoon();
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+      this.headSince = 0;
+      this.buf = null;
+      return;
+    }
+    if (now - this.lastActive > t.idleMs) this.socket.destroy();
   }
 
   shutdown(): void {

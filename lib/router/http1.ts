@@ -8,29 +8,34 @@
  * Anything else returns null and the connection is handed to node:http,
  * whose llhttp parser answers it (or rejects it with 400): the fast path
  * never has to decide an ambiguous case, which is where request smuggling
- * lives. The head is rewritten in the same pass: hop-by-hop headers out,
+ * lives (test/security/router-differential.test.ts holds this against
+ * llhttp). The head is rewritten in the same pass by the rules of
+ * forwarding.ts: hop-by-hop headers out, never the framing ones,
  * X-Forwarded-* set by the caller.
  *
- * Responses from apps are parsed for framing (Content-Length, chunked, or
- * until close) and rewritten the same way; ChunkedScanner finds the end of
- * a chunked body without decoding it, so it passes through byte for byte.
+ * Responses from apps are read liberally, as nginx does (bare-LF lines,
+ * HTTP/1.0, bodies until close), parsed for framing (Content-Length,
+ * chunked, or until close) and rewritten the same way; ChunkedScanner finds
+ * the end of a chunked body without decoding it, so it passes through byte
+ * for byte.
  */
 
+import { connectionListed, HOP_BY_HOP, ROUTER_SET } from './forwarding.js';
+
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Bytes llhttp refuses in a header value (HTAB, SP, VCHAR and obs-text are allowed). */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[^\x00-\x20\x7f]*) HTTP\/1\.1$/;
+/** Origin-form target of printable ASCII only, as llhttp's strict mode wants it. */
+const REQUEST_LINE = /^([A-Z]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
 const DIGITS = /^\d{1,15}$/;
 
-/** Request headers never forwarded: hop-by-hop, or set by the router itself. */
-const REQUEST_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'host']);
-/** Response headers never forwarded (Transfer-Encoding is handled with the framing). */
-const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'transfer-encoding']);
-/** Connection options that are not header names. */
-const CONNECTION_OPTIONS = new Set(['close', 'keep-alive', 'upgrade', '']);
+/** Methods the fast path takes; any other goes to node:http, which knows which llhttp accepts. */
+const FAST_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 
 export const MAX_HEAD_BYTES = 16 * 1024;
-const MAX_HEADERS = 100;
+/** Most header lines in a request head; more get 431 (from node:http, which the fast path hands them to). */
+export const MAX_HEADERS = 100;
 
 export interface RequestHead {
   method: string;
@@ -40,22 +45,32 @@ export interface RequestHead {
   contentLength: number;
   /** The client asked to close after this exchange. */
   close: boolean;
-  /** Prior X-Forwarded-For, to append to. */
+  /** Prior X-Forwarded-For, extended only when the client is a trusted proxy. */
   forwardedFor: string | null;
   /** The client prefers HTML error pages. */
   wantsHtml: boolean;
   /** Request line and kept header lines, each ending in CRLF (no final blank line). */
   head: string;
+  /** Where in the client's bytes the body starts (set by frameRequest). */
+  bodyStart: number;
 }
 
-/** Extra header names a Connection header lists (beyond close/keep-alive/upgrade). */
-function listedHeaders(value: string, into: Set<string> | null): Set<string> | null {
-  for (const raw of value.split(',')) {
-    const t = raw.trim().toLowerCase();
-    if (CONNECTION_OPTIONS.has(t)) continue;
-    (into ??= new Set()).add(t);
-  }
-  return into;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/**
+ * The fast path's framing of the next request in a client's bytes: the
+ * parsed head (its body is the `contentLength` bytes from `bodyStart`),
+ * null when the request is not for the fast path (node:http takes the
+ * connection from here), or undefined when the head is not complete yet.
+ * This is what the differential test holds against llhttp.
+ */
+export function frameRequest(buf: Buffer): RequestHead | null | undefined {
+  const end = buf.indexOf(CRLFCRLF);
+  if (end === -1) return buf.length > MAX_HEAD_BYTES ? null : undefined;
+  if (end > MAX_HEAD_BYTES) return null;
+  const head = parseRequestHead(buf.toString('latin1', 0, end));
+  if (head !== null) head.bodyStart = end + 4;
+  return head;
 }
 
 /** Keeps the lines whose header name is not listed. */
@@ -66,13 +81,26 @@ function dropListed(lines: string[], names: string[], listed: Set<string>): stri
 }
 
 /**
+ * A header value without the optional whitespace around it. Only SP and
+ * HTAB are optional whitespace (RFC 9110 §5.6.3); String#trim would also eat
+ * \v, \f, NBSP and friends and turn `5\v` into a length llhttp refuses.
+ */
+export function owsTrim(line: string, from: number): string {
+  let a = from;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
+  return line.slice(a, b);
+}
+
+/**
  * Parses and rewrites a request head (`text` is the head without its final
  * CRLFCRLF, decoded as latin1). Null means: not for the fast path.
  */
 export function parseRequestHead(text: string): RequestHead | null {
   const lines = text.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]!);
-  if (!m || lines.length > MAX_HEADERS + 1) return null;
+  if (!m || lines.length > MAX_HEADERS + 1 || !FAST_METHODS.has(m[1]!)) return null;
   let head = `${lines[0]}\r\n`;
   let host: string | null = null;
   let contentLength = -1;
@@ -88,7 +116,7 @@ export function parseRequestHead(text: string): RequestHead | null {
     if (colon <= 0) return null;
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return null;
-    const value = line.slice(colon + 1).trim();
+    const value = owsTrim(line, colon + 1);
     if (BAD_VALUE.test(value)) return null;
     const lower = name.toLowerCase();
     switch (lower) {
@@ -97,7 +125,8 @@ export function parseRequestHead(text: string): RequestHead | null {
         host = value;
         continue;
       case 'content-length':
-        if (contentLength !== -1 || !DIGITS.test(value)) return null;
+        // llhttp allows SP but not HTAB after the digits: take only what it takes the same way.
+        if (contentLength !== -1 || !DIGITS.test(value) || line.charCodeAt(line.length - 1) === 0x09) return null;
         contentLength = Number(value);
         break;
       case 'transfer-encoding':
@@ -107,8 +136,8 @@ export function parseRequestHead(text: string): RequestHead | null {
       case 'connection': {
         const v = value.toLowerCase();
         if (v.includes('upgrade')) return null;
-        if (/(^|,)\s*close\s*(,|$)/.test(v)) close = true;
-        listed = listedHeaders(value, listed);
+        if (/(^|,)[ \t]*close[ \t]*(,|$)/.test(v)) close = true;
+        listed = connectionListed(value, listed);
         continue;
       }
       case 'x-forwarded-for':
@@ -118,7 +147,7 @@ export function parseRequestHead(text: string): RequestHead | null {
         if (value.includes('text/html')) wantsHtml = true;
         break;
     }
-    if (REQUEST_DROP.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || ROUTER_SET.has(lower)) continue;
     const l = `${line}\r\n`;
     if (listed === null) head += l;
     kept.push(l);
@@ -126,28 +155,71 @@ export function parseRequestHead(text: string): RequestHead | null {
   }
   if (host === null) return null;
   if (listed !== null) head = `${lines[0]}\r\n${dropListed(kept, keptNames, listed)}`;
-  return { method: m[1]!, target: m[2]!, host, contentLength: contentLength === -1 ? 0 : contentLength, close, forwardedFor, wantsHtml, head };
+  return { method: m[1]!, target: m[2]!, host, contentLength: contentLength === -1 ? 0 : contentLength, close, forwardedFor, wantsHtml, head, bodyStart: 0 };
 }
 
 export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
 
 export interface ResponseHead {
   status: number;
-  /** Status line and kept header lines, each ending in CRLF (no final blank line, no Connection). */
+  /** Status line and kept header lines, each ending in CRLF (no final blank line, no Connection, no Transfer-Encoding unless chunked). */
   head: string;
   framing: BodyFraming;
   /** The app will close this connection after the response. */
   close: boolean;
   /** Seconds the app keeps an idle connection open, from its Keep-Alive header. */
   keepAliveSeconds: number | null;
+  /** Transfer codings of a body that ends at close (e.g. `gzip`), to announce before a `chunked` the router adds. */
+  codings: string | null;
 }
 
 /**
- * Parses and rewrites an app's response head. Returns an error message for
- * a malformed one. `method` decides whether a body follows (HEAD: never).
+ * Where the body after an app's response head starts in `buf`, or -1 if the
+ * blank line has not arrived. Lines may end in CRLF or a bare LF, as nginx
+ * and curl accept (busybox httpd's CGI answers with bare LFs after its
+ * status line). headTextEnd() gives the end of the head text.
+ */
+export function responseHeadEnd(buf: Buffer): number {
+  let i = buf.indexOf(0x0a);
+  while (i !== -1) {
+    const n = buf[i + 1];
+    if (n === 0x0a) return i + 2;
+    if (n === 0x0d) {
+      const n2 = buf[i + 2];
+      if (n2 === 0x0a) return i + 3;
+      if (n2 === undefined) return -1;
+    }
+    if (n === undefined) return -1;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return -1;
+}
+
+/** The end of the head text (its last line, without line end) given where the body starts. */
+export function headTextEnd(buf: Buffer, bodyStart: number): number {
+  // The blank line is LF or CRLF; the line before it ends in LF or CRLF too.
+  const lf = buf[bodyStart - 2] === 0x0d ? bodyStart - 3 : bodyStart - 2;
+  return buf[lf - 1] === 0x0d ? lf - 1 : lf;
+}
+
+/**
+ * Parses and rewrites an app's response head (without its blank line;
+ * lines end in CRLF or LF). Returns an error message for a malformed one.
+ * `method` decides whether a body follows (HEAD: never).
  */
 export function parseResponseHead(text: string, method: string): ResponseHead | string {
-  const lines = text.split('\r\n');
+  let lines = text.split('\r\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.includes('\n')) {
+      // Bare LFs (rare): split again on LF alone.
+      lines = text.split('\n');
+      for (let j = 0; j < lines.length; j++) {
+        const l = lines[j]!;
+        if (l.charCodeAt(l.length - 1) === 0x0d) lines[j] = l.slice(0, -1);
+      }
+      break;
+    }
+  }
   const m = STATUS_LINE.exec(lines[0]!);
   if (!m) return `malformed status line ${JSON.stringify(lines[0]!.slice(0, 80))}`;
   const status = Number(m[2]);
@@ -167,7 +239,7 @@ export function parseResponseHead(text: string, method: string): ResponseHead | 
     const colon = line.indexOf(':');
     if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return `malformed header line ${JSON.stringify(line.slice(0, 80))}`;
     const lower = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    const value = owsTrim(line, colon + 1);
     if (BAD_VALUE.test(value)) return `control character in header ${lower}`;
     switch (lower) {
       case 'content-length':
@@ -176,7 +248,7 @@ export function parseResponseHead(text: string, method: string): ResponseHead | 
         break;
       case 'transfer-encoding':
         transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
-        chunked = /(^|,)\s*chunked\s*$/i.test(transferEncoding);
+        chunked = /(^|,)[ \t]*chunked[ \t]*$/i.test(transferEncoding);
         continue;
       case 'connection': {
         const v = value.toLowerCase();
@@ -184,9 +256,9 @@ export function parseResponseHead(text: string, method: string): ResponseHead | 
           if (http10) close = false;
           continue;
         }
-        if (/(^|,)\s*close\s*(,|$)/.test(v)) close = true;
-        else if (http10 && /(^|,)\s*keep-alive\s*(,|$)/.test(v)) close = false;
-        listed = listedHeaders(value, listed);
+        if (/(^|,)[ \t]*close[ \t]*(,|$)/.test(v)) close = true;
+        else if (http10 && /(^|,)[ \t]*keep-alive[ \t]*(,|$)/.test(v)) close = false;
+        listed = connectionListed(value, listed);
         continue;
       }
       case 'keep-alive': {
@@ -195,7 +267,7 @@ export function parseResponseHead(text: string, method: string): ResponseHead | 
         continue;
       }
     }
-    if (RESPONSE_DROP.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower)) continue;
     const l = `${line}\r\n`;
     if (listed === null) head += l;
     kept.push(l);
@@ -213,7 +285,8 @@ export function parseResponseHead(text: string, method: string): ResponseHead | 
     head = head.replace(/^content-length:[^\r]*\r\n/gim, '');
     if (framing.kind === 'chunked') head += `Transfer-Encoding: ${transferEncoding}\r\n`;
   }
-  return { status, head, framing, close, keepAliveSeconds };
+  const codings = framing.kind === 'close' && transferEncoding !== null ? transferEncoding : null;
+  return { status, head, framing, close, keepAliveSeconds, codings };
 }
 
 const enum ChunkState {
@@ -241,8 +314,12 @@ export class ChunkedScanner {
   private digits = 0;
   private remaining = 0;
 
-  /** Index just past the end of the body in `buf` (from `start`), -1 if not there yet; throws on malformed framing. */
-  feed(buf: Buffer, start = 0): number {
+  /**
+   * Index just past the end of the body in `buf` (from `start`), -1 if not
+   * there yet; throws on malformed framing. `data`, when given, gets each
+   * piece of chunk data (the decoded body).
+   */
+  feed(buf: Buffer, start = 0, data?: (piece: Buffer) => void): number {
     let i = start;
     const n = buf.length;
     while (i < n) {
@@ -251,8 +328,10 @@ export class ChunkedScanner {
         case ChunkState.Size: {
           const v = hexValue(c);
           if (v >= 0) {
-            if (++this.digits > 15) throw new Error('chunk size too large');
+            // Beyond 2^53 a number loses bytes: refuse rather than miscount (llhttp refuses past 2^64).
+            if (this.size > (Number.MAX_SAFE_INTEGER - v) / 16) throw new Error('chunk size too large');
             this.size = this.size * 16 + v;
+            this.digits++;
           } else if (this.digits === 0) {
             throw new Error('chunk size expected');
           } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
@@ -281,6 +360,7 @@ export class ChunkedScanner {
           break;
         case ChunkState.Data: {
           const take = Math.min(this.remaining, n - i);
+          if (data !== undefined && take > 0) data(buf.subarray(i, i + take));
           this.remaining -= take;
           i += take;
           if (this.remaining === 0) this.state = ChunkState.DataCr;

@@ -16,7 +16,7 @@ import { freePort } from '../up/etcd-process.js';
 import { routerKey } from '../store/keys.js';
 import type { RouterAck } from '../store/records.js';
 import { RouteFeed } from './feed.js';
-import { RouterServer } from './server.js';
+import { RouterServer, type RouterTuning } from './server.js';
 import { RouterWorkers } from './workers.js';
 import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './route-table.js';
@@ -36,6 +36,8 @@ export interface RouterOptions {
   /** Worker processes; 0 serves from this process. Default: one per core. */
   workers?: number;
   balance?: BalanceMode;
+  /** Client-facing limits: trusted proxies, head and idle timeouts, connection cap. */
+  tuning?: RouterTuning;
   log?: (msg: string) => void;
 }
 
@@ -77,7 +79,7 @@ export class Router {
     const host = this.o.host ?? '0.0.0.0';
     const count = this.workerCount;
     if (count === 0) {
-      this.local = new RouterServer({ balance: this.o.balance ?? 'least-conn', ...(this.o.log ? { log: this.o.log } : {}) });
+      this.local = new RouterServer({ ...this.o.tuning, balance: this.o.balance ?? 'least-conn', ...(this.o.log ? { log: this.o.log } : {}) });
       this.local.apply(snap);
       this.port = await this.local.listen(this.o.port, host);
     } else {
@@ -88,6 +90,7 @@ export class Router {
         port: this.port,
         host,
         balance: this.o.balance ?? 'least-conn',
+        ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
         onApplied: () => this.ack(),
       });

@@ -18,13 +18,26 @@ import type { Duplex } from 'node:stream';
 import { RouteTable, normaliseHost } from './route-table.js';
 import type { RouteSnapshot } from './snapshot.js';
 import { Upstreams, type BalanceMode, type UpstreamOptions } from './upstreams.js';
-import { Exchange, type ForwardContext } from './proxy.js';
+import type { ForwardContext } from './proxy.js';
+import { GeneralExchange } from './general-exchange.js';
 import { proxyUpgrade, rawErrorResponse } from './upgrade.js';
 import { StaticFiles } from './static-site.js';
-import { FastPath } from './fast-path.js';
-import { errorPage } from './pages.js';
+import { DEFAULT_CLIENT_TIMEOUTS, FastPath, type ClientTimeouts } from './fast-path.js';
+import { errorPage, rawErrorPage } from './pages.js';
+import { TrustedProxies } from './forwarding.js';
+import { MAX_HEADERS } from './http1.js';
 
-export interface RouterServerOptions {
+/** The client-facing limits an operator sets (flags of `viking host` / `viking up`). */
+export interface RouterTuning {
+  /** Addresses or CIDR ranges whose X-Forwarded-For is extended; from anyone else it is replaced. Default none. */
+  trustedProxies?: readonly string[];
+  /** Client head deadline and idle keep-alive timeout, on both request paths. */
+  clientTimeouts?: Partial<ClientTimeouts>;
+  /** Open client connections this server (one worker) keeps; more are answered 503 and closed. */
+  maxConnections?: number;
+}
+
+export interface RouterServerOptions extends RouterTuning {
   balance?: BalanceMode;
   upstream?: UpstreamOptions;
   /** Scheme the clients used, for X-Forwarded-Proto. */
@@ -33,6 +46,13 @@ export interface RouterServerOptions {
   fastPath?: boolean;
   log?: (msg: string) => void;
 }
+
+/** Client connections per router worker (each is a file descriptor; nginx's worker_connections is 512 by default). */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** The longest a whole request may take on the node:http path (uploads included). */
+const REQUEST_TIMEOUT_MS = 300_000;
+/** A refused connection gets this long to read its 503. */
+const REFUSAL_LINGER_MS = 2000;
 
 const unknownDomain = (host: string | undefined): [number, string, string] => [
   404,
@@ -49,28 +69,76 @@ export class RouterServer {
   private readonly fast: FastPath | undefined;
   /** Upgraded connections (websockets), which node:http no longer tracks. */
   private readonly tunnels = new Set<Duplex>();
-  /** The listening socket: the fast path's, or node:http's itself. */
+  /** The listening socket; it hands connections to the fast path or to node:http. */
   private readonly listener: net.Server;
+  /** Client connections open now (both paths). */
+  private open = 0;
+  private readonly maxConnections: number;
 
   constructor(private readonly o: RouterServerOptions = {}) {
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
-    this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', ...(o.log ? { log: o.log } : {}) };
-    this.http = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, this.onRequest);
+    const trust = new TrustedProxies(o.trustedProxies ?? []);
+    this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', trust, ...(o.log ? { log: o.log } : {}) };
+    const timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts };
+    this.maxConnections = o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.http = http.createServer(
+      {
+        noDelay: true,
+        keepAliveTimeout: timeouts.idleMs,
+        // The same head deadline as the fast path, from the head's first byte.
+        headersTimeout: timeouts.headMs,
+        requestTimeout: Math.max(REQUEST_TIMEOUT_MS, timeouts.headMs + 1),
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headMs / 4))),
+      },
+      this.onRequest,
+    );
+    // One more than the limit, so a head over it is seen (and refused with 431) instead of silently cut.
+    this.http.maxHeadersCount = MAX_HEADERS + 1;
     this.http.on('upgrade', this.onUpgrade);
-    if (o.fastPath === false) {
-      this.listener = this.http;
-    } else {
-      const fast = new FastPath({
+    // node:http checks headersTimeout/requestTimeout only once it has been 'listening'; it never
+    // listens itself (connections are handed to it), so start that check now.
+    this.http.emit('listening');
+    if (o.fastPath !== false) {
+      this.fast = new FastPath({
         upstreams: this.upstreams,
         routes: () => this.table,
         handoff: (socket) => this.http.emit('connection', socket),
         proto: o.proto ?? 'http',
+        trust,
+        timeouts,
         ...(o.log ? { log: o.log } : {}),
       });
-      this.fast = fast;
-      // Half-open like node:http's own sockets, so handed-over connections behave the same.
-      this.listener = net.createServer({ noDelay: true, allowHalfOpen: true }, fast.accept);
     }
+    // Half-open like node:http's own sockets, so handed-over connections behave the same.
+    this.listener = net.createServer({ noDelay: true, allowHalfOpen: true }, this.accept);
+  }
+
+  /** Every client connection starts here: counted, refused over the cap, else served. */
+  private readonly accept = (socket: net.Socket): void => {
+    if (this.open >= this.maxConnections) return this.refuse(socket);
+    this.open++;
+    socket.once('close', () => this.open--);
+    if (this.fast) this.fast.accept(socket);
+    else this.http.emit('connection', socket);
+  };
+
+  /**
+   * Over the connection cap: a 503 with `connection: close` straight away,
+   * then the client's bytes are read and dropped until it closes (closing
+   * on unread bytes would reset the connection and lose the 503), for at
+   * most REFUSAL_LINGER_MS.
+   */
+  private refuse(socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawErrorPage(503, 'Too many connections', 'this router is at its connection limit; try again shortly', false, true), 'latin1');
+    socket.on('end', () => socket.destroy());
+    socket.resume();
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  }
+
+  /** Client connections open now. */
+  get openConnections(): number {
+    return this.open;
   }
 
   /** Swaps in the table of a new snapshot; pools of endpoints that left are closed gracefully. */
@@ -104,6 +172,8 @@ export class RouterServer {
   async close(graceMs = 2000): Promise<void> {
     const stopped = new Promise<void>((r) => this.listener.close(() => r()));
     this.fast?.shutdown();
+    // Stops node:http's timeout checks (it never listened itself) and closes its idle connections.
+    this.http.close();
     this.http.closeIdleConnections();
     const timer = setTimeout(() => {
       this.fast?.destroyAll();
@@ -116,6 +186,11 @@ export class RouterServer {
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.rawHeaders.length > MAX_HEADERS * 2) {
+      // node:http kept only the first headers: never forward a cut head. Its body is framed by llhttp, but close anyway.
+      res.shouldKeepAlive = false;
+      return errorPage(res, 431, 'Request header fields too large', `a request may carry at most ${MAX_HEADERS} header fields`);
+    }
     const route = this.table.lookup(req.headers.host);
     if (!route) {
       const [status, title, detail] = unknownDomain(req.headers.host);
@@ -125,7 +200,7 @@ export class RouterServer {
       if (route.endpoints.length === 0) {
         return errorPage(res, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now. Check it with: viking ps ${route.stack}`);
       }
-      return new Exchange(this.ctx, route, req, res).start();
+      return new GeneralExchange(this.ctx, route, req, res).start();
     }
     const root = route.site?.root;
     if (!root) {
@@ -139,6 +214,7 @@ export class RouterServer {
   };
 
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (req.rawHeaders.length > MAX_HEADERS * 2) return rawErrorResponse(socket, 431, 'Request header fields too large', `a request may carry at most ${MAX_HEADERS} header fields`);
     const route = this.table.lookup(req.headers.host);
     if (!route) {
       const [status, title, detail] = unknownDomain(req.headers.host);

@@ -1,6 +1,6 @@
 /**
  * The router's side of its backends: keep-alive connections per endpoint
- * (idle raw sockets for the fast path, an undici pool for the node:http
+ * (idle raw sockets for the fast path and for the node:http
  * path), how busy each endpoint is, and which one the next request goes to
  * (round-robin, or least-connections with a rotating tie-break).
  *
@@ -10,7 +10,6 @@
  * way nginx's max_fails/fail_timeout does, unless every endpoint is down.
  */
 import type net from 'node:net';
-import { Pool } from 'undici';
 import type { PortEndpoint } from '../store/records.js';
 
 export type BalanceMode = 'round-robin' | 'least-conn';
@@ -35,9 +34,10 @@ export class Upstream {
   inflight = 0;
   /** Epoch ms before which it is skipped after a failed connect. */
   downUntil = 0;
-  /** Idle raw connections, most recently used last. */
+  /** Idle raw connections of the fast path, most recently used last. */
   readonly idle: IdleSocket[] = [];
-  private undici: Pool | undefined;
+  /** Idle raw connections of the node:http path (they carry other listeners), most recently used last. */
+  readonly idleGeneral: IdleSocket[] = [];
   closed = false;
 
   constructor(
@@ -47,23 +47,10 @@ export class Upstream {
     private readonly o: UpstreamOptions,
   ) {}
 
-  /** The undici pool, for requests served by the node:http path. */
-  get pool(): Pool {
-    this.undici ??= new Pool(this.origin, {
-      connections: this.o.connections ?? 256,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      headersTimeout: this.o.headersTimeoutMs ?? 60_000,
-      bodyTimeout: this.o.bodyTimeoutMs ?? 300_000,
-      connect: { timeout: this.o.connectTimeoutMs ?? 2000 },
-    });
-    return this.undici;
-  }
-
   /** A reusable idle connection, or undefined. */
-  takeIdle(now: number): net.Socket | undefined {
+  takeIdle(now: number, list: IdleSocket[] = this.idle): net.Socket | undefined {
     for (;;) {
-      const entry = this.idle.pop();
+      const entry = list.pop();
       if (!entry) return undefined;
       if (entry.expires > now && !entry.socket.destroyed) return entry.socket;
       entry.socket.destroy();
@@ -71,31 +58,33 @@ export class Upstream {
   }
 
   /** Keeps a connection for the next request, until `expires`. */
-  putIdle(socket: net.Socket, expires: number): void {
-    if (this.closed || this.idle.length >= MAX_IDLE) {
+  putIdle(socket: net.Socket, expires: number, list: IdleSocket[] = this.idle): void {
+    if (this.closed || list.length >= MAX_IDLE) {
       socket.destroy();
       return;
     }
-    this.idle.push({ socket, expires });
+    list.push({ socket, expires });
   }
 
   /** An idle connection was closed by the app. */
-  dropIdle(socket: net.Socket): void {
-    const i = this.idle.findIndex((e) => e.socket === socket);
-    if (i !== -1) this.idle.splice(i, 1);
+  dropIdle(socket: net.Socket, list: IdleSocket[] = this.idle): void {
+    const i = list.findIndex((e) => e.socket === socket);
+    if (i !== -1) list.splice(i, 1);
   }
 
   /** No new requests; idle connections go now, busy ones when their request is done. */
   close(): Promise<void> {
     this.closed = true;
     for (const e of this.idle.splice(0)) e.socket.destroy();
-    return this.undici ? this.undici.close().catch(() => {}) : Promise.resolve();
+    for (const e of this.idleGeneral.splice(0)) e.socket.destroy();
+    return Promise.resolve();
   }
 
   destroy(): Promise<void> {
     this.closed = true;
     for (const e of this.idle.splice(0)) e.socket.destroy();
-    return this.undici ? this.undici.destroy().catch(() => {}) : Promise.resolve();
+    for (const e of this.idleGeneral.splice(0)) e.socket.destroy();
+    return Promise.resolve();
   }
 }
 
@@ -108,12 +97,8 @@ export interface Balanced {
 export const originOf = (e: PortEndpoint): string => `http://${e.ip}:${e.hostPort}`;
 
 export interface UpstreamOptions {
-  /** Connections per endpoint and process. */
-  connections?: number;
   /** Time to wait for an app's response headers before answering 504. */
   headersTimeoutMs?: number;
-  /** Longest silence inside a response body before it is cut. */
-  bodyTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
 

@@ -16,7 +16,7 @@ const config = JSON.parse(process.env.VIKING_ROUTER_WORKER ?? '{}') as WorkerCon
 const send = (msg: WorkerMessage): void => {
   if (process.connected) process.send?.(msg);
 };
-const server = new RouterServer({ balance: config.balance, log: (message) => send({ type: 'log', message }) });
+const server = new RouterServer({ ...config.tuning, balance: config.balance, log: (message) => send({ type: 'log', message }) });
 let listening = false;
 
 process.on('message', (msg: PrimaryMessage) => {

@@ -13,11 +13,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { RouteSnapshot } from './snapshot.js';
 import type { BalanceMode } from './upstreams.js';
+import type { RouterTuning } from './server.js';
 
 export interface WorkerConfig {
   port: number;
   host: string;
   balance: BalanceMode;
+  tuning?: RouterTuning;
 }
 
 export type PrimaryMessage = { type: 'snapshot'; snapshot: RouteSnapshot } | { type: 'stop'; graceMs: number };
@@ -122,7 +124,7 @@ export class RouterWorkers {
 
   private fork(): Promise<void> {
     cluster.setupPrimary({ exec: WORKER_SCRIPT, args: [], execArgv: workerExecArgv(), silent: false });
-    const config: WorkerConfig = { port: this.o.port, host: this.o.host, balance: this.o.balance };
+    const config: WorkerConfig = { port: this.o.port, host: this.o.host, balance: this.o.balance, ...(this.o.tuning ? { tuning: this.o.tuning } : {}) };
     const worker = cluster.fork({ VIKING_ROUTER_WORKER: JSON.stringify(config) });
     const slot: Slot = { worker, revision: undefined };
     this.slots.set(worker.id, slot);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { RouteTable, normaliseHost, pickEndpoints, type ContainerRoute } from '../../lib/router/route-table.js';
 import { forwardHeaders, responseHeaders } from '../../lib/router/proxy.js';
+import { TrustedProxies } from '../../lib/router/forwarding.js';
 import { Upstreams } from '../../lib/router/upstreams.js';
 import type { RouteSnapshot } from '../../lib/router/snapshot.js';
 import type { DomainRecord, PortEndpoint } from '../../lib/store/records.js';
@@ -246,15 +247,28 @@ describe('forwardHeaders', () => {
     assert.deepEqual(out['sec-websocket-key'], ['k']);
   });
 
+  const trusted = new TrustedProxies(['10.0.0.0/8', '::1']);
   const xff: Array<[string, Record<string, string | string[]>, string | undefined, string]> = [
     ['no prior value', {}, '10.0.0.9', '10.0.0.9'],
-    ['appended to a prior value', { 'x-forwarded-for': '1.2.3.4' }, '10.0.0.9', '1.2.3.4, 10.0.0.9'],
-    ['appended to a prior list', { 'x-forwarded-for': '1.2.3.4, 5.6.7.8' }, '::1', '1.2.3.4, 5.6.7.8, ::1'],
+    ['appended to a prior value from a trusted proxy', { 'x-forwarded-for': '1.2.3.4' }, '10.0.0.9', '1.2.3.4, 10.0.0.9'],
+    ['appended to a prior list from a trusted proxy', { 'x-forwarded-for': '1.2.3.4, 5.6.7.8' }, '::1', '1.2.3.4, 5.6.7.8, ::1'],
+    ['replaced when the client is not a trusted proxy', { 'x-forwarded-for': '1.2.3.4' }, '192.168.1.9', '192.168.1.9'],
     ['unknown remote', {}, undefined, ''],
   ];
   for (const [name, headers, remote, expected] of xff) {
-    test(`x-forwarded-for: ${name}`, () => assert.deepEqual(asMap(forwardHeaders(fakeReq({ host: 'a.com', ...headers }, remote), 'https'))['x-forwarded-for'], [expected]));
+    test(`x-forwarded-for: ${name}`, () => assert.deepEqual(asMap(forwardHeaders(fakeReq({ host: 'a.com', ...headers }, remote), 'https', false, trusted))['x-forwarded-for'], [expected]));
   }
+
+  test('x-forwarded-for: with no trusted proxies configured, a client value is always replaced', () => {
+    assert.deepEqual(asMap(forwardHeaders(fakeReq({ host: 'a.com', 'x-forwarded-for': '1.2.3.4' }, '10.0.0.9'), 'https'))['x-forwarded-for'], ['10.0.0.9']);
+  });
+
+  test('a Connection list never removes Content-Length or Host', () => {
+    const out = asMap(forwardHeaders(fakeReq({ host: 'a.com', connection: 'content-length, host, transfer-encoding, x-hop', 'content-length': '5', 'x-hop': '1' }, '10.0.0.9'), 'http'));
+    assert.deepEqual(out['content-length'], ['5']);
+    assert.deepEqual(out.host, ['a.com']);
+    assert.equal(out['x-hop'], undefined);
+  });
 
   test('x-forwarded-proto and -host are set once, overriding client values', () => {
     const out = asMap(forwardHeaders(fakeReq({ host: 'shop.example.com:8443', 'X-Forwarded-Proto': 'gopher', 'x-forwarded-host': 'evil.org' }, '10.0.0.9'), 'https'));

@@ -5,7 +5,7 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChunkedScanner, parseRequestHead, parseResponseHead } from '../../lib/router/http1.js';
+import { ChunkedScanner, headTextEnd, parseRequestHead, parseResponseHead, responseHeadEnd } from '../../lib/router/http1.js';
 
 const head = (...lines: string[]): string => lines.join('\r\n');
 
@@ -155,7 +155,82 @@ describe('ChunkedScanner', () => {
     ['data longer than its size', '2\r\nabc\r\n0\r\n\r\n'],
     ['bare LF after size', '2\nab\r\n0\r\n\r\n'],
     ['huge size', 'ffffffffffffffff\r\n'],
+    ['a size of 2^53 (no longer exact as a number)', '20000000000000\r\n'],
+    ['a size past 2^53 in 15 digits', 'fffffffffffffff\r\n'],
     ['bare LF in trailers', '0\r\nX: 1\n\r\n'],
   ];
   for (const [name, text] of bad) test(`malformed: ${name}`, () => assert.throws(() => new ChunkedScanner().feed(Buffer.from(text))));
+
+  test('the largest exact size (2^53 - 1) and leading zeros are taken', () => {
+    assert.equal(new ChunkedScanner().feed(Buffer.from('1fffffffffffff\r\nab')), -1);
+    assert.equal(new ChunkedScanner().feed(Buffer.from('00000000000000000002\r\nab\r\n0\r\n\r\n')), 31);
+  });
+});
+
+describe('issue 9: framing headers and whitespace', () => {
+  test('a Connection list never removes Content-Length or Host; it still removes what it names otherwise', () => {
+    const r = parseRequestHead(head('POST / HTTP/1.1', 'Host: a', 'Connection: content-length, host, transfer-encoding, x-hop', 'Content-Length: 3', 'X-Hop: 1', 'X-Keep: 2'));
+    assert.ok(r);
+    assert.equal(r.contentLength, 3);
+    assert.equal(r.host, 'a');
+    assert.equal(r.head, 'POST / HTTP/1.1\r\nContent-Length: 3\r\nX-Keep: 2\r\n');
+  });
+
+  const refused: Array<[string, string]> = [
+    ['Content-Length: 5\\v', '5\v'],
+    ['Content-Length: 5\\f', '5\f'],
+    ['Content-Length: 5\\xA0', '5\xa0'],
+    ['Content-Length: 5\\x85', '5\x85'],
+    ['Content-Length: \\v5', '\v5'],
+    ['Content-Length: 5 then a tab (llhttp refuses a trailing tab)', '5\t'],
+  ];
+  for (const [name, value] of refused) test(`left to node:http: ${name}`, () => assert.equal(parseRequestHead(head('POST / HTTP/1.1', 'Host: a', `Content-Length: ${value}`)), null));
+
+  test('only SP and HTAB are trimmed; \\v or \\f elsewhere is refused, obs-text kept', () => {
+    assert.equal(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'X-A: 1\v')), null);
+    assert.equal(parseRequestHead(head('GET / HTTP/1.1', 'Host: a\f')), null);
+    assert.equal(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'X-A: \xa0b\x85'))?.head, 'GET / HTTP/1.1\r\nX-A: \xa0b\x85\r\n');
+  });
+
+  test('methods llhttp may not know and non-ASCII targets are left to node:http', () => {
+    assert.equal(parseRequestHead(head('FOO / HTTP/1.1', 'Host: a')), null);
+    assert.equal(parseRequestHead(head('GET /\x80 HTTP/1.1', 'Host: a')), null);
+  });
+});
+
+describe('issue 9: liberal app answers', () => {
+  const cases: Array<[string, string, number]> = [
+    ['CRLF', 'HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody', 25],
+    ['bare LF', 'HTTP/1.0 200 OK\nA: 1\n\nbody', 22],
+    ['CRLF then a bare-LF blank line', 'HTTP/1.0 200 OK\r\nA: 1\n\nbody', 23],
+    ['bare LF then a CRLF blank line', 'HTTP/1.0 200 OK\nA: 1\r\n\r\nbody', 24],
+  ];
+  for (const [name, text, bodyStart] of cases) {
+    test(`head end and headers: ${name}`, () => {
+      const buf = Buffer.from(text, 'latin1');
+      assert.equal(responseHeadEnd(buf), bodyStart);
+      const r = parseResponseHead(buf.toString('latin1', 0, headTextEnd(buf, bodyStart)), 'GET');
+      assert.notEqual(typeof r, 'string', String(r));
+      const h = r as Exclude<typeof r, string>;
+      assert.equal(h.head.endsWith('A: 1\r\n'), true, JSON.stringify(h.head));
+      assert.equal(h.framing.kind, 'close');
+    });
+  }
+
+  test('an incomplete head is not ended early', () => {
+    for (const t of ['HTTP/1.1 200 OK\r\nA: 1\r\n', 'HTTP/1.1 200 OK\nA: 1\n', 'HTTP/1.1 200 OK\r\nA: 1\r\n\r']) assert.equal(responseHeadEnd(Buffer.from(t)), -1, JSON.stringify(t));
+  });
+
+  test('a body that ends at close keeps its codings to announce before chunked', () => {
+    const r = parseResponseHead(head('HTTP/1.1 200 OK', 'Transfer-Encoding: gzip'), 'GET');
+    assert.ok(typeof r !== 'string');
+    assert.equal(r.framing.kind, 'close');
+    assert.equal(r.codings, 'gzip');
+  });
+
+  test('a response Connection list cannot remove Content-Length', () => {
+    const r = parseResponseHead(head('HTTP/1.1 200 OK', 'Connection: content-length', 'Content-Length: 3'), 'GET');
+    assert.ok(typeof r !== 'string');
+    assert.match(r.head, /Content-Length: 3/);
+  });
 });

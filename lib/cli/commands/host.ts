@@ -11,8 +11,9 @@ import { VikingError } from '../../errors.js';
 import { parseMemory } from '../../vikingfile/values.js';
 import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
+import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 
-export interface HostArgs {
+export interface HostArgs extends RouterFlagArgs {
   etcd: string;
   name: string;
   ip: string;
@@ -90,7 +91,7 @@ export function hostCommand(y: Argv): Argv {
     'host',
     'run this server as a viking host: slave, router and API (and leader when --master)',
     (a) =>
-      a
+      withRouterFlags(a)
         .option('etcd', { type: 'string', demandOption: true, describe: 'etcd URLs, comma separated (http://10.0.0.1:2379,...)' })
         .option('name', { type: 'string', demandOption: true, describe: 'host name: lowercase letters, digits, dashes' })
         .option('ip', { type: 'string', demandOption: true, describe: 'address containers publish on and routers proxy to' })
@@ -138,6 +139,7 @@ export function hostCommand(y: Argv): Argv {
         ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
         ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
         routerBalance: (args['router-balance'] ?? 'least-conn') as BalanceMode,
+        routerTuning: routerTuning(args),
         log: logLine,
       });
       onShutdown(() => host.stop());

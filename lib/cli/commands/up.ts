@@ -12,8 +12,9 @@ import type { Argv } from 'yargs';
 import { handled } from '../output.js';
 import { configPath, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
+import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 
-interface UpArgs {
+interface UpArgs extends RouterFlagArgs {
   'data-dir': string;
   'router-port': number;
   'api-port': number;
@@ -46,7 +47,7 @@ export function upCommand(y: Argv): Argv {
     'up',
     'run a one-machine cluster: etcd + a master host with router and API (foreground; Ctrl-C stops it)',
     (a) =>
-      a
+      withRouterFlags(a)
         .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'etcd data, pushed sources and logs' })
         .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port' })
@@ -90,6 +91,7 @@ export function upCommand(y: Argv): Argv {
         routerListen: args.listen ?? args.ip,
         dataDir,
         ...(args['registry-port'] > 0 ? { registry: { address: `127.0.0.1:${args['registry-port']}`, run: true } } : {}),
+        routerTuning: routerTuning(args),
         log: logLine,
       });
       onShutdown(async () => {

@@ -1,0 +1,356 @@
+/**
+ * One request of the node:http path on its way to an app and back, over a
+ * raw kept-alive connection read with the fast path's own answer parser
+ * (http1.ts). So both paths read app answers alike and as liberally as
+ * nginx: bare-LF header lines, HTTP/1.0, bodies that end at close. node:http
+ * then frames the answer for its client (chunked for HTTP/1.1, close for
+ * HTTP/1.0).
+ *
+ * This path serves what the fast path leaves: chunked uploads (sent on
+ * chunked), Expect, HTTP/1.0 clients, unusual methods. Headers go through
+ * forwardHeaders (the rules of forwarding.ts); failures before any answer
+ * byte are retried by the same rules as the fast path. It has a timer per
+ * request, unlike the fast path: it is not the hot path.
+ */
+import net from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PortEndpoint } from '../store/records.js';
+import type { ContainerRoute } from './route-table.js';
+import type { Upstream } from './upstreams.js';
+import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type BodyFraming } from './http1.js';
+import { BROKE_EARLY, CONNECT_FAILED, MAX_ATTEMPTS, mayRetry } from './forwarding.js';
+import { forwardHeaders, type ForwardContext } from './proxy.js';
+import { errorPage } from './pages.js';
+
+const MAX_RESPONSE_HEAD = 64 * 1024;
+const DEFAULT_UPSTREAM_IDLE_MS = 3000;
+const LAST_CHUNK = '0\r\n\r\n';
+
+const enum Phase {
+  Connecting,
+  Waiting,
+  Body,
+  Done,
+}
+
+export class GeneralExchange {
+  private phase = Phase.Connecting;
+  private attempts = 0;
+  private tried: PortEndpoint[] | null = null;
+  private endpoint: PortEndpoint | undefined;
+  private up: Upstream | undefined;
+  private sock: net.Socket | null = null;
+  private reused = false;
+  private timer: NodeJS.Timeout | undefined;
+  private respBuf: Buffer | null = null;
+  private framing: BodyFraming = { kind: 'none' };
+  private respLeft = 0;
+  private scanner: ChunkedScanner | null = null;
+  private appWillClose = false;
+  private keepAliveMs = DEFAULT_UPSTREAM_IDLE_MS;
+  private bodySent = 0;
+  private bodyDone: boolean;
+  private readonly head: string;
+  private readonly bodyless: boolean;
+  private readonly chunkedBody: boolean;
+
+  constructor(
+    private readonly ctx: ForwardContext,
+    private readonly route: ContainerRoute,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    const cl = req.headers['content-length'];
+    this.chunkedBody = req.headers['transfer-encoding'] !== undefined;
+    this.bodyless = !this.chunkedBody && (cl === undefined || cl === '0');
+    this.bodyDone = this.bodyless;
+    const headers = forwardHeaders(req, ctx.proto, false, ctx.trust);
+    let head = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    // node:http decoded a chunked upload; it goes on chunked (Content-Length cannot be beside it: llhttp refused that).
+    if (this.chunkedBody) head += 'transfer-encoding: chunked\r\n';
+    this.head = `${head}\r\n`;
+    res.once('close', this.onClientClose);
+  }
+
+  start(): void {
+    const ups = this.ctx.upstreams;
+    const now = Date.now();
+    const e = ups.pick(this.route, this.tried, now);
+    if (!e) return this.answerError(503, 'App not running', `${this.route.stack}/${this.route.node} has no healthy instance right now. Check it with: viking ps ${this.route.stack}`);
+    this.endpoint = e;
+    const up = ups.get(e);
+    this.up = up;
+    up.inflight++;
+    this.attempts++;
+    const idle = up.takeIdle(now, up.idleGeneral);
+    if (idle) {
+      // Drop the listeners it had while idle.
+      idle.removeAllListeners('close');
+      idle.removeAllListeners('data');
+      idle.removeAllListeners('error');
+      this.reused = true;
+      this.attach(idle);
+      return this.send();
+    }
+    this.reused = false;
+    this.phase = Phase.Connecting;
+    const s = net.connect({ host: up.ip, port: up.port, noDelay: true });
+    this.attach(s);
+    s.once('connect', this.onConnect);
+    this.arm(ups.connectTimeoutMs, 'ETIMEDOUT_CONNECT', 'connect timed out');
+  }
+
+  private attach(s: net.Socket): void {
+    this.sock = s;
+    s.on('data', this.onData);
+    s.on('drain', this.onAppDrain);
+    s.on('end', this.onEnd);
+    s.on('error', this.onError);
+    s.on('close', this.onEnd);
+  }
+
+  private detach(s: net.Socket): void {
+    s.off('connect', this.onConnect);
+    s.off('data', this.onData);
+    s.off('drain', this.onAppDrain);
+    s.off('end', this.onEnd);
+    s.off('error', this.onError);
+    s.off('close', this.onEnd);
+  }
+
+  private arm(ms: number, code: string, message: string): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.failed(code, message), ms);
+  }
+
+  private readonly onConnect = (): void => this.send();
+
+  private send(): void {
+    this.phase = Phase.Waiting;
+    // The answer timeout runs once the whole request is sent (an upload may take its time; node:http's requestTimeout bounds it).
+    if (this.bodyDone) this.arm(this.ctx.upstreams.headersTimeoutMs, 'ETIMEDOUT_HEAD', 'no answer in time');
+    else clearTimeout(this.timer);
+    this.sock!.write(this.head, 'latin1');
+    if (this.bodyless || this.attempts > 1) return;
+    const req = this.req;
+    req.on('data', this.onBody);
+    req.once('end', this.onBodyEnd);
+    req.resume();
+  }
+
+  private readonly onBody = (d: Buffer): void => {
+    const s = this.sock;
+    if (!s || this.phase === Phase.Done) return;
+    this.bodySent += d.length;
+    let flowing: boolean;
+    if (this.chunkedBody) {
+      s.cork();
+      s.write(`${d.length.toString(16)}\r\n`, 'latin1');
+      s.write(d);
+      flowing = s.write('\r\n', 'latin1');
+      s.uncork();
+    } else flowing = s.write(d);
+    if (!flowing) this.req.pause();
+  };
+
+  private readonly onBodyEnd = (): void => {
+    this.bodyDone = true;
+    if (this.phase === Phase.Done || this.phase === Phase.Connecting) return;
+    // The app needs the last chunk even if it answered already, or its connection is out of step.
+    if (this.chunkedBody && this.sock) this.sock.write(LAST_CHUNK, 'latin1');
+    if (this.phase === Phase.Waiting) this.arm(this.ctx.upstreams.headersTimeoutMs, 'ETIMEDOUT_HEAD', 'no answer in time');
+  };
+
+  private readonly onAppDrain = (): void => {
+    if (!this.bodyDone) this.req.resume();
+  };
+
+  private readonly onData = (d: Buffer): void => {
+    if (this.phase === Phase.Body) return this.body(d);
+    if (this.phase !== Phase.Waiting) return;
+    let buf = this.respBuf === null ? d : Buffer.concat([this.respBuf, d]);
+    for (;;) {
+      const bodyStart = responseHeadEnd(buf);
+      if (bodyStart === -1) {
+        if (buf.length > MAX_RESPONSE_HEAD) return this.failed('EHEAD', 'the answer head is too large');
+        this.respBuf = buf;
+        return;
+      }
+      const head = parseResponseHead(buf.toString('latin1', 0, headTextEnd(buf, bodyStart)), this.req.method ?? 'GET');
+      if (typeof head === 'string') return this.failed('EPROTO', `invalid answer: ${head}`);
+      const rest = bodyStart < buf.length ? buf.subarray(bodyStart) : null;
+      if (head.status < 200) {
+        if (head.status === 101) return this.failed('EPROTO', 'switched protocols without being asked');
+        if (rest === null) {
+          this.respBuf = null;
+          return;
+        }
+        buf = rest;
+        continue;
+      }
+      clearTimeout(this.timer);
+      this.respBuf = null;
+      this.phase = Phase.Body;
+      this.framing = head.framing;
+      this.appWillClose = head.close;
+      if (head.keepAliveSeconds !== null) this.keepAliveMs = Math.max(0, head.keepAliveSeconds * 1000 - 2000);
+      if (head.framing.kind === 'length') this.respLeft = head.framing.length;
+      else if (head.framing.kind === 'chunked') this.scanner = new ChunkedScanner();
+      const lines = head.head.split('\r\n');
+      const reason = / \d{3} (.*)$/.exec(lines[0]!)?.[1] ?? '';
+      const headers: string[] = [];
+      for (let i = 1; i < lines.length; i++) {
+        const line = lines[i]!;
+        if (line === '') continue;
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon);
+        // node:http frames the answer for its client itself.
+        if (name.toLowerCase() === 'transfer-encoding') continue;
+        headers.push(name, line.slice(colon + 1).trim());
+      }
+      if (!this.res.destroyed) this.res.writeHead(head.status, reason, headers);
+      if (head.framing.kind === 'none' || (head.framing.kind === 'length' && head.framing.length === 0)) {
+        if (rest !== null) this.appWillClose = true;
+        return this.finish();
+      }
+      if (rest !== null) this.body(rest);
+      return;
+    }
+  };
+
+  private body(d: Buffer): void {
+    switch (this.framing.kind) {
+      case 'length': {
+        const take = Math.min(this.respLeft, d.length);
+        this.respLeft -= take;
+        if (take < d.length) this.appWillClose = true;
+        this.write(take === d.length ? d : d.subarray(0, take));
+        if (this.respLeft === 0) this.finish();
+        return;
+      }
+      case 'chunked': {
+        let end: number;
+        try {
+          end = this.scanner!.feed(d, 0, this.write);
+        } catch (err) {
+          return this.failed('EPROTO', `invalid chunked answer: ${(err as Error).message}`);
+        }
+        if (end === -1) return;
+        if (end < d.length) this.appWillClose = true;
+        return this.finish();
+      }
+      default:
+        this.write(d);
+    }
+  }
+
+  private readonly write = (piece: Buffer): void => {
+    if (this.res.write(piece) || !this.sock) return;
+    // The client reads slower than the app writes: hold the app until it drained.
+    const s = this.sock;
+    s.pause();
+    this.res.once('drain', () => s.resume());
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.phase === Phase.Body && this.framing.kind === 'close') return this.finish();
+    if (this.phase === Phase.Done) return;
+    this.failed(this.respBuf === null ? (this.reused && this.phase === Phase.Waiting ? 'ECLOSED_REUSED' : 'ECLOSED') : 'EPROTO', 'the app closed the connection without answering');
+  };
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
+    const code = err.code ?? (this.phase === Phase.Connecting ? 'ECONNREFUSED' : 'EIO');
+    this.failed(code, code === 'ECONNREFUSED' ? 'connection refused' : code === 'ECONNRESET' || code === 'EPIPE' ? 'the app closed the connection without answering' : err.message || code);
+  };
+
+  private readonly onClientClose = (): void => {
+    if (this.phase === Phase.Done) return;
+    // The client went away before the answer was complete: drop the app connection too.
+    this.phase = Phase.Done;
+    this.dropSocket();
+    this.release();
+  };
+
+  /** The answer is complete. */
+  private finish(): void {
+    this.phase = Phase.Done;
+    clearTimeout(this.timer);
+    const s = this.sock;
+    const up = this.up;
+    this.sock = null;
+    this.release();
+    this.req.off('data', this.onBody);
+    if (s) {
+      this.detach(s);
+      s.resume();
+      if (!this.appWillClose && this.bodyDone && up && !s.destroyed) {
+        const list = up.idleGeneral;
+        // An idle connection must stay silent; if the app closes it, forget it.
+        s.once('close', () => up.dropIdle(s, list));
+        s.on('data', () => s.destroy());
+        s.on('error', () => s.destroy());
+        up.putIdle(s, Date.now() + this.keepAliveMs, list);
+      } else s.destroy();
+    }
+    this.res.end();
+  }
+
+  private dropSocket(): void {
+    clearTimeout(this.timer);
+    const s = this.sock;
+    this.sock = null;
+    if (s) {
+      this.detach(s);
+      s.on('error', () => {});
+      s.destroy();
+    }
+  }
+
+  /** The app side failed: retry if nothing reached the client and that is safe, else answer 502/504. */
+  private failed(code: string, message: string): void {
+    if (this.phase === Phase.Done) return;
+    const answered = this.phase === Phase.Body;
+    this.dropSocket();
+    this.release();
+    if (answered || this.res.headersSent) {
+      this.phase = Phase.Done;
+      this.res.destroy();
+      return;
+    }
+    const connectFailed = CONNECT_FAILED.has(code);
+    if (connectFailed && this.endpoint) this.ctx.upstreams.markDown(this.endpoint, Date.now());
+    const brokeEarly = BROKE_EARLY.has(code) && this.respBuf === null;
+    if ((connectFailed || brokeEarly) && mayRetry(code, this.req.method ?? 'GET', this.bodyless, this.bodySent) && this.endpoint) {
+      (this.tried ??= []).push(this.endpoint);
+      // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.
+      if (this.tried.length >= this.route.endpoints.length && brokeEarly) this.tried = [];
+      if (this.attempts < MAX_ATTEMPTS && this.tried.length < this.route.endpoints.length) {
+        this.respBuf = null;
+        return this.start();
+      }
+    }
+    const e = this.endpoint;
+    const where = e ? `${e.ip}:${e.hostPort} (${e.tag}/${e.instance})` : 'no endpoint';
+    this.ctx.log?.(`router: ${this.route.stack}/${this.route.node} ${this.req.method} ${this.req.url}: ${code} from ${where}`);
+    if (code === 'ETIMEDOUT_HEAD') return this.answerError(504, 'Gateway timeout', `${this.route.stack}/${this.route.node} did not answer in time (${where}).`);
+    const tries = this.attempts > 1 ? ` after ${this.attempts} attempts` : '';
+    this.answerError(502, 'Bad gateway', `${this.route.stack}/${this.route.node} did not answer${tries}: ${message} (${where}). Check it with: viking ps ${this.route.stack}`);
+  }
+
+  private answerError(status: number, title: string, detail: string): void {
+    this.phase = Phase.Done;
+    clearTimeout(this.timer);
+    this.req.off('data', this.onBody);
+    // Unread body bytes: node:http reads and drops them after the answer, or closes.
+    if (!this.bodyDone) this.res.shouldKeepAlive = false;
+    errorPage(this.res, status, title, detail);
+  }
+
+  private release(): void {
+    if (this.up) {
+      this.up.inflight--;
+      this.up = undefined;
+    }
+  }
+}
