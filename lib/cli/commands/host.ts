@@ -26,6 +26,8 @@ export interface HostArgs extends RouterFlagArgs {
   'max-containers'?: number;
   'default-memory'?: string;
   'pids-limit'?: number;
+  'max-upload'?: string;
+  'max-upload-files'?: number;
   'lease-ttl': number;
   'leader-ttl': number;
   'backoff-base-ms'?: number;
@@ -86,6 +88,22 @@ export function containerLimits(args: Pick<HostArgs, 'default-memory' | 'pids-li
   return out;
 }
 
+/** `--max-upload 1g --max-upload-files 100000` as the API's upload caps (defaults: 512m, 50,000 entries). */
+export function uploadCaps(args: Pick<HostArgs, 'max-upload' | 'max-upload-files'>): { maxUploadBytes?: number; maxUploadFiles?: number } {
+  const out: { maxUploadBytes?: number; maxUploadFiles?: number } = {};
+  if (args['max-upload'] !== undefined) {
+    const parsed = parseMemory(/^\d+$/.test(args['max-upload']) ? Number(args['max-upload']) : args['max-upload']);
+    if (!parsed.ok || parsed.value <= 0) throw new VikingError('VIKING_E_BAD_REQUEST', `--max-upload: a size such as 512m or 2g${parsed.ok ? '' : ` (${parsed.message})`}`);
+    out.maxUploadBytes = parsed.value;
+  }
+  const files = args['max-upload-files'];
+  if (files !== undefined) {
+    if (!Number.isInteger(files) || files <= 0) throw new VikingError('VIKING_E_BAD_REQUEST', '--max-upload-files must be a whole number above 0');
+    out.maxUploadFiles = files;
+  }
+  return out;
+}
+
 export function hostCommand(y: Argv): Argv {
   return y.command<HostArgs>(
     'host',
@@ -104,6 +122,8 @@ export function hostCommand(y: Argv): Argv {
         .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
         .option('default-memory', { type: 'string', describe: "memory limit of a container whose node sets no memory:, and what the planner counts for it (default 512m; 0: none)" })
         .option('pids-limit', { type: 'number', describe: 'most processes one container may run (default 512; 0: none)' })
+        .option('max-upload', { type: 'string', describe: 'largest push this host\'s API unpacks, e.g. 1g (default 512m); larger gets 413 while it streams' })
+        .option('max-upload-files', { type: 'number', describe: 'most files, folders and links in one push (default 50000); more gets 413' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
@@ -129,6 +149,7 @@ export function hostCommand(y: Argv): Argv {
         tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
         ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
         limits: containerLimits(args),
+        ...uploadCaps(args),
         leaseTtlSeconds: args['lease-ttl'],
         leaderTtlSeconds: args['leader-ttl'],
         ...(args['backoff-base-ms'] !== undefined || args['max-failures'] !== undefined
