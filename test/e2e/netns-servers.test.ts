@@ -74,6 +74,13 @@ async function servesReplicas(host: HostProcess, server: NetnsServer, count: num
   return seen;
 }
 
+/** The etcd members a viking host's client holds TCP connections to (read with ss inside its server). */
+async function etcdConnections(host: HostProcess, server: NetnsServer): Promise<string[]> {
+  const { stdout } = await server.exec('ss', ['-tnpH', 'state', 'established']);
+  const peers = stdout.split('\n').filter((l) => l.includes(`pid=${host.child.pid},`)).map((l) => l.trim().split(/\s+/)[3] ?? '');
+  return [...new Set(peers.filter((p) => p.endsWith(':2379')))];
+}
+
 before(async () => {
   const t0 = Date.now();
   await sweepDeadLabs();
@@ -114,10 +121,11 @@ after(async () => {
   const t0 = Date.now();
   client?.close();
   // A host cut off from etcd may hang in its shutdown: SIGKILL after 10 s (teardown kills the rest anyway).
-  await Promise.all(hosts.map((h) => Promise.race([h.stop(), new Promise((r) => setTimeout(r, 10_000))]).then(() => h.stop('SIGKILL')).catch(() => {})));
+  await Promise.all(hosts.map((h) => Promise.race([h.stop(), new Promise((r) => setTimeout(r, 5_000))]).then(() => h.stop('SIGKILL')).catch(() => {})));
   await Promise.all(members.map((m) => m.stop().catch(() => {})));
+  const t1 = Date.now();
   await lab?.teardown();
-  figures.push(`teardown: ${Date.now() - t0} ms`);
+  figures.push(`teardown: hosts and etcd stopped ${t1 - t0} ms, lab removed ${Date.now() - t1} ms`);
   process.stdout.write(`netns-servers figures:\n${figures.map((f) => `  ${f}`).join('\n')}\n`);
 });
 
@@ -168,8 +176,10 @@ test('a worker loses its cable: it drops out of etcd and the other routers keep 
   cut.observer = connectEtcd(cut.survivors.map((i) => etcdUrls[i]!));
   const observer = cut.observer;
   const victimKey = hostKey(cut.victim.name);
+  const leaderEtcd = await etcdConnections(hosts[0]!, servers[0]!);
   cut.t0 = Date.now();
   await cut.server.cutCable();
+  figures.push(`before the cut, the leader's etcd client was connected to ${leaderEtcd.join(' ')} (cut member: ${cut.server.ip}:2379)`);
   await waitFor('the cut host to drop out of etcd (its lease ends)', async () => (await bounded(observer.get(victimKey).string())) === null, 15_000, 50);
   const goneMs = Date.now() - cut.t0;
   await waitFor('the cut host\'s endpoints to be withdrawn', async () => (await endpoints(observer)).every((e) => e.host !== cut.victim!.name), 15_000, 50);
