@@ -71,21 +71,33 @@ export async function startLab(): Promise<Lab> {
   await mkdir(LABS_DIR, { recursive: true });
   await writeFile(path.join(LABS_DIR, id), JSON.stringify({ pid: process.pid, bridge, dir }));
   const servers: NetnsServer[] = [];
+  /** Servers still being made: teardown waits for them, so none starts a dockerd after it. */
+  const pending = new Set<Promise<unknown>>();
   let tornDown = false;
+  const reserved = new Set<number>();
 
   const lab: Lab = {
     id, bridge, net, cidr, gateway, dir, servers,
     async addServer(o = {}) {
-      const used = new Set(servers.map((s) => s.index));
+      // Reserved synchronously, so servers added in parallel without an index get different ones.
+      const used = reserved;
       let index = o.index ?? 2;
       while (o.index === undefined && used.has(index)) index++;
       if (used.has(index) || index < 2 || index > 254) throw new Error(`server index ${index} is taken or out of 2..254`);
-      const server = await createServer({ labId: id, bridge, net, cidr, gateway, dir, index, baseImages: o.baseImages ?? true }, (s) => servers.push(s));
-      return server;
+      if (tornDown) throw new Error(`lab ${id} is torn down`);
+      reserved.add(index);
+      const making = createServer({ labId: id, bridge, net, cidr, gateway, dir, index, baseImages: o.baseImages ?? true }, (s) => servers.push(s));
+      pending.add(making);
+      try {
+        return await making;
+      } finally {
+        pending.delete(making);
+      }
     },
     async teardown() {
       if (tornDown) return;
       tornDown = true;
+      await Promise.allSettled([...pending]);
       const errors: string[] = [];
       await Promise.all(servers.map((s) => s.destroy().catch((err: Error) => errors.push(`${s.name}: ${err.message}`))));
       await run('iptables', ['-D', ...fwdRule]).catch(() => {});

@@ -45,7 +45,7 @@ async function leftovers(id: string, dir: string): Promise<string[]> {
 before(async () => {
   await sweepDeadLabs();
   lab = await startLab();
-  [a, b] = await Promise.all([lab.addServer({ index: 2 }), lab.addServer({ index: 3, baseImages: false })]);
+  [a, b] = await Promise.all([lab.addServer(), lab.addServer({ baseImages: false })]);
 });
 
 after(async () => {
