@@ -22,6 +22,10 @@ export interface EtcdMemberOptions {
   /** Shared by every member of one cluster (their cluster ID derives from it). */
   clusterToken?: string;
   binary?: string;
+  /** Command words run before the binary, e.g. `nsenter --net=…` to start the member in another network namespace. */
+  prefix?: string[];
+  /** Further etcd flags, e.g. `--pre-vote`. */
+  extraArgs?: string[];
   logFile?: string;
 }
 
@@ -62,8 +66,10 @@ export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember>
     '--election-timeout', '1000',
     '--logger', 'zap',
     '--log-outputs', 'stderr',
+    ...(o.extraArgs ?? []),
   ];
-  const child = spawn(o.binary ?? 'etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...commandArgs] = [...(o.prefix ?? []), o.binary ?? 'etcd', ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   const spawnError = new Promise<never>((_, reject) =>
     child.once('error', (err) =>
       reject(new VikingError('VIKING_E_ETCD_BINARY_MISSING', `cannot run etcd (${err.message}): install the Debian package etcd-server`)),

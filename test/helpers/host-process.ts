@@ -50,7 +50,11 @@ export interface HostProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[] }): Promise<HostProcess> {
+/**
+ * `prefix` runs the host under other command words, e.g. `nsenter --net=/var/run/netns/NS`
+ * to start it inside a network namespace (a server of test/helpers/netns-lab.ts).
+ */
+export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[]; prefix?: string[] }): Promise<HostProcess> {
   const ip = o.ip ?? '127.0.0.1';
   const token = await testToken(o.etcd);
   const args = [
@@ -61,7 +65,8 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
     ...((o.extra ?? []).includes('--router-workers') ? [] : ['--router-workers', '0']),
     ...(o.extra ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...commandArgs] = [...(o.prefix ?? []), process.execPath, ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

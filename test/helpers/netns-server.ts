@@ -1,0 +1,267 @@
+/**
+ * A server made on this machine out of a network namespace: its own network
+ * stack cabled by a veth to the lab bridge (netns-lab.ts), its own address
+ * `${net}.N`, and its own dockerd (own data root, exec root, socket, pidfile,
+ * `--bip 172.30.N.1/24` inside the namespace, cgroup parent `/NAME`, and the
+ * lab range as insecure registries), with the base images loaded.
+ *
+ * Processes join the server through `prefix` (`nsenter --net=…`; not
+ * `ip netns exec`, under which dockerd fails with "Devices cgroup isn't
+ * mounted"). nsenter execs the command, so a child's pid is the program's.
+ *
+ * A server can lose its cable (cutCable: the bridge side of its veth goes
+ * down, packets vanish without RST, as on a real network) and its power
+ * (powerOff: SIGKILL at once to every process in its namespace — its viking
+ * host, etcd, dockerd, containerd and shims — and every process in its
+ * containers' cgroups, which have their own namespaces). powerOn starts its
+ * dockerd again on the same disk.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, readdir, readlink, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { ensureBaseImages } from '../../lib/docker/base-images.js';
+import { waitFor } from './wait.js';
+
+const run = promisify(execFile);
+
+export interface ServerOptions {
+  labId: string;
+  bridge: string;
+  net: string;
+  cidr: string;
+  gateway: string;
+  /** The lab's directory; the server's files go in `${dir}/${name}`. */
+  dir: string;
+  /** Host part of the address, 2..254; also the third octet of the dockerd bridge. */
+  index: number;
+  /** Load viking/busybox and viking/node into the new dockerd (default true). */
+  baseImages: boolean;
+}
+
+export interface NetnsServer {
+  /** Namespace name, cgroup parent and label: `vkl<id>-<index>`. */
+  name: string;
+  index: number;
+  ip: string;
+  /** The bridge side of the cable (root namespace). */
+  hostVeth: string;
+  dir: string;
+  /** The dockerd's API socket, and a client for it. */
+  socket: string;
+  docker: Docker;
+  /** Command words that run a program inside the server: `[...prefix, program, ...args]`. */
+  prefix: string[];
+  /** Runs a command inside the server to completion. */
+  exec(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }>;
+  cableCut: boolean;
+  cutCable(): Promise<void>;
+  restoreCable(): Promise<void>;
+  powered: boolean;
+  /** SIGKILL everything of the server at once; resolves with how many processes died. */
+  powerOff(): Promise<{ killed: number; ms: number }>;
+  /** Starts its dockerd again (same data root); other processes are the test's to restart. */
+  powerOn(): Promise<void>;
+  /** The tail of this server's dockerd log, for failure messages. */
+  dockerLog(): Promise<string>;
+  /** Stops and removes everything of the server; safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+const nsPath = (ns: string): string => `/var/run/netns/${ns}`;
+
+async function ip(args: string[]): Promise<void> {
+  await run('ip', args);
+}
+
+/** Pids in the namespace `ns` (by the inode of its nsfs file), zombies excluded. */
+async function namespacePids(ns: string): Promise<number[]> {
+  const inode = await stat(nsPath(ns)).then((s) => s.ino, () => undefined);
+  if (inode === undefined) return [];
+  const want = `net:[${inode}]`;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const link = await readlink(`/proc/${entry}/ns/net`).catch(() => '');
+    if (link !== want) continue;
+    const statLine = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (/\) Z /.test(statLine)) continue;
+    pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Pids in the cgroup subtree `/NAME` (the containers of the server's dockerd; cgroup v1 pids controller). */
+async function cgroupPids(name: string): Promise<number[]> {
+  const pids: number[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const procs = await readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+    for (const line of procs.split('\n')) if (line.trim()) pids.push(Number(line));
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await walk(path.join(dir, e.name));
+  };
+  await walk(`/sys/fs/cgroup/pids/${name}`);
+  return pids;
+}
+
+/** SIGKILLs every process of the server until none is left; returns how many were killed. */
+async function killAll(name: string): Promise<number> {
+  const killed = new Set<number>();
+  for (let round = 0; round < 40; round++) {
+    const pids = [...new Set([...(await namespacePids(name)), ...(await cgroupPids(name))])].filter((p) => p !== process.pid);
+    if (pids.length === 0) return killed.size;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.add(pid);
+      } catch {
+        /* already gone */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`processes of ${name} survive SIGKILL: ${[...(await namespacePids(name)), ...(await cgroupPids(name))].join(' ')}`);
+}
+
+/** Lazily unmounts every mount point under `dir` (nsfs, overlay, shm mounts a dockerd leaves), deepest first. */
+async function unmountUnder(dir: string): Promise<void> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = info
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\040/g, ' '))
+    .filter((p) => p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) await run('umount', ['-l', p]).catch(() => {});
+}
+
+/** Removes the cgroups `/NAME` in every v1 hierarchy (children first); they must be empty. */
+async function removeCgroups(name: string): Promise<void> {
+  const rmTree = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await rmTree(path.join(dir, e.name));
+    await rmdir(dir).catch(() => {});
+  };
+  for (const hierarchy of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    await rmTree(path.join('/sys/fs/cgroup', hierarchy, name));
+  }
+}
+
+/**
+ * Removes a server by name without its object (also for labs of crashed
+ * runs): kills its processes, unmounts, removes cgroups, cable, namespace, files.
+ */
+export async function destroyServerByName(name: string, dir?: string): Promise<void> {
+  if (!/^vkl[0-9a-f]{4}-\d{1,3}$/.test(name)) throw new Error(`not a lab server name: ${name}`);
+  await killAll(name);
+  if (dir) await unmountUnder(dir);
+  await removeCgroups(name);
+  const [, id, index] = /^vkl([0-9a-f]{4})-(\d+)$/.exec(name) as unknown as [string, string, string];
+  await ip(['link', 'del', `vkl${id}h${index}`]).catch(() => {});
+  await ip(['netns', 'del', name]).catch(() => {});
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
+
+export async function createServer(o: ServerOptions, register: (s: NetnsServer) => void): Promise<NetnsServer> {
+  const name = `vkl${o.labId}-${o.index}`;
+  const hostVeth = `vkl${o.labId}h${o.index}`;
+  const peer = `vkl${o.labId}p${o.index}`;
+  const address = `${o.net}.${o.index}`;
+  const dir = path.join(o.dir, name);
+  const socket = path.join(dir, 'docker.sock');
+  const logFile = path.join(dir, 'dockerd.log');
+  const prefix = ['nsenter', `--net=${nsPath(name)}`];
+  const docker = new Docker({ socketPath: socket });
+  let dockerd: ChildProcess | undefined;
+  let dockerdExited: Promise<void> = Promise.resolve();
+  let destroyed = false;
+
+  const startDockerd = async (): Promise<void> => {
+    await unmountUnder(dir);
+    // After a power off: dockerd would wait for the killed containerd of its pidfile (a zombie until reaped).
+    await rm(path.join(dir, 'docker.pid'), { force: true });
+    await rm(path.join(dir, 'exec', 'containerd', 'containerd.pid'), { force: true });
+    const log = openSync(logFile, 'a');
+    const child = spawn(
+      prefix[0] as string,
+      [
+        ...prefix.slice(1), 'dockerd',
+        '--config-file', path.join(dir, 'daemon.json'),
+        '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'),
+        '-H', `unix://${socket}`, '--pidfile', path.join(dir, 'docker.pid'),
+        '--bip', `172.30.${o.index}.1/24`, '--cgroup-parent', `/${name}`,
+        '--insecure-registry', o.cidr,
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+    dockerd = child;
+    dockerdExited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const died = dockerdExited.then(async () => {
+      throw new Error(`dockerd of ${name} exited at start:\n${await server.dockerLog()}`);
+    });
+    await Promise.race([waitFor(`dockerd of ${name}`, async () => (await docker.ping()) !== undefined, 30_000, 100), died]);
+    server.powered = true;
+  };
+
+  const server: NetnsServer = {
+    name, index: o.index, ip: address, hostVeth, dir, socket, docker, prefix,
+    cableCut: false,
+    powered: false,
+    exec: (cmd, args) => run(prefix[0] as string, [...prefix.slice(1), cmd, ...args]),
+    async cutCable() {
+      await ip(['link', 'set', hostVeth, 'down']);
+      server.cableCut = true;
+    },
+    async restoreCable() {
+      await ip(['link', 'set', hostVeth, 'up']);
+      server.cableCut = false;
+    },
+    async powerOff() {
+      const t0 = Date.now();
+      const killed = await killAll(name);
+      await dockerdExited;
+      server.powered = false;
+      return { killed, ms: Date.now() - t0 };
+    },
+    async powerOn() {
+      if (server.powered) return;
+      await startDockerd();
+    },
+    async dockerLog() {
+      const text = await readFile(logFile, 'utf8').catch(() => '');
+      return text.split('\n').slice(-400).filter((l) => !l.includes('module=grpc')).join('\n');
+    },
+    async destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      if (server.powered && dockerd) {
+        // Containers first, through their daemon, so it unmounts what it mounted; then the daemon.
+        const list = await docker.listContainers({ all: true }).catch(() => []);
+        await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+        dockerd.kill('SIGTERM');
+        const stopped = await Promise.race([dockerdExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+        if (!stopped) dockerd.kill('SIGKILL');
+      }
+      server.powered = false;
+      await destroyServerByName(name, dir);
+    },
+  };
+
+  await ip(['netns', 'add', name]);
+  register(server);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'daemon.json'), '{}\n');
+  await ip(['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', peer]);
+  await ip(['link', 'set', peer, 'netns', name]);
+  await ip(['link', 'set', hostVeth, 'master', o.bridge, 'up']);
+  await ip(['-n', name, 'link', 'set', peer, 'name', 'eth0']);
+  await ip(['-n', name, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+  await ip(['-n', name, 'link', 'set', 'eth0', 'up']);
+  await ip(['-n', name, 'link', 'set', 'lo', 'up']);
+  await ip(['-n', name, 'route', 'add', 'default', 'via', o.gateway]);
+  await startDockerd();
+  if (o.baseImages) await ensureBaseImages(docker);
+  return server;
+}
