@@ -1,7 +1,7 @@
 /**
  * One request of the node:http path on its way to an app and back, over a
- * raw kept-alive connection read with the fast path's own answer parser
- * (http1.ts). So both paths read app answers alike and as liberally as
+ * raw kept-alive connection read with the fast path's own answer reader
+ * (answer-reader.ts). So both paths read app answers alike and as liberally as
  * nginx: bare-LF header lines, HTTP/1.0, bodies that end at close. node:http
  * then frames the answer for its client (chunked for HTTP/1.1, close for
  * HTTP/1.0).
