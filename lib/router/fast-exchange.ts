@@ -10,7 +10,8 @@
  */
 import net from 'node:net';
 import type { PortEndpoint } from '../store/records.js';
-import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type BodyFraming, type RequestHead } from './http1.js';
+import type { RequestHead } from './http1.js';
+import { AnswerReader, LAST_CHUNK, rechunkedLine, writeChunk } from './answer-reader.js';
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { rawErrorPage } from './pages.js';
@@ -36,11 +37,6 @@ export interface ExchangeClient {
   /** The exchange is over; `close`: end the client connection. */
   exchangeDone(close: boolean): void;
 }
-
-const MAX_RESPONSE_HEAD = 64 * 1024;
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
-/** Idle app connections are trusted this long when the app does not say (Node apps close after 5 s; the clock is coarse, 1 s). */
-const DEFAULT_UPSTREAM_IDLE_MS = 3000;
 
 const kOwner = Symbol('viking.exchange');
 const kUpstream = Symbol('viking.upstream');
@@ -76,13 +72,9 @@ export class FastExchange {
   private bodyLeft: number;
   private bodySent = 0;
   private responseStarted = false;
-  private respBuf: Buffer | null = null;
-  private framing: BodyFraming = { kind: 'none' };
-  private respLeft = 0;
-  private scanner: ChunkedScanner | null = null;
-  private appWillClose = false;
+  /** Reads the app's answer (answer-reader.ts: the rules both engines share). */
+  private readonly answer: AnswerReader;
   private closeClient = false;
-  private keepAliveMs = DEFAULT_UPSTREAM_IDLE_MS;
   private upstreamPaused = false;
   /** The app's body ends at close: the router chunks it, so the client connection can stay open. */
   private rechunk = false;
@@ -95,6 +87,7 @@ export class FastExchange {
   ) {
     this.since = conn.fp.now;
     this.bodyLeft = req.contentLength;
+    this.answer = new AnswerReader(req.method);
     this.wire = requestWire(req, conn.remote, conn.fp.xfp, conn.fp.trust);
   }
 
@@ -168,107 +161,46 @@ export class FastExchange {
     if (this.phase === Phase.Body) return this.body(d);
     if (this.phase !== Phase.Waiting) return;
     this.since = this.conn.fp.now;
-    let buf = this.respBuf === null ? d : Buffer.concat([this.respBuf, d]);
-    for (;;) {
-      const bodyStart = responseHeadEnd(buf);
-      if (bodyStart === -1) {
-        if (buf.length > MAX_RESPONSE_HEAD) return this.appFailed('EHEAD', 'the answer head is too large');
-        this.respBuf = buf;
-        return;
-      }
-      const head = parseResponseHead(buf.toString('latin1', 0, headTextEnd(buf, bodyStart)), this.req.method);
-      if (typeof head === 'string') return this.appFailed('EPROTO', `invalid answer: ${head}`);
-      const rest = bodyStart < buf.length ? buf.subarray(bodyStart) : null;
-      if (head.status < 200) {
-        // Informational answers (103 Early Hints...) are not needed by the client; the final one follows.
-        if (head.status === 101) return this.appFailed('EPROTO', 'switched protocols without being asked');
-        if (rest === null) {
-          this.respBuf = null;
-          return;
-        }
-        buf = rest;
-        continue;
-      }
-      this.respBuf = null;
-      this.framing = head.framing;
-      this.appWillClose = head.close;
-      if (head.keepAliveSeconds !== null) this.keepAliveMs = Math.max(0, head.keepAliveSeconds * 1000 - 2000);
-      this.closeClient = this.req.close || this.bodyLeft > 0 || this.conn.fp.closing;
-      // The client speaks HTTP/1.1 (the fast path takes nothing else): a body that ends at close is re-chunked, as nginx does.
-      this.rechunk = head.framing.kind === 'close';
-      const te = this.rechunk ? `transfer-encoding: ${head.codings === null ? '' : `${head.codings}, `}chunked\r\n` : '';
-      const wireHead = `${head.head}${te}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
-      this.responseStarted = true;
-      this.phase = Phase.Body;
-      if (head.framing.kind === 'length') this.respLeft = head.framing.length;
-      else if (head.framing.kind === 'chunked') this.scanner = new ChunkedScanner();
-      if (head.framing.kind === 'none' || (head.framing.kind === 'length' && head.framing.length === 0)) {
-        this.conn.socket.write(wireHead, 'latin1');
-        if (rest !== null) this.appWillClose = true; // bytes after a bodiless answer: do not trust this connection
-        return this.finish();
-      }
-      if (rest === null) {
-        this.conn.socket.write(wireHead, 'latin1');
-        return;
-      }
-      // Head and the first body bytes in one write (writev).
-      const bodyPart = this.bodyBytes(rest);
-      if (bodyPart === null) return;
-      const client = this.conn.socket;
-      client.cork();
-      client.write(wireHead, 'latin1');
-      this.write(bodyPart.chunk);
-      client.uncork();
-      if (bodyPart.done) this.finish();
+    const answer = this.answer;
+    const head = answer.head(d);
+    if (head === null) return;
+    if (head === false) return this.appFailed(answer.failCode, answer.failMessage);
+    this.closeClient = this.req.close || this.bodyLeft > 0 || this.conn.fp.closing;
+    // The client speaks HTTP/1.1 (the fast path takes nothing else): a body that ends at close is re-chunked, as nginx does.
+    this.rechunk = answer.endsAtClose;
+    const te = this.rechunk ? rechunkedLine(head) : '';
+    const wireHead = `${head.head}${te}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
+    this.responseStarted = true;
+    this.phase = Phase.Body;
+    const rest = answer.rest;
+    if (answer.done || rest === null) {
+      this.conn.socket.write(wireHead, 'latin1');
+      if (answer.done) this.finish();
       return;
     }
-  }
-
-  /** The part of `d` that belongs to the body, and whether the body ends in it; null if malformed. */
-  private bodyBytes(d: Buffer): { chunk: Buffer; done: boolean } | null {
-    switch (this.framing.kind) {
-      case 'length': {
-        const take = Math.min(this.respLeft, d.length);
-        this.respLeft -= take;
-        if (take < d.length) this.appWillClose = true;
-        return { chunk: take === d.length ? d : d.subarray(0, take), done: this.respLeft === 0 };
-      }
-      case 'chunked': {
-        let end: number;
-        try {
-          end = this.scanner!.feed(d);
-        } catch (err) {
-          this.appFailed('EPROTO', `invalid chunked answer: ${(err as Error).message}`);
-          return null;
-        }
-        if (end === -1) return { chunk: d, done: false };
-        if (end < d.length) this.appWillClose = true;
-        return { chunk: end === d.length ? d : d.subarray(0, end), done: true };
-      }
-      default:
-        return { chunk: d, done: false };
-    }
+    // Head and the first body bytes in one write (writev).
+    const part = answer.body(rest);
+    if (part === null) return this.appFailed(answer.failCode, answer.failMessage);
+    const client = this.conn.socket;
+    client.cork();
+    client.write(wireHead, 'latin1');
+    this.write(part);
+    client.uncork();
+    if (answer.done) this.finish();
   }
 
   private body(d: Buffer): void {
     this.since = this.conn.fp.now;
-    const part = this.bodyBytes(d);
-    if (part === null) return;
-    this.write(part.chunk);
-    if (part.done) this.finish();
+    const answer = this.answer;
+    const part = answer.body(d);
+    if (part === null) return this.appFailed(answer.failCode, answer.failMessage);
+    this.write(part);
+    if (answer.done) this.finish();
   }
 
   private write(chunk: Buffer): void {
     const client = this.conn.socket;
-    let flowing: boolean;
-    if (this.rechunk) {
-      if (chunk.length === 0) return;
-      client.cork();
-      client.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      client.write(chunk);
-      flowing = client.write('\r\n', 'latin1');
-      client.uncork();
-    } else flowing = client.write(chunk);
+    const flowing = this.rechunk ? writeChunk(client, chunk) : client.write(chunk);
     if (!flowing && this.sock && !this.upstreamPaused) {
       // The client reads slower than the app writes: hold the app until it drained.
       this.upstreamPaused = true;
@@ -286,7 +218,7 @@ export class FastExchange {
     if (sock) {
       sock[kOwner] = null;
       if (this.upstreamPaused) sock.resume();
-      if (!this.appWillClose && this.bodyLeft === 0 && up && !sock.destroyed) up.putIdle(sock, this.conn.fp.now + this.keepAliveMs);
+      if (!this.answer.appWillClose && this.bodyLeft === 0 && up && !sock.destroyed) up.putIdle(sock, this.conn.fp.now + this.answer.keepAliveMs);
       else sock.destroy();
     }
     this.conn.exchangeDone(this.closeClient || this.bodyLeft > 0);
@@ -294,11 +226,11 @@ export class FastExchange {
 
   appEnded(): void {
     // An answer delimited by the close of the connection is complete now.
-    if (this.phase === Phase.Body && this.framing.kind === 'close') {
+    if (this.phase === Phase.Body && this.answer.endsAtClose) {
       if (this.rechunk) this.conn.socket.write(LAST_CHUNK);
       return this.finish();
     }
-    this.appFailed(this.reused && this.phase === Phase.Waiting && this.respBuf === null ? 'ECLOSED_REUSED' : 'ECLOSED', 'the app closed the connection without answering');
+    this.appFailed(this.reused && this.phase === Phase.Waiting && this.answer.partial === null ? 'ECLOSED_REUSED' : 'ECLOSED', 'the app closed the connection without answering');
   }
 
   appError(err: NodeJS.ErrnoException): void {
@@ -328,14 +260,14 @@ export class FastExchange {
     const connectFailed = CONNECT_FAILED.has(code);
     if (connectFailed && this.endpoint) this.conn.fp.o.upstreams.markDown(this.endpoint, Date.now());
     // Some answer bytes arrived: the request reached the app, whatever the code says.
-    const brokeEarly = BROKE_EARLY.has(code) && this.respBuf === null;
+    const brokeEarly = BROKE_EARLY.has(code) && this.answer.partial === null;
     const safe = (connectFailed || brokeEarly) && mayRetry(code, this.req.method, this.req.contentLength === 0, this.bodySent);
     if (safe && this.endpoint) {
       (this.tried ??= []).push(this.endpoint);
       // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.
       if (this.tried.length >= this.route.endpoints.length && brokeEarly) this.tried = [];
       if (this.attempts < MAX_ATTEMPTS && this.tried.length < this.route.endpoints.length) {
-        this.respBuf = null;
+        this.answer.reset();
         return this.start();
       }
     }

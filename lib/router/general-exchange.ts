@@ -1,7 +1,7 @@
 /**
  * One request of the node:http path on its way to an app and back, over a
- * raw kept-alive connection read with the fast path's own answer parser
- * (http1.ts). So both paths read app answers alike and as liberally as
+ * raw kept-alive connection read with the fast path's own answer reader
+ * (answer-reader.ts). So both paths read app answers alike and as liberally as
  * nginx: bare-LF header lines, HTTP/1.0, bodies that end at close. node:http
  * then frames the answer for its client (chunked for HTTP/1.1, close for
  * HTTP/1.0).
@@ -17,14 +17,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PortEndpoint } from '../store/records.js';
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream } from './upstreams.js';
-import { ChunkedScanner, headTextEnd, parseResponseHead, responseHeadEnd, type BodyFraming } from './http1.js';
+import { AnswerReader, LAST_CHUNK, writeChunk } from './answer-reader.js';
 import { BROKE_EARLY, CONNECT_FAILED, MAX_ATTEMPTS, mayRetry } from './forwarding.js';
 import { forwardHeaders, type ForwardContext } from './proxy.js';
 import { errorPage } from './pages.js';
-
-const MAX_RESPONSE_HEAD = 64 * 1024;
-const DEFAULT_UPSTREAM_IDLE_MS = 3000;
-const LAST_CHUNK = '0\r\n\r\n';
 
 const enum Phase {
   Connecting,
@@ -42,12 +38,8 @@ export class GeneralExchange {
   private sock: net.Socket | null = null;
   private reused = false;
   private timer: NodeJS.Timeout | undefined;
-  private respBuf: Buffer | null = null;
-  private framing: BodyFraming = { kind: 'none' };
-  private respLeft = 0;
-  private scanner: ChunkedScanner | null = null;
-  private appWillClose = false;
-  private keepAliveMs = DEFAULT_UPSTREAM_IDLE_MS;
+  /** Reads the app's answer (answer-reader.ts: the rules both engines share). */
+  private readonly answer: AnswerReader;
   private bodySent = 0;
   private bodyDone: boolean;
   private readonly head: string;
@@ -64,6 +56,7 @@ export class GeneralExchange {
     this.chunkedBody = req.headers['transfer-encoding'] !== undefined;
     this.bodyless = !this.chunkedBody && (cl === undefined || cl === '0');
     this.bodyDone = this.bodyless;
+    this.answer = new AnswerReader(req.method ?? 'GET');
     const headers = forwardHeaders(req, ctx.proto, false, ctx.trust);
     let head = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
@@ -143,22 +136,14 @@ export class GeneralExchange {
     const s = this.sock;
     if (!s || this.phase === Phase.Done) return;
     this.bodySent += d.length;
-    let flowing: boolean;
-    if (this.chunkedBody) {
-      s.cork();
-      s.write(`${d.length.toString(16)}\r\n`, 'latin1');
-      s.write(d);
-      flowing = s.write('\r\n', 'latin1');
-      s.uncork();
-    } else flowing = s.write(d);
-    if (!flowing) this.req.pause();
+    if (!(this.chunkedBody ? writeChunk(s, d) : s.write(d))) this.req.pause();
   };
 
   private readonly onBodyEnd = (): void => {
     this.bodyDone = true;
     if (this.phase === Phase.Done || this.phase === Phase.Connecting) return;
     // The app needs the last chunk even if it answered already, or its connection is out of step.
-    if (this.chunkedBody && this.sock) this.sock.write(LAST_CHUNK, 'latin1');
+    if (this.chunkedBody && this.sock) this.sock.write(LAST_CHUNK);
     if (this.phase === Phase.Waiting) this.arm(this.ctx.upstreams.headersTimeoutMs, 'ETIMEDOUT_HEAD', 'no answer in time');
   };
 
@@ -169,80 +154,37 @@ export class GeneralExchange {
   private readonly onData = (d: Buffer): void => {
     if (this.phase === Phase.Body) return this.body(d);
     if (this.phase !== Phase.Waiting) return;
-    let buf = this.respBuf === null ? d : Buffer.concat([this.respBuf, d]);
-    for (;;) {
-      const bodyStart = responseHeadEnd(buf);
-      if (bodyStart === -1) {
-        if (buf.length > MAX_RESPONSE_HEAD) return this.failed('EHEAD', 'the answer head is too large');
-        this.respBuf = buf;
-        return;
-      }
-      const head = parseResponseHead(buf.toString('latin1', 0, headTextEnd(buf, bodyStart)), this.req.method ?? 'GET');
-      if (typeof head === 'string') return this.failed('EPROTO', `invalid answer: ${head}`);
-      const rest = bodyStart < buf.length ? buf.subarray(bodyStart) : null;
-      if (head.status < 200) {
-        if (head.status === 101) return this.failed('EPROTO', 'switched protocols without being asked');
-        if (rest === null) {
-          this.respBuf = null;
-          return;
-        }
-        buf = rest;
-        continue;
-      }
-      clearTimeout(this.timer);
-      this.respBuf = null;
-      this.phase = Phase.Body;
-      this.framing = head.framing;
-      this.appWillClose = head.close;
-      if (head.keepAliveSeconds !== null) this.keepAliveMs = Math.max(0, head.keepAliveSeconds * 1000 - 2000);
-      if (head.framing.kind === 'length') this.respLeft = head.framing.length;
-      else if (head.framing.kind === 'chunked') this.scanner = new ChunkedScanner();
-      const lines = head.head.split('\r\n');
-      const reason = / \d{3} (.*)$/.exec(lines[0]!)?.[1] ?? '';
-      const headers: string[] = [];
-      for (let i = 1; i < lines.length; i++) {
-        const line = lines[i]!;
-        if (line === '') continue;
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon);
-        // node:http frames the answer for its client itself.
-        if (name.toLowerCase() === 'transfer-encoding') continue;
-        headers.push(name, line.slice(colon + 1).trim());
-      }
-      if (!this.res.destroyed) this.res.writeHead(head.status, reason, headers);
-      if (head.framing.kind === 'none' || (head.framing.kind === 'length' && head.framing.length === 0)) {
-        if (rest !== null) this.appWillClose = true;
-        return this.finish();
-      }
-      if (rest !== null) this.body(rest);
-      return;
+    const answer = this.answer;
+    const head = answer.head(d);
+    if (head === null) return;
+    if (head === false) return this.failed(answer.failCode, answer.failMessage);
+    clearTimeout(this.timer);
+    this.phase = Phase.Body;
+    const lines = head.head.split('\r\n');
+    const reason = / \d{3} (.*)$/.exec(lines[0]!)?.[1] ?? '';
+    const headers: string[] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line === '') continue;
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon);
+      // node:http frames the answer for its client itself.
+      if (name.toLowerCase() === 'transfer-encoding') continue;
+      headers.push(name, line.slice(colon + 1).trim());
     }
+    if (!this.res.destroyed) this.res.writeHead(head.status, reason, headers);
+    if (answer.done) return this.finish();
+    if (answer.rest !== null) this.body(answer.rest);
   };
 
   private body(d: Buffer): void {
-    switch (this.framing.kind) {
-      case 'length': {
-        const take = Math.min(this.respLeft, d.length);
-        this.respLeft -= take;
-        if (take < d.length) this.appWillClose = true;
-        this.write(take === d.length ? d : d.subarray(0, take));
-        if (this.respLeft === 0) this.finish();
-        return;
-      }
-      case 'chunked': {
-        let end: number;
-        try {
-          end = this.scanner!.feed(d, 0, this.write);
-        } catch (err) {
-          return this.failed('EPROTO', `invalid chunked answer: ${(err as Error).message}`);
-        }
-        if (end === -1) return;
-        if (end < d.length) this.appWillClose = true;
-        return this.finish();
-      }
-      default:
-        this.write(d);
-    }
+    const answer = this.answer;
+    // A chunked body is decoded: node:http chunks it again for its client.
+    const chunked = answer.framing.kind === 'chunked';
+    const part = answer.body(d, chunked ? this.write : undefined);
+    if (part === null) return this.failed(answer.failCode, answer.failMessage);
+    if (!chunked) this.write(part);
+    if (answer.done) this.finish();
   }
 
   private readonly write = (piece: Buffer): void => {
@@ -254,9 +196,9 @@ export class GeneralExchange {
   };
 
   private readonly onEnd = (): void => {
-    if (this.phase === Phase.Body && this.framing.kind === 'close') return this.finish();
+    if (this.phase === Phase.Body && this.answer.endsAtClose) return this.finish();
     if (this.phase === Phase.Done) return;
-    this.failed(this.respBuf === null ? (this.reused && this.phase === Phase.Waiting ? 'ECLOSED_REUSED' : 'ECLOSED') : 'EPROTO', 'the app closed the connection without answering');
+    this.failed(this.answer.partial === null ? (this.reused && this.phase === Phase.Waiting ? 'ECLOSED_REUSED' : 'ECLOSED') : 'EPROTO', 'the app closed the connection without answering');
   };
 
   private readonly onError = (err: NodeJS.ErrnoException): void => {
@@ -284,13 +226,13 @@ export class GeneralExchange {
     if (s) {
       this.detach(s);
       s.resume();
-      if (!this.appWillClose && this.bodyDone && up && !s.destroyed) {
+      if (!this.answer.appWillClose && this.bodyDone && up && !s.destroyed) {
         const list = up.idleGeneral;
         // An idle connection must stay silent; if the app closes it, forget it.
         s.once('close', () => up.dropIdle(s, list));
         s.on('data', () => s.destroy());
         s.on('error', () => s.destroy());
-        up.putIdle(s, Date.now() + this.keepAliveMs, list);
+        up.putIdle(s, Date.now() + this.answer.keepAliveMs, list);
       } else s.destroy();
     }
     this.res.end();
@@ -320,13 +262,13 @@ export class GeneralExchange {
     }
     const connectFailed = CONNECT_FAILED.has(code);
     if (connectFailed && this.endpoint) this.ctx.upstreams.markDown(this.endpoint, Date.now());
-    const brokeEarly = BROKE_EARLY.has(code) && this.respBuf === null;
+    const brokeEarly = BROKE_EARLY.has(code) && this.answer.partial === null;
     if ((connectFailed || brokeEarly) && mayRetry(code, this.req.method ?? 'GET', this.bodyless, this.bodySent) && this.endpoint) {
       (this.tried ??= []).push(this.endpoint);
       // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.
       if (this.tried.length >= this.route.endpoints.length && brokeEarly) this.tried = [];
       if (this.attempts < MAX_ATTEMPTS && this.tried.length < this.route.endpoints.length) {
-        this.respBuf = null;
+        this.answer.reset();
         return this.start();
       }
     }
