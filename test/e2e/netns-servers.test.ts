@@ -95,7 +95,7 @@ before(async () => {
     await mkdir(path.join(s.dir, 'etcd'), { recursive: true });
     members.push(await startEtcdMember({
       name: s.name, dataDir: path.join(s.dir, 'etcd'), ip: s.ip, clientPort: 2379, peerPort: 2380,
-      initialCluster, clusterToken: `viking-${lab.id}`, prefix: s.prefix, extraArgs: ['--pre-vote'],
+      initialCluster, clusterToken: `viking-${lab.id}`, prefix: s.prefix,
       logFile: path.join(s.dir, 'etcd.log'),
     }));
   }
