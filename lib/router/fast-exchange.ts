@@ -15,7 +15,7 @@ import { AnswerReader, LAST_CHUNK, rechunkedLine, writeChunk } from './answer-re
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { rawErrorPage } from './pages.js';
-import { BROKE_EARLY, CONNECT_FAILED, MAX_ATTEMPTS, mayRetry, type TrustedProxies } from './forwarding.js';
+import { BROKE_EARLY, CONNECT_FAILED, endpointLabel, failureAnswer, mayRetry, nextTry, type TrustedProxies } from './forwarding.js';
 
 /** What an exchange needs of the client connection it serves. */
 export interface ExchangeClient {
@@ -263,20 +263,16 @@ export class FastExchange {
     const brokeEarly = BROKE_EARLY.has(code) && this.answer.partial === null;
     const safe = (connectFailed || brokeEarly) && mayRetry(code, this.req.method, this.req.contentLength === 0, this.bodySent);
     if (safe && this.endpoint) {
-      (this.tried ??= []).push(this.endpoint);
-      // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.
-      if (this.tried.length >= this.route.endpoints.length && brokeEarly) this.tried = [];
-      if (this.attempts < MAX_ATTEMPTS && this.tried.length < this.route.endpoints.length) {
+      const next = nextTry(this.tried, this.endpoint, this.route.endpoints.length, brokeEarly, this.attempts);
+      if (next !== null) {
+        this.tried = next;
         this.answer.reset();
         return this.start();
       }
     }
-    const e = this.endpoint;
-    const where = e ? `${e.ip}:${e.hostPort} (${e.tag}/${e.instance})` : 'no endpoint';
+    const where = endpointLabel(this.endpoint);
     this.conn.fp.o.log?.(`router: ${this.route.stack}/${this.route.node} ${this.req.method} ${this.req.target}: ${code} from ${where}`);
-    if (code === 'ETIMEDOUT_HEAD') return this.answerError(504, 'Gateway timeout', `${this.route.stack}/${this.route.node} did not answer in time (${where}).`);
-    const tries = this.attempts > 1 ? ` after ${this.attempts} attempts` : '';
-    this.answerError(502, 'Bad gateway', `${this.route.stack}/${this.route.node} did not answer${tries}: ${message} (${where}). Check it with: viking ps ${this.route.stack}`);
+    this.answerError(...failureAnswer(this.route, code, message, where, this.attempts));
   }
 
   private answerError(status: number, title: string, detail: string): void {

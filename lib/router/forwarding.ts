@@ -13,6 +13,8 @@
  * request on a shared, kept-alive connection.
  */
 import net from 'node:net';
+import type { PortEndpoint } from '../store/records.js';
+import type { ContainerRoute } from './route-table.js';
 
 /** Headers that describe one connection, never forwarded either way (RFC 9110 §7.6.1). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -127,4 +129,27 @@ export function parseCidr(text: string): { address: string; prefix: number | nul
   const prefix = Number(bits);
   if (prefix > (version === 4 ? 32 : 128)) return null;
   return { address, prefix, family };
+}
+
+/**
+ * After a failure that may be retried on `failed`: the endpoints the next try
+ * skips, or null when no try is left. Once every endpoint was tried, only a
+ * broken keep-alive connection is worth a fresh one on the same endpoints.
+ */
+export function nextTry(tried: readonly PortEndpoint[] | null, failed: PortEndpoint, endpoints: number, brokeEarly: boolean, attempts: number): PortEndpoint[] | null {
+  let next = [...(tried ?? []), failed];
+  if (next.length >= endpoints && brokeEarly) next = [];
+  return attempts < MAX_ATTEMPTS && next.length < endpoints ? next : null;
+}
+
+/** Where an endpoint is, for logs and error pages. */
+export function endpointLabel(e: PortEndpoint | undefined): string {
+  return e ? `${e.ip}:${e.hostPort} (${e.tag}/${e.instance})` : 'no endpoint';
+}
+
+/** The answer to a request no endpoint answered: 504 when it timed out, else 502 with the cause and where to look. */
+export function failureAnswer(route: ContainerRoute, code: string, message: string, where: string, attempts: number): [status: number, title: string, detail: string] {
+  if (code === 'ETIMEDOUT_HEAD') return [504, 'Gateway timeout', `${route.stack}/${route.node} did not answer in time (${where}).`];
+  const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+  return [502, 'Bad gateway', `${route.stack}/${route.node} did not answer${tries}: ${message} (${where}). Check it with: viking ps ${route.stack}`];
 }

@@ -18,7 +18,7 @@ import type { PortEndpoint } from '../store/records.js';
 import type { ContainerRoute } from './route-table.js';
 import type { Upstream } from './upstreams.js';
 import { AnswerReader, LAST_CHUNK, writeChunk } from './answer-reader.js';
-import { BROKE_EARLY, CONNECT_FAILED, MAX_ATTEMPTS, mayRetry } from './forwarding.js';
+import { BROKE_EARLY, CONNECT_FAILED, endpointLabel, failureAnswer, mayRetry, nextTry } from './forwarding.js';
 import { forwardHeaders, type ForwardContext } from './proxy.js';
 import { errorPage } from './pages.js';
 
@@ -264,20 +264,16 @@ export class GeneralExchange {
     if (connectFailed && this.endpoint) this.ctx.upstreams.markDown(this.endpoint, Date.now());
     const brokeEarly = BROKE_EARLY.has(code) && this.answer.partial === null;
     if ((connectFailed || brokeEarly) && mayRetry(code, this.req.method ?? 'GET', this.bodyless, this.bodySent) && this.endpoint) {
-      (this.tried ??= []).push(this.endpoint);
-      // Every endpoint tried: only a broken keep-alive connection is worth a fresh one.
-      if (this.tried.length >= this.route.endpoints.length && brokeEarly) this.tried = [];
-      if (this.attempts < MAX_ATTEMPTS && this.tried.length < this.route.endpoints.length) {
+      const next = nextTry(this.tried, this.endpoint, this.route.endpoints.length, brokeEarly, this.attempts);
+      if (next !== null) {
+        this.tried = next;
         this.answer.reset();
         return this.start();
       }
     }
-    const e = this.endpoint;
-    const where = e ? `${e.ip}:${e.hostPort} (${e.tag}/${e.instance})` : 'no endpoint';
+    const where = endpointLabel(this.endpoint);
     this.ctx.log?.(`router: ${this.route.stack}/${this.route.node} ${this.req.method} ${this.req.url}: ${code} from ${where}`);
-    if (code === 'ETIMEDOUT_HEAD') return this.answerError(504, 'Gateway timeout', `${this.route.stack}/${this.route.node} did not answer in time (${where}).`);
-    const tries = this.attempts > 1 ? ` after ${this.attempts} attempts` : '';
-    this.answerError(502, 'Bad gateway', `${this.route.stack}/${this.route.node} did not answer${tries}: ${message} (${where}). Check it with: viking ps ${this.route.stack}`);
+    this.answerError(...failureAnswer(this.route, code, message, where, this.attempts));
   }
 
   private answerError(status: number, title: string, detail: string): void {
