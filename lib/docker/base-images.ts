@@ -94,12 +94,18 @@ async function importTar(docker: Docker, p: Pack, image: string, changes: string
   await followProgress(docker, stream);
 }
 
+/**
+ * Whether the image is there. Only a 404 means it is missing: any other error
+ * (a daemon too busy to answer in time) is thrown, because taking it for
+ * "missing" re-imports the image and leaves the old one dangling (~106 MB).
+ */
 async function imageExists(docker: Docker, image: string): Promise<boolean> {
   try {
     await docker.getImage(image).inspect();
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
   }
 }
 
