@@ -41,7 +41,8 @@ export async function freePortPair(ip: string): Promise<number> {
   throw new Error(`no two free ports on ${ip}`);
 }
 
-export function startUp(o: { name: string; ip: string; dataDir: string; etcdPort: number; join?: string; token?: string; registryPort?: number; env?: NodeJS.ProcessEnv; extra?: string[] }): UpProcess {
+/** `prefix` runs it inside a lab server (`nsenter --net=…`, test/helpers/netns-server.ts). */
+export function startUp(o: { name: string; ip: string; dataDir: string; etcdPort: number; join?: string; token?: string; registryPort?: number; env?: NodeJS.ProcessEnv; extra?: string[]; prefix?: string[] }): UpProcess {
   const args = [
     VIKING_BIN, 'up', '--data-dir', o.dataDir, '--name', o.name, '--ip', o.ip,
     '--router-port', '0', '--api-port', '0', '--etcd-port', String(o.etcdPort),
@@ -50,7 +51,8 @@ export function startUp(o: { name: string; ip: string; dataDir: string; etcdPort
     ...(o.token !== undefined ? ['--token', o.token] : []),
     ...(o.extra ?? []),
   ];
-  const child = spawn(process.execPath, args, {
+  const [command, ...commandArgs] = [...(o.prefix ?? []), process.execPath, ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, VIKING_CONFIG: path.join(o.dataDir, '..', `${o.name}-config.json`), VIKING_TOKEN: '', ...o.env },
   });
