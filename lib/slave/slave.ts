@@ -73,6 +73,9 @@ export class Slave {
   private resync: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = true;
+  /** Passes run so far, and how many actions the last one started (settled() waits for a quiet pass). */
+  private passes = 0;
+  private lastPassActions = 0;
   private readonly loop = new WakeLoop(
     () => this.pass(),
     (err) => this.o.log?.(`slave pass failed: ${err.message}`),
@@ -102,6 +105,22 @@ export class Slave {
     (this.events as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     await this.loop.stop();
     await this.queue.onIdle();
+  }
+
+  /**
+   * Resolves once a pass found nothing left to start or publish for what
+   * runs here and every action has finished: after a restart, everything
+   * adopted is published again.
+   */
+  settled(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.stopped) return resolve();
+        if (this.passes > 0 && this.busy.size === 0 && this.lastPassActions === 0) return resolve();
+        setTimeout(check, 100);
+      };
+      check();
+    });
   }
 
   /** The host's lease was re-granted: every endpoint must be published again. */
@@ -189,6 +208,8 @@ export class Slave {
       now: Date.now(),
     });
     for (const action of actions) this.enqueue(action);
+    this.passes++;
+    this.lastPassActions = actions.length;
     this.scheduleRetry();
   }
 

@@ -24,6 +24,14 @@ export interface HostRecord {
   routerPort: number;
   /** `draining` hosts keep running what they have but get nothing new. */
   draining: boolean;
+  /**
+   * Set by a host stopping on purpose (SIGTERM: a restart or an upgrade):
+   * its record and endpoints are kept under a grace lease until `until`, its
+   * containers keep running and serving, the leader neither moves its jobs
+   * nor places new ones there, and the host that starts again under this
+   * name adopts them. Not back by `until`: the lease ends and its work moves.
+   */
+  stopping?: { since: string; until: string };
   startedAt: string;
   version: string;
 }

@@ -35,7 +35,7 @@ function hostTable(rows: HostRow[]): string {
       h.name,
       h.ip,
       h.leader ? 'leader' : h.master ? 'master' : 'worker',
-      h.draining ? 'draining' : 'up',
+      h.stopping ? `stopping (work kept until ${h.stopping.until.slice(11, 19)})` : h.draining ? 'draining' : 'up',
       h.jobs,
       capacityText(h),
       h.tags.join(','),
