@@ -30,6 +30,8 @@ export class HostLease implements LeasedWriter {
   private lease: Lease | undefined;
   private closed = false;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** When the lease was last granted or renewed (epoch ms): a host cut off from etcd sees it age. */
+  private renewedAt = Date.now();
   /** The grace lease of a planned stop this host took over, until releaseGrace. */
   private graceLease: string | undefined;
   /** Called after a lost lease was replaced, so leased keys are put again. */
@@ -42,6 +44,15 @@ export class HostLease implements LeasedWriter {
     private record: HostRecord,
     private readonly ttlSeconds = 3,
   ) {}
+
+  /** Milliseconds since the lease was last renewed. */
+  sinceRenewed(): number {
+    return Date.now() - this.renewedAt;
+  }
+
+  get ttl(): number {
+    return this.ttlSeconds;
+  }
 
   get name(): string {
     return this.record.name;
@@ -57,10 +68,14 @@ export class HostLease implements LeasedWriter {
       throw err;
     }
     this.lease = lease;
+    this.renewedAt = Date.now();
   }
 
   private newLease(): Lease {
     const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
+    lease.on('keepaliveSucceeded', () => {
+      if (this.lease === lease) this.renewedAt = Date.now();
+    });
     lease.on('lost', () => {
       if (this.closed || this.lease !== lease) return;
       this.lease = undefined;
@@ -81,6 +96,7 @@ export class HostLease implements LeasedWriter {
         .then((won) => {
           if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
           this.lease = lease;
+          this.renewedAt = Date.now();
           this.onRenewed();
         })
         .catch((err: Error) => {

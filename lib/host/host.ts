@@ -18,6 +18,7 @@ import { connectEtcd, watchedPrefixes } from '../store/client.js';
 import { connectDocker, assertDockerReachable } from '../docker/client.js';
 import { validateName } from '../vikingfile/index.js';
 import { HostLease, claimHostName } from './host-lease.js';
+import { SelfFence } from './self-fence.js';
 import { ensureClusterId } from '../store/cluster-id.js';
 import { foreignContainers } from '../slave/containers.js';
 import { startRegistry, type RegistryProcess } from '../registry/registry-process.js';
@@ -103,6 +104,7 @@ export class VikingHost {
   readonly docker: Docker;
   private lease: HostLease | undefined;
   private slave: Slave | undefined;
+  private fence: SelfFence | undefined;
   private router: Router | undefined;
   private api: FastifyInstance | undefined;
   leader: LeaderRole | undefined;
@@ -219,6 +221,20 @@ export class VikingHost {
     };
     this.router.attachAcks(this.lease);
     this.slave.start();
+    const slave = this.slave;
+    const lease = this.lease;
+    this.fence = new SelfFence({
+      client: this.client,
+      self: c.name,
+      ttlSeconds: lease.ttl,
+      sinceRenewed: () => lease.sinceRenewed(),
+      fence: async () => {
+        await slave.fence().catch((err: Error) => log(`fence: ${err.message}`));
+      },
+      unfence: () => slave.unfence(),
+      log,
+    });
+    this.fence.start();
     if (this.lease.adopted) {
       // Back from a planned stop: once the slave has published again what it adopted, the
       // grace lease goes, and with it any endpoint of a container that died meanwhile.
@@ -253,6 +269,7 @@ export class VikingHost {
     await this.leader?.stop().catch(() => {});
     await this.api?.close().catch(() => {});
     await this.router?.stop().catch(() => {});
+    this.fence?.stop();
     await this.slave?.stop().catch(() => {});
     if (o.planned && grace > 0 && this.lease) {
       const handed = await this.lease.handOver(grace).catch((err: Error) => {

@@ -68,6 +68,10 @@ export class Slave {
   private readonly published = new Map<string, string[]>();
   private readonly memory = new Map<string, JobMemory>();
   private readonly lastState = new Map<string, string>();
+  /** The specs of the last pass by job path: what a fence needs to tell stateless jobs from pinned ones. */
+  private specs = new Map<string, JobSpec>();
+  /** Cut off from the cluster (lib/host/self-fence.ts): no pass runs until the lease is back. */
+  private fenced = false;
   private watch: PrefixWatch | undefined;
   private events: NodeJS.ReadableStream | undefined;
   private resync: NodeJS.Timeout | undefined;
@@ -121,6 +125,35 @@ export class Slave {
       };
       check();
     });
+  }
+
+  /**
+   * This host is cut off and its lease is gone: the leader is moving its
+   * stateless jobs, so their containers here stop now (without waiting on
+   * etcd or the routers, which are out of reach). Containers of jobs with a
+   * volume keep running. No pass runs until unfence().
+   */
+  async fence(): Promise<number> {
+    this.fenced = true;
+    const owned = await listOwned(this.o.docker, await this.ownerReady());
+    let stopped = 0;
+    await Promise.all(
+      owned.map(async (c) => {
+        const spec = this.specs.get(jobPath(c.job));
+        if (!spec || spec.volumes.length > 0) return;
+        this.published.delete(c.id);
+        await removeContainer(this.o.docker, c.id, 2);
+        stopped++;
+        this.o.log?.(`${jobPath(c.job)}: stopped ${c.id.slice(0, 12)}: this host is cut off and the job moves elsewhere`);
+      }),
+    );
+    return stopped;
+  }
+
+  /** The lease is back: reconcile again from /deploy (what still is ours starts again). */
+  unfence(): void {
+    this.fenced = false;
+    this.republishAll();
   }
 
   /** The host's lease was re-granted: every endpoint must be published again. */
@@ -188,8 +221,10 @@ export class Slave {
   }
 
   private async pass(): Promise<void> {
+    if (this.fenced) return;
     const owner = await this.ownerReady();
     const [{ desired, reported }, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, owner)]);
+    this.specs = new Map(desired.filter((d) => d.spec).map((d) => [jobPath(d.job), d.spec!]));
     // A host that starts again picks up each job's backoff where its last run left it.
     for (const [path, state] of reported) {
       if (this.memory.has(path)) continue;
