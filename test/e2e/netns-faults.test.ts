@@ -1,5 +1,7 @@
 /**
- * A pulled cable, seen from the isolated server (issue 11, item 2). Three
+ * Faults of one server, seen from that server's own dockerd (issue 11).
+ *
+ * A pulled cable (item 2). Three
  * network-namespace servers, each with its own dockerd, etcd member and
  * `viking host` (default settings but a 2 s lease, as the other netns test).
  * Once the cut server cannot renew its lease and reaches none of the others,
@@ -7,6 +9,9 @@
  * its volume job keeps running there. Cable back: exactly one running copy
  * of every replica across all three dockerds, within 10 s, and the server
  * takes work again.
+ *
+ * dockerd restarted on a server (item 5): its containers come back and are
+ * published again, and every route is right within 10 s.
  *
  * Only lab addresses (10.213.K.0/24) and loopback receive traffic.
  */
@@ -18,6 +23,8 @@ import type { Etcd3 } from 'etcd3';
 import { startLab, sweepDeadLabs, type Lab } from '../helpers/netns-lab.js';
 import type { NetnsServer } from '../helpers/netns-server.js';
 import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
+import { routerGet } from '../helpers/http.js';
+import type { PortEndpoint } from '../../lib/store/records.js';
 import { helloCopy } from '../helpers/hello.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { startEtcdMember, waitEtcdReady, type EtcdMember } from '../../lib/up/etcd-process.js';
@@ -139,4 +146,72 @@ test('a server whose cable is pulled stops its stateless copies, keeps its volum
     const list = await c.docker.listContainers({ filters: { label: [`viking.stack=${stack}`, 'viking.node=web'], status: ['running'] } });
     return list.length >= 1;
   }, 60_000, 200);
+});
+
+/** Stops a server's dockerd with SIGTERM, as `systemctl restart docker` does, and starts it again. */
+async function restartDockerd(s: NetnsServer): Promise<void> {
+  const pid = Number((await readFile(path.join(s.dir, 'docker.pid'), 'utf8')).trim());
+  assert.ok(pid > 1, 'dockerd pid');
+  process.kill(pid, 'SIGTERM');
+  await waitFor(`dockerd of ${s.name} to exit`, () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 30_000, 50);
+  s.powered = false;
+  await s.powerOn();
+}
+
+test('dockerd restarted on a server: its containers come back, published again, routes right within 10 s', { timeout: 180_000 }, async (t) => {
+  const [a, b] = servers as [NetnsServer, NetnsServer, NetnsServer];
+  const host = hosts[1]!;
+  const webOf = async (s: NetnsServer) => s.docker.listContainers({ filters: { label: [`viking.stack=${stack}`, 'viking.node=web'], status: ['running'] } });
+  const before = await waitFor('B runs web replicas', async () => {
+    const list = await webOf(b);
+    return list.length > 0 ? list : undefined;
+  }, 60_000, 200);
+  const jobsOnB = before.map((c) => `${c.Labels['viking.tag']}/web/${c.Labels['viking.instance']}`).sort();
+  // GETs through A's router all along: how many the router could not answer while B's dockerd was away.
+  let asked = 0;
+  const failed: string[] = [];
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      asked++;
+      const res = await routerGet({ ip: a.ip, port: hosts[0]!.routerPort, host: 'hello.local', timeoutMs: 5000 }).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (res.status !== 200) failed.push(`${res.status} ${res.body.slice(0, 80)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const t0 = Date.now();
+  await restartDockerd(b);
+  const upMs = Date.now() - t0;
+  const t1 = Date.now();
+  // Routes right: every web endpoint names a container running in its server's dockerd, B's jobs are back on B.
+  await waitFor('routes right again', async () => {
+    const ports = await bounded(client.getAll().prefix(`${PREFIX.ports}${stack}/web/`).strings());
+    const eps = Object.values(ports).map((v) => JSON.parse(v) as PortEndpoint);
+    const runningIds = new Map<string, Set<string>>();
+    for (const [i, s] of servers.entries()) runningIds.set(hosts[i]!.name, new Set((await webOf(s)).map((c) => c.Id)));
+    const back = (await webOf(b)).map((c) => `${c.Labels['viking.tag']}/web/${c.Labels['viking.instance']}`).sort();
+    const all = [...runningIds.values()].reduce((n, set) => n + set.size, 0);
+    return eps.length === all && eps.every((e) => runningIds.get(e.host)?.has(e.container)) && JSON.stringify(back) === JSON.stringify(jobsOnB);
+  }, 10_000, 100);
+  const routedMs = Date.now() - t1;
+  // A's router answers from every replica again.
+  const replicas = (await copies()).size - 1;
+  const seen = new Set<string>();
+  await waitFor(`A's router to answer from all ${replicas} web replicas`, async () => {
+    const res = await routerGet({ ip: a.ip, port: hosts[0]!.routerPort, host: 'hello.local', timeoutMs: 2000 });
+    seen.add(/from (\S+):/.exec(res.body)?.[1] ?? '');
+    return seen.size >= replicas;
+  }, 10_000, 20);
+  polling = false;
+  await poller;
+  for (const [job, on] of await copies()) assert.equal(on.length, 1, `${job} runs once: ${on.join(',')}`);
+  t.diagnostic(`dockerd of B down and up in ${upMs} ms; routes right ${routedMs} ms after it answered; ${failed.length} of ${asked} GETs through A's router failed`);
+  assert.match(host.output(), /started/);
 });
