@@ -284,7 +284,9 @@ export class Slave {
 
   private async startAndCheck(spec: JobSpec): Promise<void> {
     const path = jobPath(spec);
-    await this.writeState(spec, { state: 'starting', at: new Date().toISOString() });
+    // The counts stay visible while it starts again (`viking ps` RESTARTS), as when it runs.
+    const mem = this.memory.get(path);
+    await this.writeState(spec, { state: 'starting', ...(mem ? { failures: mem.failures, restarts: mem.restarts } : {}), at: new Date().toISOString() });
     let started;
     try {
       const registry = (await this.o.client.get(REGISTRY_KEY).string()) ?? undefined;

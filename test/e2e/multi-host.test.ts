@@ -256,7 +256,13 @@ test('a crash-looping node is retried for ever, and ps shows the reason, restart
   }, 90_000, 250);
   assert.match(row.reason ?? '', /exited with code 3/);
   assert.ok(row.logs.some((l) => l.includes('lost my marbles')), JSON.stringify(row.logs));
-  const table = await runCli(['ps', stack, '--api', live()[0]!.api]);
-  assert.match(table.stdout, /RESTARTS/);
-  assert.match(table.stdout, /crash-loop\s+\d+\s+.*exited with code 3.*next try (in \d+s|now)/);
+  // The table between two tries (the job runs for 4 s each time, then waits longer and longer).
+  const table = await waitFor('the table to show the crash loop', async () => {
+    const out = (await runCli(['ps', stack, '--api', live()[0]!.api])).stdout;
+    return /crash-loop/.test(out) ? out : undefined;
+  }, 60_000, 250);
+  assert.match(table, /RESTARTS/);
+  assert.match(table, /crash-loop\s+\d+\s+.*exited with code 3.*next try (in \d+s|now)/);
+  const restarts = Number(/crash-loop\s+(\d+)/.exec(table)?.[1]);
+  assert.ok(restarts > 3, `restarts counted in the table: ${restarts}`);
 });
