@@ -154,7 +154,8 @@ export class HostLease implements LeasedWriter {
     const carried = keys.map((k, i) => [k, values[i]] as const).filter((e): e is readonly [string, Buffer] => e[1] !== null);
     for (let i = 0; i < carried.length; i += 100) {
       const ops = carried.slice(i, i + 100).map(([k, v]) => this.client.put(k).value(v).lease(grace.ID));
-      await this.client.if(hostKey(this.record.name), 'Lease', '==', leaseId).then(...ops).commit();
+      const moved = await this.client.if(hostKey(this.record.name), 'Lease', '==', leaseId).then(...ops).commit();
+      if (!moved.succeeded) throw new Error(`the host key is no longer under this host's lease`);
     }
     const now = Date.now();
     const until = new Date(now + graceSeconds * 1000).toISOString();
