@@ -155,6 +155,8 @@ test('a host restarted with SIGTERM keeps its containers: none restarted or move
   assert.match(victim.output(), /planned stop: 1 endpoint\(s\) kept serving until/);
   const record = await hostRecord(victim.name);
   assert.ok(record?.stopping, `the stopped host's record is kept, marked stopping: ${JSON.stringify(record)}`);
+  const listed = await runCli(['hosts', '--api', survivor.api]);
+  assert.match(listed.stdout, new RegExp(`${victim.name}\\s.*stopping \\(work kept until \\d\\d:\\d\\d:\\d\\d\\)`), listed.stdout + listed.stderr);
   // Longer than its lease TTL (2 s), the leader's failover (2 s) and a dispatch resync (5 s): nothing moves.
   await waitFor('a new leader', async () => (await client.get(LEADER_KEY).string()) === survivor.name, 10_000);
   await new Promise((r) => setTimeout(r, 8000));
