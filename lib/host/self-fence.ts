@@ -84,7 +84,11 @@ export class SelfFence {
     if (this.o.sinceRenewed() > this.o.ttlSeconds * 1000) return; // keep the list from before the trouble
     const hosts = await readPrefix<HostRecord>(this.o.client, PREFIX.host).catch(() => undefined);
     if (!hosts) return;
-    this.peers = hosts.entries.map((e) => e.value).filter((h): h is HostRecord => !!h && h.name !== this.o.self && typeof h.api === 'string').map((h) => h.api);
+    // A host in its planned-stop grace is down on purpose: it does not count as a peer to reach.
+    this.peers = hosts.entries
+      .map((e) => e.value)
+      .filter((h): h is HostRecord => !!h && h.name !== this.o.self && typeof h.api === 'string' && !h.stopping)
+      .map((h) => h.api);
   }
 
   private async check(): Promise<void> {
