@@ -70,13 +70,13 @@ export class ApiMetrics {
     });
     new Gauge({
       name: 'viking_jobs',
-      help: 'Containers wanted by the cluster, by state: pending, placed, starting, running, backoff, failed, lost, waiting-host.',
+      help: 'Containers wanted by the cluster, by state: pending, placed, starting, running, backoff, crash-loop, lost, waiting-host.',
       labelNames: ['state'],
       registers,
       async collect() {
         this.reset();
         const c = await self.clusterCounts();
-        for (const state of ['pending', 'placed', 'starting', 'running', 'backoff', 'failed', 'lost']) this.set({ state }, c.jobs.get(state) ?? 0);
+        for (const state of ['pending', 'placed', 'starting', 'running', 'backoff', 'crash-loop', 'lost']) this.set({ state }, c.jobs.get(state) ?? 0);
         for (const [state, n] of c.jobs) this.set({ state }, n);
       },
     });

@@ -15,7 +15,7 @@ export interface JobRow {
   node: string;
   instance: number;
   host: string | null;
-  /** pending (no host yet), placed (slave not done), starting, running, backoff, failed, lost (host gone). */
+  /** pending (no host yet), placed (slave not done), starting, running, backoff, crash-loop, lost (host gone), waiting-host. */
   state: string;
   current: boolean;
   container: string | null;
@@ -23,6 +23,10 @@ export interface JobRow {
   reason: string | null;
   logs: string[];
   image: string;
+  /** Failures of the job on its host so far (crashes, failed starts, kills from outside). */
+  restarts: number;
+  /** When its host tries to start it again (ISO time), while it is in backoff or crash-loop. */
+  nextTry: string | null;
 }
 
 export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]> {
@@ -78,13 +82,15 @@ export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]>
       reason: withRouting(st?.reason ?? null, routing, job),
       logs: st?.logs ?? [],
       image: e.value.image,
+      restarts: st?.restarts ?? st?.failures ?? 0,
+      nextTry: st && (st.state === 'backoff' || st.state === 'crash-loop') && st.retryAt ? st.retryAt : null,
     });
   }
   // A problem no job of the listing shows (a stack without jobs, or a record naming no stack) gets a row of its own.
   for (const p of routing) {
     if (stack !== undefined && p.stack !== stack) continue;
     if (rows.some((r) => affects(p, r))) continue;
-    rows.push({ stack: p.stack ?? '?', tag: '-', node: p.node ?? '-', instance: 0, host: null, state: 'unroutable', current: false, container: null, endpoints: [], reason: describeProblem(p), logs: [], image: '' });
+    rows.push({ stack: p.stack ?? '?', tag: '-', node: p.node ?? '-', instance: 0, host: null, state: 'unroutable', current: false, container: null, endpoints: [], reason: describeProblem(p), logs: [], image: '', restarts: 0, nextTry: null });
   }
   return rows;
 }

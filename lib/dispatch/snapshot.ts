@@ -90,7 +90,8 @@ export function toPlanHosts(snap: ClusterSnapshot): PlanHost[] {
     name: h.name,
     tags: h.tags,
     capacity: h.capacity,
-    draining: h.draining,
+    // A host in its planned-stop grace keeps its jobs (diffDispatch sees it live) but gets no new ones.
+    draining: h.draining || h.stopping !== undefined,
     defaultMemory: h.limits?.defaultMemory ?? 0,
     jobs: byHost.get(h.name) ?? [],
   }));

@@ -12,10 +12,17 @@
  * other gets VIKING_E_HOST_NAME_TAKEN. A key left by a host that died is
  * waited out (its lease ends within its TTL); a live holder keeps its lease
  * alive and keeps the name.
+ *
+ * A planned stop (SIGTERM: a restart, an upgrade) hands the host's record
+ * and endpoints over to a grace lease that nothing keeps alive (handOver):
+ * the containers go on serving, and the leader leaves them where they are
+ * until the grace ends. The host that starts again with the same name and
+ * address takes the record over (claimHostName) and revokes the grace lease
+ * once its slave has published again what it adopted (releaseGrace).
  */
 import type { Etcd3, Lease } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { hostKey } from '../store/keys.js';
+import { PREFIX, hostKey } from '../store/keys.js';
 import type { HostRecord } from '../store/records.js';
 import type { LeasedWriter } from '../slave/slave.js';
 
@@ -23,6 +30,10 @@ export class HostLease implements LeasedWriter {
   private lease: Lease | undefined;
   private closed = false;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** When the lease was last granted or renewed (epoch ms): a host cut off from etcd sees it age. */
+  private renewedAt = Date.now();
+  /** The grace lease of a planned stop this host took over, until releaseGrace. */
+  private graceLease: string | undefined;
   /** Called after a lost lease was replaced, so leased keys are put again. */
   onRenewed: () => void = () => {};
   /** Called when putting the host key under a new lease failed (etcd away, or the name taken meanwhile). */
@@ -34,6 +45,15 @@ export class HostLease implements LeasedWriter {
     private readonly ttlSeconds = 3,
   ) {}
 
+  /** Milliseconds since the lease was last renewed. */
+  sinceRenewed(): number {
+    return Date.now() - this.renewedAt;
+  }
+
+  get ttl(): number {
+    return this.ttlSeconds;
+  }
+
   get name(): string {
     return this.record.name;
   }
@@ -41,16 +61,21 @@ export class HostLease implements LeasedWriter {
   async start(): Promise<void> {
     const lease = this.newLease();
     try {
-      await claimHostName(this.client, this.record, { leaseId: await lease.grant() });
+      const claimed = await claimHostName(this.client, this.record, { leaseId: await lease.grant() });
+      this.graceLease = claimed.graceLease;
     } catch (err) {
       await lease.revoke().catch(() => {});
       throw err;
     }
     this.lease = lease;
+    this.renewedAt = Date.now();
   }
 
   private newLease(): Lease {
     const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
+    lease.on('keepaliveSucceeded', () => {
+      if (this.lease === lease) this.renewedAt = Date.now();
+    });
     lease.on('lost', () => {
       if (this.closed || this.lease !== lease) return;
       this.lease = undefined;
@@ -71,6 +96,7 @@ export class HostLease implements LeasedWriter {
         .then((won) => {
           if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
           this.lease = lease;
+          this.renewedAt = Date.now();
           this.onRenewed();
         })
         .catch((err: Error) => {
@@ -93,6 +119,53 @@ export class HostLease implements LeasedWriter {
     await lease.put(key).value(value);
   }
 
+  /** True when this host started by taking over the record of its own planned stop. */
+  get adopted(): boolean {
+    return this.graceLease !== undefined;
+  }
+
+  /**
+   * Revokes the grace lease of the planned stop this host took over: the
+   * endpoints it did not publish again (containers gone meanwhile) vanish now.
+   */
+  async releaseGrace(): Promise<void> {
+    const id = this.graceLease;
+    this.graceLease = undefined;
+    if (id) await this.client.leaseClient.leaseRevoke({ ID: id }).catch(() => {});
+  }
+
+  /**
+   * A planned stop: moves the host record (marked `stopping`) and every
+   * endpoint this host published onto a new lease of `graceSeconds` that
+   * nothing renews, then revokes the host's own lease (its router's ack goes
+   * with it, so no slave waits on a router that is gone). Until the grace
+   * ends, the containers keep serving and the leader moves none of them.
+   */
+  async handOver(graceSeconds: number): Promise<{ endpoints: number; until: string }> {
+    this.closed = true;
+    clearTimeout(this.renewTimer);
+    const lease = this.lease;
+    if (!lease) throw new Error('no host lease to hand over (etcd was unreachable)');
+    const leaseId = await lease.grant();
+    const grace = await this.client.leaseClient.leaseGrant({ TTL: graceSeconds, ID: 0 });
+    const attached = await this.client.leaseClient.leaseTimeToLive({ ID: leaseId, keys: true });
+    const keys = attached.keys.map((k) => k.toString()).filter((k) => k.startsWith(PREFIX.ports));
+    const values = await Promise.all(keys.map((k) => this.client.get(k).buffer()));
+    const carried = keys.map((k, i) => [k, values[i]] as const).filter((e): e is readonly [string, Buffer] => e[1] !== null);
+    for (let i = 0; i < carried.length; i += 100) {
+      const ops = carried.slice(i, i + 100).map(([k, v]) => this.client.put(k).value(v).lease(grace.ID));
+      const moved = await this.client.if(hostKey(this.record.name), 'Lease', '==', leaseId).then(...ops).commit();
+      if (!moved.succeeded) throw new Error(`the host key is no longer under this host's lease`);
+    }
+    const now = Date.now();
+    const until = new Date(now + graceSeconds * 1000).toISOString();
+    this.record = { ...this.record, stopping: { since: new Date(now).toISOString(), until } };
+    await this.client.put(hostKey(this.record.name)).value(JSON.stringify(this.record)).lease(grace.ID);
+    this.lease = undefined;
+    await lease.revoke().catch(() => {});
+    return { endpoints: carried.length, until };
+  }
+
   /** Revokes the lease: the host key and its endpoints disappear now, not after the TTL. */
   async close(): Promise<void> {
     this.closed = true;
@@ -110,8 +183,25 @@ async function claimOnce(client: Etcd3, record: HostRecord, leaseId: string): Pr
   return res.succeeded;
 }
 
+/**
+ * Takes over the record a planned stop of this host left, if it is still
+ * the one seen (mod revision): the key moves onto this host's lease.
+ */
+async function takeOver(client: Etcd3, record: HostRecord, leaseId: string, modRevision: string): Promise<boolean> {
+  const key = hostKey(record.name);
+  const res = await client.if(key, 'Mod', '==', modRevision).then(client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit();
+  return res.succeeded;
+}
+
+interface Holder {
+  ttl: number;
+  record: Partial<HostRecord>;
+  lease: string;
+  modRevision: string;
+}
+
 /** Seconds the lease holding `key` has left, or null when the key is gone. */
-async function holderTtl(client: Etcd3, key: string): Promise<{ ttl: number; record: Partial<HostRecord> } | null> {
+async function holderTtl(client: Etcd3, key: string): Promise<Holder | null> {
   const res = await client.get(key).exec();
   const kv = res.kvs[0];
   if (!kv) return null;
@@ -121,24 +211,36 @@ async function holderTtl(client: Etcd3, key: string): Promise<{ ttl: number; rec
   } catch {
     /* shown as unknown below */
   }
-  if (kv.lease === '0') return { ttl: Infinity, record };
+  if (kv.lease === '0') return { ttl: Infinity, record, lease: '0', modRevision: kv.mod_revision };
   const ttl = await client.leaseClient.leaseTimeToLive({ ID: kv.lease });
-  return { ttl: Number(ttl.TTL), record };
+  return { ttl: Number(ttl.TTL), record, lease: kv.lease, modRevision: kv.mod_revision };
+}
+
+/** What claimHostName took: the grace lease of this host's own planned stop, when it took that over. */
+export interface Claimed {
+  graceLease?: string;
 }
 
 /**
  * Waits until no live host holds `/host/<name>` (a dead holder's key goes
  * when its lease ends, within its TTL), or throws VIKING_E_HOST_NAME_TAKEN.
  * With `claim`, takes the name in the same step, create-only, so of two
- * hosts starting with one name exactly one wins.
+ * hosts starting with one name exactly one wins. The record of a planned
+ * stop of a host with this name and address is this host's to take over.
  */
-export async function claimHostName(client: Etcd3, record: HostRecord, claim: { leaseId: string } | null, maxWaitMs = 15_000): Promise<void> {
+export async function claimHostName(client: Etcd3, record: HostRecord, claim: { leaseId: string } | null, maxWaitMs = 15_000): Promise<Claimed> {
   const key = hostKey(record.name);
   let waited = false;
   for (;;) {
-    if (claim ? await claimOnce(client, record, claim.leaseId) : !(await client.get(key).exists())) return;
+    if (claim ? await claimOnce(client, record, claim.leaseId) : !(await client.get(key).exists())) return {};
     const holder = await holderTtl(client, key);
     if (holder === null) continue; // it went away between the two reads
+    // Our own restart or upgrade: take the record over and adopt the containers it kept.
+    if (holder.record.stopping && (record.ip === undefined || holder.record.ip === record.ip)) {
+      if (!claim) return {};
+      if (await takeOver(client, record, claim.leaseId, holder.modRevision)) return holder.lease !== '0' ? { graceLease: holder.lease } : {};
+      continue;
+    }
     // An expired lease whose key is about to go: look again shortly.
     const waitMs = holder.ttl < 0 ? 250 : holder.ttl * 1000 + 250;
     // Waited out one whole lease and the name is still held: its holder is alive (it renewed, or a new host took it).

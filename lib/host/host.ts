@@ -3,6 +3,9 @@
  * a lease, runs the slave for its own /deploy keys, serves the front router
  * and the /v1 API, and, on masters, campaigns for leadership. Stopping it
  * undoes all of that in reverse: resign, stop serving, revoke the lease.
+ * A planned stop (SIGTERM) instead hands the lease over to a grace period:
+ * the containers keep running and serving, and the host that starts again
+ * adopts them (lib/host/host-lease.ts).
  */
 import os from 'node:os';
 import { mkdir } from 'node:fs/promises';
@@ -15,6 +18,7 @@ import { connectEtcd, watchedPrefixes } from '../store/client.js';
 import { connectDocker, assertDockerReachable } from '../docker/client.js';
 import { validateName } from '../vikingfile/index.js';
 import { HostLease, claimHostName } from './host-lease.js';
+import { SelfFence } from './self-fence.js';
 import { ensureClusterId } from '../store/cluster-id.js';
 import { foreignContainers } from '../slave/containers.js';
 import { startRegistry, type RegistryProcess } from '../registry/registry-process.js';
@@ -48,6 +52,12 @@ export interface HostConfig {
   limits?: Partial<ContainerLimits>;
   dockerSocket?: string;
   leaseTtlSeconds?: number;
+  /**
+   * Seconds a planned stop (stop({ planned: true }), SIGTERM of `viking host`)
+   * keeps this host's work in place for it to come back (default 60); 0
+   * revokes the lease at once, so the leader moves the work.
+   */
+  stopGraceSeconds?: number;
   /** TTL of the leader's election lease: how long a dead leader blocks a new one. */
   leaderTtlSeconds?: number;
   backoff?: SlaveOptions['backoff'];
@@ -94,6 +104,7 @@ export class VikingHost {
   readonly docker: Docker;
   private lease: HostLease | undefined;
   private slave: Slave | undefined;
+  private fence: SelfFence | undefined;
   private router: Router | undefined;
   private api: FastifyInstance | undefined;
   leader: LeaderRole | undefined;
@@ -116,7 +127,7 @@ export class VikingHost {
     await assertDockerReachable(this.docker);
     this.clusterId = await ensureClusterId(this.client);
     // Refuse early, before anything listens, while a live host of this cluster has our name.
-    await claimHostName(this.client, { name: c.name } as HostRecord, null);
+    await claimHostName(this.client, { name: c.name, ip: c.ip } as HostRecord, null);
     await mkdir(c.dataDir, { recursive: true });
     try {
       await this.startParts(log);
@@ -210,6 +221,29 @@ export class VikingHost {
     };
     this.router.attachAcks(this.lease);
     this.slave.start();
+    const slave = this.slave;
+    const lease = this.lease;
+    this.fence = new SelfFence({
+      client: this.client,
+      self: c.name,
+      ttlSeconds: lease.ttl,
+      sinceRenewed: () => lease.sinceRenewed(),
+      fence: async () => {
+        await slave.fence().catch((err: Error) => log(`fence: ${err.message}`));
+      },
+      unfence: () => slave.unfence(),
+      log,
+    });
+    this.fence.start();
+    if (this.lease.adopted) {
+      // Back from a planned stop: once the slave has published again what it adopted, the
+      // grace lease goes, and with it any endpoint of a container that died meanwhile.
+      const lease = this.lease;
+      void this.slave.settled().then(async () => {
+        await lease.releaseGrace();
+        log(`host ${c.name} is back from a planned stop: its running containers were adopted`);
+      });
+    }
 
     if (c.master) {
       this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaderTtlSeconds ?? 3, log });
@@ -224,12 +258,27 @@ export class VikingHost {
     return watchedPrefixes(this.client);
   }
 
-  /** Clean shutdown: leadership and lease are given back now, not after their TTL. */
-  async stop(): Promise<void> {
+  /**
+   * Clean shutdown: leadership is given back now. The lease is revoked now
+   * too (the leader moves the work at once), unless the stop is `planned`
+   * and the grace is not 0: then the record and endpoints stay under a grace
+   * lease and the containers keep serving until this host is back.
+   */
+  async stop(o: { planned?: boolean } = {}): Promise<void> {
+    const grace = this.config.stopGraceSeconds ?? 60;
     await this.leader?.stop().catch(() => {});
     await this.api?.close().catch(() => {});
     await this.router?.stop().catch(() => {});
+    this.fence?.stop();
     await this.slave?.stop().catch(() => {});
+    if (o.planned && grace > 0 && this.lease) {
+      const handed = await this.lease.handOver(grace).catch((err: Error) => {
+        this.config.log?.(`planned stop: could not keep the work in place (${err.message}); it will move`);
+        return undefined;
+      });
+      if (handed) this.config.log?.(`planned stop: ${handed.endpoints} endpoint(s) kept serving until ${handed.until}; start this host again before then to keep its containers`);
+      else await this.lease.close().catch(() => {});
+    }
     await this.lease?.close().catch(() => {});
     await this.registry?.stop().catch(() => {});
     this.client.close();

@@ -67,7 +67,7 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
         running++;
         continue;
       }
-      if (state.state === 'failed' || state.state === 'backoff') {
+      if (state.state === 'failed' || state.state === 'backoff' || state.state === 'crash-loop') {
         report(job, `${state.state} on ${host}: ${state.reason ?? ''}`);
         throw new VikingError(
           'VIKING_E_UNHEALTHY',

@@ -16,11 +16,14 @@ export interface DesiredJob {
 }
 
 export interface JobMemory {
+  /** Failures in a row: what the backoff doubles on. A long healthy run forgets them. */
   failures: number;
+  /** Every failure since the job came to this host (Kubernetes' RESTARTS); never reset. */
+  restarts: number;
   /** Epoch ms before which no new start is tried. */
   retryAt: number;
-  /** Gave up: the job stays down until its spec changes. */
-  failed: boolean;
+  /** Epoch ms the current container passed its health check, if it runs. */
+  healthySince?: number;
 }
 
 export type SlaveAction =
@@ -66,8 +69,8 @@ export function planSlave(view: SlaveView): SlaveAction[] {
     }
     // No current container: outdated ones keep serving until the new one is healthy.
     if (outdated.every((c) => !c.running)) for (const c of outdated) actions.push({ type: 'remove', container: c, why: 'outdated' });
+    // A crash loop is never given up: the job is tried again at the latest after the longest backoff.
     const mem = view.memory.get(path);
-    if (mem?.failed) continue;
     if (mem && view.now < mem.retryAt) continue;
     actions.push({ type: 'start', spec: d.spec });
   }
@@ -83,19 +86,47 @@ export const MAX_FAILURES = 5;
 export interface BackoffPolicy {
   /** Delay after the first failure; doubles after each one. */
   baseMs: number;
+  /** The longest delay: a job that keeps failing is tried this often, forever. */
   maxMs: number;
-  /** Failures after which the job is marked failed and left down. */
+  /** Failures in a row after which the job shows `crash-loop` instead of `backoff` (it is still retried). */
   maxFailures: number;
+  /** A container healthy this long forgets its earlier failures: the next crash waits baseMs again. */
+  resetAfterMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000, maxFailures: MAX_FAILURES };
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000, maxFailures: MAX_FAILURES, resetAfterMs: 10 * 60_000 };
 
-/** Exponential backoff: 1 s, 2 s, 4 s … capped at 30 s; after maxFailures the job is failed. */
-export function afterFailure(prev: JobMemory | undefined, now: number, maxFailures = MAX_FAILURES, policy: BackoffPolicy = DEFAULT_BACKOFF): JobMemory {
-  const failures = (prev?.failures ?? 0) + 1;
+/**
+ * Exponential backoff as Kubernetes' CrashLoopBackOff: 1 s, 2 s, 4 s … capped
+ * at maxMs, and retried at that pace for as long as the job is wanted.
+ */
+export function afterFailure(prev: JobMemory | undefined, now: number, policy: BackoffPolicy = DEFAULT_BACKOFF): JobMemory {
+  const forgiven = prev?.healthySince !== undefined && now - prev.healthySince >= policy.resetAfterMs;
+  const failures = (prev && !forgiven ? prev.failures : 0) + 1;
   return {
     failures,
-    retryAt: now + Math.min(policy.baseMs * 2 ** (failures - 1), policy.maxMs),
-    failed: failures >= maxFailures,
+    restarts: (prev?.restarts ?? 0) + 1,
+    retryAt: now + Math.min(policy.baseMs * 2 ** Math.min(failures - 1, 30), policy.maxMs),
   };
+}
+
+/** The state a failed job reports: `backoff` for the first failures in a row, then `crash-loop`. */
+export function failedState(mem: JobMemory, policy: BackoffPolicy = DEFAULT_BACKOFF): 'backoff' | 'crash-loop' {
+  return mem.failures >= policy.maxFailures ? 'crash-loop' : 'backoff';
+}
+
+/**
+ * What a host that starts again remembers of a job from the state its last
+ * run wrote in `/deploy/<me>/<job>`: the backoff survives a restart of
+ * `viking host`, so a crash loop does not begin again at 1 s.
+ */
+export function memoryFromState(state: { failures?: number; restarts?: number; retryAt?: string; state?: string } | undefined): JobMemory | undefined {
+  if (!state || typeof state !== 'object') return undefined;
+  const failures = Number.isInteger(state.failures) && state.failures! > 0 ? state.failures! : 0;
+  const restarts = Number.isInteger(state.restarts) && state.restarts! > 0 ? state.restarts! : failures;
+  if (failures === 0 && restarts === 0) return undefined;
+  const retryAt = state.retryAt ? Date.parse(state.retryAt) : NaN;
+  // A job that was running when the host stopped keeps its count but owes no wait.
+  const waiting = state.state === 'backoff' || state.state === 'crash-loop';
+  return { failures, restarts, retryAt: waiting && Number.isFinite(retryAt) ? retryAt : 0 };
 }

@@ -14,12 +14,12 @@ import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../store/wake-loop.js';
 import { ensureClusterId } from '../store/cluster-id.js';
-import { REGISTRY_KEY, counterKey, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
+import { REGISTRY_KEY, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
 import type { ContainerLimits, DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, ownerLabels, removeContainer, specHash, startJob, type OwnedContainer, type Owner } from './containers.js';
 import { waitHealthy } from './health.js';
 import { waitRoutersSeen } from '../router/acks.js';
-import { DEFAULT_BACKOFF, afterFailure, planSlave, type BackoffPolicy, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
+import { DEFAULT_BACKOFF, afterFailure, failedState, memoryFromState, planSlave, type BackoffPolicy, type DesiredJob, type JobMemory, type SlaveAction } from './reconcile.js';
 
 /** What the slave needs from the host's lease: puts that vanish when the host dies. */
 export interface LeasedWriter {
@@ -47,11 +47,16 @@ export interface SlaveOptions {
   drainMs?: number;
   /** Longest wait for the routers to acknowledge a withdrawn endpoint. */
   routerAckTimeoutMs?: number;
+  /**
+   * Every this often the slave reads `/deploy/<me>` again whatever its watch
+   * said (default 5000): a watch stream that died without a word (a member
+   * behind a cut cable) costs at most this long.
+   */
   resyncMs?: number;
   concurrency?: number;
   /** Default memory and pids limits of the containers it starts (default DEFAULT_LIMITS). */
   limits?: ContainerLimits;
-  /** Crash-loop backoff (default: 1 s doubling to 30 s, failed after 5). */
+  /** Crash-loop backoff (default: 1 s doubling to 30 s, retried every 30 s for ever; `crash-loop` after 5 in a row). */
   backoff?: Partial<BackoffPolicy>;
   log?: (msg: string) => void;
 }
@@ -63,11 +68,18 @@ export class Slave {
   private readonly published = new Map<string, string[]>();
   private readonly memory = new Map<string, JobMemory>();
   private readonly lastState = new Map<string, string>();
+  /** The specs of the last pass by job path: what a fence needs to tell stateless jobs from pinned ones. */
+  private specs = new Map<string, JobSpec>();
+  /** Cut off from the cluster (lib/host/self-fence.ts): no pass runs until the lease is back. */
+  private fenced = false;
   private watch: PrefixWatch | undefined;
   private events: NodeJS.ReadableStream | undefined;
   private resync: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = true;
+  /** Passes run so far, and how many actions the last one started (settled() waits for a quiet pass). */
+  private passes = 0;
+  private lastPassActions = 0;
   private readonly loop = new WakeLoop(
     () => this.pass(),
     (err) => this.o.log?.(`slave pass failed: ${err.message}`),
@@ -99,6 +111,51 @@ export class Slave {
     await this.queue.onIdle();
   }
 
+  /**
+   * Resolves once a pass found nothing left to start or publish for what
+   * runs here and every action has finished: after a restart, everything
+   * adopted is published again.
+   */
+  settled(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.stopped) return resolve();
+        if (this.passes > 0 && this.busy.size === 0 && this.lastPassActions === 0) return resolve();
+        setTimeout(check, 100);
+      };
+      check();
+    });
+  }
+
+  /**
+   * This host is cut off and its lease is gone: the leader is moving its
+   * stateless jobs, so their containers here stop now (without waiting on
+   * etcd or the routers, which are out of reach). Containers of jobs with a
+   * volume keep running. No pass runs until unfence().
+   */
+  async fence(): Promise<number> {
+    this.fenced = true;
+    const owned = await listOwned(this.o.docker, await this.ownerReady());
+    let stopped = 0;
+    await Promise.all(
+      owned.map(async (c) => {
+        const spec = this.specs.get(jobPath(c.job));
+        if (!spec || spec.volumes.length > 0) return;
+        this.published.delete(c.id);
+        await removeContainer(this.o.docker, c.id, 2);
+        stopped++;
+        this.o.log?.(`${jobPath(c.job)}: stopped ${c.id.slice(0, 12)}: this host is cut off and the job moves elsewhere`);
+      }),
+    );
+    return stopped;
+  }
+
+  /** The lease is back: reconcile again from /deploy (what still is ours starts again). */
+  unfence(): void {
+    this.fenced = false;
+    this.republishAll();
+  }
+
   /** The host's lease was re-granted: every endpoint must be published again. */
   republishAll(): void {
     this.published.clear();
@@ -126,19 +183,35 @@ export class Slave {
     this.loop.wake();
   }
 
-  private async readDesired(): Promise<DesiredJob[]> {
-    const deploys = await readPrefix<unknown>(this.o.client, deployPrefix(this.o.host));
-    const jobs = deploys.entries.map((e) => parseDeployKey(e.key)?.job).filter((j): j is JobId => j !== undefined);
+  /**
+   * What `/deploy/<me>` asks for, with each job's spec, all read at the one
+   * etcd revision of the deploy listing: a push that changes a spec and its
+   * placement together is never seen half done. Also gives the state this
+   * host last reported per job, from which a restarted host remembers its
+   * backoff.
+   */
+  private async readDesired(): Promise<{ desired: DesiredJob[]; reported: Map<string, DeployState | undefined> }> {
+    const deploys = await readPrefix<DeployState>(this.o.client, deployPrefix(this.o.host));
+    const rev = deploys.revision;
+    const reported = new Map<string, DeployState | undefined>();
+    const jobs: JobId[] = [];
+    for (const e of deploys.entries) {
+      const job = parseDeployKey(e.key)?.job;
+      if (!job) continue;
+      jobs.push(job);
+      reported.set(jobPath(job), e.value);
+    }
     const specs = await Promise.all(
       jobs.map(async (job) => {
-        const text = await this.o.client.get(procKey(job)).string();
+        const text = await this.o.client.get(procKey(job)).revision(rev).string();
         return text ? ({ ...(JSON.parse(text) as JobSpec), ...job } as JobSpec) : undefined;
       }),
     );
-    return jobs.map((job, i) => {
+    const desired = jobs.map((job, i) => {
       const spec = specs[i];
       return { job, spec, hash: spec ? specHash(spec) : '' };
     });
+    return { desired, reported };
   }
 
   /** Whose containers are ours; the cluster id comes from etcd if the host did not give it. */
@@ -148,8 +221,16 @@ export class Slave {
   }
 
   private async pass(): Promise<void> {
+    if (this.fenced) return;
     const owner = await this.ownerReady();
-    const [desired, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, owner)]);
+    const [{ desired, reported }, actual] = await Promise.all([this.readDesired(), listOwned(this.o.docker, owner)]);
+    this.specs = new Map(desired.filter((d) => d.spec).map((d) => [jobPath(d.job), d.spec!]));
+    // A host that starts again picks up each job's backoff where its last run left it.
+    for (const [path, state] of reported) {
+      if (this.memory.has(path)) continue;
+      const mem = memoryFromState(state);
+      if (mem) this.memory.set(path, mem);
+    }
     // Withdraw endpoints of containers that are gone (removed by hand, or died).
     const running = new Set(actual.filter((c) => c.running).map((c) => c.id));
     for (const id of [...this.published.keys()]) if (!running.has(id)) await this.unpublish(id);
@@ -162,6 +243,8 @@ export class Slave {
       now: Date.now(),
     });
     for (const action of actions) this.enqueue(action);
+    this.passes++;
+    this.lastPassActions = actions.length;
     this.scheduleRetry();
   }
 
@@ -169,7 +252,7 @@ export class Slave {
   private scheduleRetry(): void {
     clearTimeout(this.retryTimer);
     const now = Date.now();
-    const next = Math.min(...[...this.memory.values()].filter((m) => !m.failed && m.retryAt > now).map((m) => m.retryAt));
+    const next = Math.min(...[...this.memory.values()].filter((m) => m.retryAt > now).map((m) => m.retryAt));
     if (Number.isFinite(next)) this.retryTimer = setTimeout(() => this.wake(), next - now + 10);
   }
 
@@ -201,7 +284,9 @@ export class Slave {
 
   private async startAndCheck(spec: JobSpec): Promise<void> {
     const path = jobPath(spec);
-    await this.writeState(spec, { state: 'starting', at: new Date().toISOString() });
+    // The counts stay visible while it starts again (`viking ps` RESTARTS), as when it runs.
+    const mem = this.memory.get(path);
+    await this.writeState(spec, { state: 'starting', ...(mem ? { failures: mem.failures, restarts: mem.restarts } : {}), at: new Date().toISOString() });
     let started;
     try {
       const registry = (await this.o.client.get(REGISTRY_KEY).string()) ?? undefined;
@@ -242,7 +327,15 @@ export class Slave {
       keys.push(key);
     }
     this.published.set(id, keys);
-    await this.writeState(spec, { state: 'running', container: id, at: new Date().toISOString() });
+    const path = jobPath(spec);
+    const mem = this.memory.get(path);
+    if (mem) this.memory.set(path, { ...mem, retryAt: 0, healthySince: Date.now() });
+    await this.writeState(spec, {
+      state: 'running',
+      container: id,
+      ...(mem ? { failures: mem.failures, restarts: mem.restarts } : {}),
+      at: new Date().toISOString(),
+    });
   }
 
   private async handleCrash(spec: JobSpec, container: OwnedContainer): Promise<void> {
@@ -259,15 +352,17 @@ export class Slave {
       await removeContainer(this.o.docker, id, 2);
     }
     const policy = { ...DEFAULT_BACKOFF, ...this.o.backoff };
-    const mem = afterFailure(this.memory.get(path), Date.now(), policy.maxFailures, policy);
+    const mem = afterFailure(this.memory.get(path), Date.now(), policy);
     this.memory.set(path, mem);
-    await this.o.client.put(counterKey(this.o.host, spec)).value(String(mem.failures)).catch(() => {});
-    this.o.log?.(`${path}: ${reason} (failure ${mem.failures}${mem.failed ? ', giving up' : `, retry in ${mem.retryAt - Date.now()} ms`})`);
+    const state = failedState(mem, policy);
+    this.o.log?.(`${path}: ${reason} (failure ${mem.failures} in a row, ${state}, retry in ${mem.retryAt - Date.now()} ms)`);
     await this.writeState(spec, {
-      state: mem.failed ? 'failed' : 'backoff',
+      state,
       reason,
       logs,
       failures: mem.failures,
+      restarts: mem.restarts,
+      retryAt: new Date(mem.retryAt).toISOString(),
       at: new Date().toISOString(),
     });
   }
@@ -295,7 +390,6 @@ export class Slave {
     if (why === 'unwanted') {
       this.memory.delete(path);
       this.lastState.delete(path);
-      await this.o.client.delete().key(counterKey(this.o.host, container.job)).catch(() => {});
     }
     this.o.log?.(`${path}: removed ${why} ${container.id.slice(0, 12)} (${container.name})`);
   }

@@ -14,6 +14,7 @@ export const PREFIX = {
   run: '/run/',
   deploy: '/deploy/',
   fixed: '/fixed/',
+  /** Legacy: failure counts of hosts before the count moved into /deploy; only ever deleted now. */
   counter: '/counter/',
   ports: '/ports/',
   domains: '/domains/',
@@ -57,7 +58,6 @@ export const procKey = (job: JobId): string => `${PREFIX.proc}${jobPath(job)}`;
 export const runKey = (job: JobId): string => `${PREFIX.run}${jobPath(job)}`;
 export const deployPrefix = (host: string): string => `${PREFIX.deploy}${host}/`;
 export const deployKey = (host: string, job: JobId): string => `${deployPrefix(host)}${jobPath(job)}`;
-export const counterKey = (host: string, job: JobId): string => `${PREFIX.counter}${host}/${jobPath(job)}`;
 export const procTagPrefix = (stack: string, tag: string): string => `${PREFIX.proc}${stack}/${tag}/`;
 export const procStackPrefix = (stack: string): string => `${PREFIX.proc}${stack}/`;
 export const portsNodePrefix = (stack: string, node: string): string => `${PREFIX.ports}${stack}/${node}/`;

@@ -24,6 +24,14 @@ export interface HostRecord {
   routerPort: number;
   /** `draining` hosts keep running what they have but get nothing new. */
   draining: boolean;
+  /**
+   * Set by a host stopping on purpose (SIGTERM: a restart or an upgrade):
+   * its record and endpoints are kept under a grace lease until `until`, its
+   * containers keep running and serving, the leader neither moves its jobs
+   * nor places new ones there, and the host that starts again under this
+   * name adopts them. Not back by `until`: the lease ends and its work moves.
+   */
+  stopping?: { since: string; until: string };
   startedAt: string;
   version: string;
 }
@@ -71,13 +79,22 @@ export interface JobSpec extends JobId {
 
 /** What the slave reports in `/deploy/<host>/<job>` once it has acted. */
 export interface DeployState {
-  state: 'starting' | 'running' | 'failed' | 'backoff';
+  /**
+   * `backoff`: failed, tried again at `retryAt`; `crash-loop`: failed
+   * --max-failures times in a row and tried again every 30 s for as long as
+   * it is wanted. `failed` is written only by hosts older than that.
+   */
+  state: 'starting' | 'running' | 'backoff' | 'crash-loop' | 'failed';
   container?: string;
-  /** Why the job is not running, with the container's last log lines. */
+  /** Why the job is not running (or, when running again, why it last failed), with the container's last log lines. */
   reason?: string;
   logs?: string[];
-  /** Failed starts so far. */
+  /** Failures in a row, what the backoff doubles on. */
   failures?: number;
+  /** Every failure of the job on this host (a crash, a failed start or health check, a kill from outside). */
+  restarts?: number;
+  /** When the next start is tried (ISO time), while in backoff or crash-loop. */
+  retryAt?: string;
   at: string;
 }
 

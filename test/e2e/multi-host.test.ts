@@ -4,7 +4,7 @@
  * drained host is emptied, a host dies (SIGKILL + its containers killed)
  * and its work moves while a volume job waits for its host, the leader dies
  * and another takes over without ever running a job twice, an etcd member
- * dies and the cluster keeps working, a crash loop ends failed.
+ * dies and the cluster keeps working, a crash loop is retried for ever.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -244,18 +244,25 @@ test('one etcd member killed: pushes and failover still work', async () => {
   figures.push(`with one etcd member down, host SIGKILL -> replicas served by the survivor: ${Date.now() - t0} ms`);
 });
 
-test('a crash-looping node backs off and ends failed with its reason and logs', async () => {
-  // Healthy long enough to pass its check, then dies: restarted with backoff until the limit.
+test('a crash-looping node is retried for ever, and ps shows the reason, restarts and next try', async () => {
+  // Healthy long enough to pass its check, then dies: restarted with backoff, past --max-failures too.
   const dir = await stackCopy('crash', (vf) => vf.replace('run: node server.js', "run: 'node server.js & sleep 4; echo fatal: lost my marbles >&2; exit 3'").replace('scale: 2', 'scale: 1'));
   const push = await runCli(['push', dir, '--api', live()[0]!.api]);
   assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
-  const row = await waitFor('the job to end failed', async () => {
+  const row = await waitFor('the job in crash-loop, still retried', async () => {
     const ps = await runCli(['ps', stack, '--api', live()[0]!.api, '--json']);
-    const rows = JSON.parse(ps.stdout) as Array<{ state: string; reason: string | null; logs: string[]; current: boolean }>;
-    return rows.find((r) => r.current && r.state === 'failed');
-  }, 60_000, 250);
+    const rows = JSON.parse(ps.stdout) as Array<{ state: string; reason: string | null; logs: string[]; current: boolean; restarts: number; nextTry: string | null }>;
+    return rows.find((r) => r.current && r.state === 'crash-loop' && r.restarts > 3 && r.nextTry !== null);
+  }, 90_000, 250);
   assert.match(row.reason ?? '', /exited with code 3/);
   assert.ok(row.logs.some((l) => l.includes('lost my marbles')), JSON.stringify(row.logs));
-  const table = await runCli(['ps', stack, '--api', live()[0]!.api]);
-  assert.match(table.stdout, /failed\s+.*exited with code 3/);
+  // The table between two tries (the job runs for 4 s each time, then waits longer and longer).
+  const table = await waitFor('the table to show the crash loop', async () => {
+    const out = (await runCli(['ps', stack, '--api', live()[0]!.api])).stdout;
+    return /crash-loop/.test(out) ? out : undefined;
+  }, 60_000, 250);
+  assert.match(table, /RESTARTS/);
+  assert.match(table, /crash-loop\s+\d+\s+.*exited with code 3.*next try (in \d+s|now)/);
+  const restarts = Number(/crash-loop\s+(\d+)/.exec(table)?.[1]);
+  assert.ok(restarts > 3, `restarts counted in the table: ${restarts}`);
 });

@@ -4,7 +4,7 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { afterFailure, planSlave, MAX_FAILURES, type DesiredJob, type JobMemory, type SlaveAction, type SlaveView } from '../../lib/slave/reconcile.js';
+import { DEFAULT_BACKOFF, afterFailure, failedState, memoryFromState, planSlave, MAX_FAILURES, type DesiredJob, type JobMemory, type SlaveAction, type SlaveView } from '../../lib/slave/reconcile.js';
 import { containerName, demuxLogs, specHash, volumeName, type OwnedContainer } from '../../lib/slave/containers.js';
 import { jobPath } from '../../lib/store/keys.js';
 import type { JobId, JobSpec } from '../../lib/store/records.js';
@@ -96,23 +96,28 @@ describe('planSlave', () => {
     },
     {
       name: 'backoff: retryAt in the future -> no start',
-      view: view({ desired: [desired(1)], memory: new Map<string, JobMemory>([[P1, { failures: 2, retryAt: NOW + 1, failed: false }]]) }),
+      view: view({ desired: [desired(1)], memory: new Map<string, JobMemory>([[P1, { failures: 2, restarts: 2, retryAt: NOW + 1 }]]) }),
       expected: [],
     },
     {
       name: 'backoff: retryAt reached -> start',
-      view: view({ desired: [desired(1)], memory: new Map<string, JobMemory>([[P1, { failures: 2, retryAt: NOW, failed: false }]]) }),
+      view: view({ desired: [desired(1)], memory: new Map<string, JobMemory>([[P1, { failures: 2, restarts: 2, retryAt: NOW }]]) }),
       expected: ['start s/t1/web/1'],
     },
     {
-      name: 'failed -> no start even after retryAt',
-      view: view({ desired: [desired(1)], memory: new Map<string, JobMemory>([[P1, { failures: 5, retryAt: 0, failed: true }]]) }),
+      name: 'crash loop: never given up, started again once the longest backoff ends',
+      view: view({ desired: [desired(1)], memory: new Map<string, JobMemory>([[P1, { failures: 500, restarts: 500, retryAt: NOW }]]) }),
+      expected: ['start s/t1/web/1'],
+    },
+    {
+      name: 'crash loop waiting: an outdated container keeps serving while the new spec backs off',
+      view: view({ desired: [desired(1)], actual: [container(1, { specHash: 'old' })], memory: new Map<string, JobMemory>([[P1, { failures: 9, restarts: 9, retryAt: NOW + 1 }]]) }),
       expected: [],
     },
     {
-      name: 'failed memory keeps an outdated container serving (the new spec never came up)',
-      view: view({ desired: [desired(1)], actual: [container(1, { specHash: 'old' })], memory: new Map<string, JobMemory>([[P1, { failures: 5, retryAt: 0, failed: true }]]) }),
-      expected: [],
+      name: 'crash loop retried: the outdated container still serves beside the new try',
+      view: view({ desired: [desired(1)], actual: [container(1, { specHash: 'old' })], memory: new Map<string, JobMemory>([[P1, { failures: 9, restarts: 9, retryAt: NOW }]]) }),
+      expected: ['start s/t1/web/1'],
     },
     {
       name: 'mixed host: each job judged on its own',
@@ -137,34 +142,59 @@ describe('planSlave', () => {
 });
 
 describe('afterFailure', () => {
-  test('delay doubles from 1 s, capped at 30 s; failed at the 5th failure', () => {
-    const expected: Array<[number, number, boolean]> = [
-      [1, 1000, false], [2, 2000, false], [3, 4000, false], [4, 8000, false], [5, 16000, true],
+  test('delay doubles from 1 s and stays at 30 s for ever; crash-loop from the 5th failure in a row', () => {
+    const expected: Array<[number, number, string]> = [
+      [1, 1000, 'backoff'], [2, 2000, 'backoff'], [3, 4000, 'backoff'], [4, 8000, 'backoff'], [5, 16000, 'crash-loop'],
+      [6, 30000, 'crash-loop'], [7, 30000, 'crash-loop'], [100, 30000, 'crash-loop'],
     ];
     let mem: JobMemory | undefined;
-    for (const [failures, delay, failed] of expected) {
-      mem = afterFailure(mem, NOW);
-      assert.deepEqual(mem, { failures, retryAt: NOW + delay, failed });
+    let n = 0;
+    for (const [failures, delay, state] of expected) {
+      while (n < failures) {
+        mem = afterFailure(mem, NOW);
+        n++;
+      }
+      assert.deepEqual(mem, { failures, restarts: failures, retryAt: NOW + delay });
+      assert.equal(failedState(mem!), state);
     }
     assert.equal(MAX_FAILURES, 5);
   });
 
-  test('cap at 30 s with a higher failure limit', () => {
-    const delays: number[] = [];
-    let mem: JobMemory | undefined;
-    for (let i = 0; i < 8; i++) {
-      mem = afterFailure(mem, NOW, 100);
-      delays.push(mem.retryAt - NOW);
-      assert.equal(mem.failed, false);
-    }
-    assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  test('a container healthy for resetAfterMs forgets its failures in a row, not its restarts', () => {
+    const policy = { ...DEFAULT_BACKOFF, resetAfterMs: 600_000 };
+    const prev: JobMemory = { failures: 7, restarts: 12, retryAt: 0, healthySince: NOW - 600_000 };
+    assert.deepEqual(afterFailure(prev, NOW, policy), { failures: 1, restarts: 13, retryAt: NOW + 1000 });
+    const shortRun: JobMemory = { ...prev, healthySince: NOW - 599_999 };
+    assert.deepEqual(afterFailure(shortRun, NOW, policy), { failures: 8, restarts: 13, retryAt: NOW + 30_000 });
   });
 
-  test('custom limit', () => {
-    assert.equal(afterFailure(undefined, 0, 1).failed, true);
-    assert.equal(afterFailure({ failures: 1, retryAt: 0, failed: false }, 0, 3).failed, false);
-    assert.equal(afterFailure({ failures: 2, retryAt: 0, failed: false }, 0, 3).failed, true);
+  test('custom policy: base, cap and crash-loop threshold', () => {
+    const policy = { baseMs: 100, maxMs: 250, maxFailures: 2, resetAfterMs: 1000 };
+    const a = afterFailure(undefined, 0, policy);
+    const b = afterFailure(a, 0, policy);
+    const c = afterFailure(b, 0, policy);
+    assert.deepEqual([a.retryAt, b.retryAt, c.retryAt], [100, 200, 250]);
+    assert.deepEqual([failedState(a, policy), failedState(b, policy), failedState(c, policy)], ['backoff', 'crash-loop', 'crash-loop']);
   });
+
+  test('no overflow after a very long loop', () => {
+    let mem: JobMemory | undefined;
+    for (let i = 0; i < 5000; i++) mem = afterFailure(mem, NOW);
+    assert.equal(mem!.retryAt, NOW + 30_000);
+  });
+});
+
+describe('memoryFromState (a restarted host remembers its backoff from /deploy)', () => {
+  const cases: Array<[string, Parameters<typeof memoryFromState>[0], JobMemory | undefined]> = [
+    ['nothing reported yet', undefined, undefined],
+    ['a fresh deploy key', { state: 'starting' }, undefined],
+    ['backoff with its next try', { state: 'backoff', failures: 3, restarts: 4, retryAt: new Date(NOW + 5000).toISOString() }, { failures: 3, restarts: 4, retryAt: NOW + 5000 }],
+    ['crash-loop', { state: 'crash-loop', failures: 9, restarts: 9, retryAt: new Date(NOW).toISOString() }, { failures: 9, restarts: 9, retryAt: NOW }],
+    ['running again keeps the counts, owes no wait', { state: 'running', failures: 2, restarts: 5, retryAt: new Date(NOW + 9000).toISOString() }, { failures: 2, restarts: 5, retryAt: 0 }],
+    ['an older host wrote only failures', { state: 'failed', failures: 5 }, { failures: 5, restarts: 5, retryAt: 0 }],
+    ['garbage counts are ignored', { state: 'backoff', failures: -1, restarts: 1.5 }, undefined],
+  ];
+  for (const [name, state, expected] of cases) test(name, () => assert.deepEqual(memoryFromState(state), expected));
 });
 
 describe('specHash', () => {

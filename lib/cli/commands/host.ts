@@ -32,6 +32,8 @@ export interface HostArgs extends RouterFlagArgs {
   'leader-ttl': number;
   'backoff-base-ms'?: number;
   'max-failures'?: number;
+  'backoff-max-ms'?: number;
+  'stop-grace': number;
   'docker-socket'?: string;
   registry?: string;
   'run-registry'?: boolean;
@@ -125,9 +127,11 @@ export function hostCommand(y: Argv): Argv {
         .option('max-upload', { type: 'string', describe: 'largest push this host\'s API unpacks, e.g. 1g (default 512m); larger gets 413 while it streams' })
         .option('max-upload-files', { type: 'number', describe: 'most files, folders and links in one push (default 50000); more gets 413' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
+        .option('stop-grace', { type: 'number', default: 60, describe: 'seconds a stopped host (SIGTERM: restart, upgrade) keeps its containers running and in place for it to come back; 0 moves them at once' })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
-        .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
+        .option('backoff-max-ms', { type: 'number', describe: 'longest restart delay: a job that keeps failing is tried this often for ever (default 30000)' })
+        .option('max-failures', { type: 'number', describe: 'failures in a row after which a job shows crash-loop instead of backoff; it is still retried (default 5)' })
         .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
         .option('registry', { type: 'string', describe: 'the cluster registry host:port: announced in etcd, images are pushed and pulled there' })
         .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' })
@@ -152,9 +156,8 @@ export function hostCommand(y: Argv): Argv {
         ...uploadCaps(args),
         leaseTtlSeconds: args['lease-ttl'],
         leaderTtlSeconds: args['leader-ttl'],
-        ...(args['backoff-base-ms'] !== undefined || args['max-failures'] !== undefined
-          ? { backoff: { ...(args['backoff-base-ms'] !== undefined ? { baseMs: args['backoff-base-ms'] } : {}), ...(args['max-failures'] !== undefined ? { maxFailures: args['max-failures'] } : {}) } }
-          : {}),
+        stopGraceSeconds: args['stop-grace'],
+        ...backoffPolicy(args),
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
         ...(args.registry ? { registry: { address: args.registry, run: args['run-registry'] ?? false } } : {}),
         ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
@@ -163,10 +166,21 @@ export function hostCommand(y: Argv): Argv {
         routerTuning: routerTuning(args),
         log: logLine,
       });
-      onShutdown(() => host.stop());
+      // SIGTERM/SIGINT is a planned stop: the work stays for --stop-grace seconds for this host to come back.
+      onShutdown(() => host.stop({ planned: true }));
       await host.start();
       // Machine-readable line for scripts and tests that start hosts on port 0.
       logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
     }),
   );
+}
+
+/** The crash-loop backoff flags, only those given. */
+function backoffPolicy(args: HostArgs): { backoff?: { baseMs?: number; maxMs?: number; maxFailures?: number } } {
+  const backoff = {
+    ...(args['backoff-base-ms'] !== undefined ? { baseMs: args['backoff-base-ms'] } : {}),
+    ...(args['backoff-max-ms'] !== undefined ? { maxMs: args['backoff-max-ms'] } : {}),
+    ...(args['max-failures'] !== undefined ? { maxFailures: args['max-failures'] } : {}),
+  };
+  return Object.keys(backoff).length > 0 ? { backoff } : {};
 }

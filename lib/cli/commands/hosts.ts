@@ -36,7 +36,7 @@ function hostTable(rows: Array<HostRow & { etcd?: string }>): string {
       h.ip,
       h.leader ? 'leader' : h.master ? 'master' : 'worker',
       h.etcd ?? '?',
-      h.draining ? 'draining' : 'up',
+      h.stopping ? `stopping (work kept until ${h.stopping.until.slice(11, 19)})` : h.draining ? 'draining' : 'up',
       h.jobs,
       capacityText(h),
       h.tags.join(','),

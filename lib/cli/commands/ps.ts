@@ -25,12 +25,21 @@ export function psCommand(y: Argv): Argv {
         process.stdout.write('no containers scheduled; viking push a Vikingfile to start\n');
         return;
       }
+      const now = Date.now();
       process.stdout.write(
         `${formatTable(
-          ['STACK', 'TAG', 'NODE', '#', 'HOST', 'STATE', 'CONTAINER', 'ENDPOINTS', 'REASON'],
-          rows.map((r) => [r.stack, `${r.tag}${r.current ? '*' : ''}`, r.node, r.instance, r.host, r.state, r.container, r.endpoints.join(','), r.reason]),
+          ['STACK', 'TAG', 'NODE', '#', 'HOST', 'STATE', 'RESTARTS', 'CONTAINER', 'ENDPOINTS', 'REASON'],
+          rows.map((r) => [r.stack, `${r.tag}${r.current ? '*' : ''}`, r.node, r.instance, r.host, r.state, r.restarts ?? 0, r.container, r.endpoints.join(','), reasonText(r, now)]),
         )}\n`,
       );
     }),
   );
+}
+
+/** The reason, and when a job in backoff or crash-loop is tried next ("next try in 12s"). */
+export function reasonText(r: Pick<JobRow, 'reason' | 'nextTry'>, now: number): string | null {
+  if (!r.nextTry) return r.reason;
+  const ms = Date.parse(r.nextTry) - now;
+  const next = Number.isFinite(ms) ? (ms > 0 ? `next try in ${Math.ceil(ms / 1000)}s` : 'next try now') : null;
+  return [r.reason, next].filter(Boolean).join('; ') || null;
 }

@@ -1,0 +1,118 @@
+/**
+ * Self-fencing of an isolated host (issue 11, a pulled cable).
+ *
+ * A host that cannot renew its lease for longer than the lease's TTL has
+ * lost it on the etcd side, so the leader is moving its stateless jobs to
+ * other hosts. If it also cannot reach most of the other hosts, it is the
+ * one cut off, and it stops its own copies of stateless jobs: an isolated
+ * server must never keep serving a release the cluster has moved past, and
+ * a replica must not run twice once the cable is back. Jobs pinned to a
+ * volume keep running (their data is here; the leader does not move them).
+ *
+ * When etcd itself has lost quorum, every host fails to renew but the hosts
+ * still reach each other: then nobody fences, and the data plane keeps
+ * serving what it has. A single-host cluster never fences.
+ */
+import net from 'node:net';
+import type { Etcd3 } from 'etcd3';
+import { readPrefix } from '../store/client.js';
+import { PREFIX } from '../store/keys.js';
+import type { HostRecord } from '../store/records.js';
+
+export interface SelfFenceOptions {
+  client: Etcd3;
+  self: string;
+  ttlSeconds: number;
+  /** Milliseconds since the host's lease was last renewed. */
+  sinceRenewed: () => number;
+  fence: () => Promise<void>;
+  unfence: () => void;
+  log?: (msg: string) => void;
+  checkMs?: number;
+}
+
+/** Whether a host that reaches `reachable` of its `others` peers sees too few of the cluster to stay (a majority, counting itself). */
+export function isolated(others: number, reachable: number): boolean {
+  return others > 0 && (reachable + 1) * 2 <= others + 1;
+}
+
+function tcpReachable(url: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return resolve(false);
+    }
+    const socket = net.connect({ host: u.hostname, port: Number(u.port) || 80 });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export class SelfFence {
+  private timer: NodeJS.Timeout | undefined;
+  private peersTimer: NodeJS.Timeout | undefined;
+  /** The other hosts' API addresses, as last read from /host while etcd answered. */
+  private peers: string[] = [];
+  private fenced = false;
+  private checking = false;
+
+  constructor(private readonly o: SelfFenceOptions) {}
+
+  start(): void {
+    void this.readPeers();
+    this.peersTimer = setInterval(() => void this.readPeers(), 5000);
+    this.timer = setInterval(() => void this.check(), this.o.checkMs ?? 500);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearInterval(this.peersTimer);
+  }
+
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  private async readPeers(): Promise<void> {
+    if (this.o.sinceRenewed() > this.o.ttlSeconds * 1000) return; // keep the list from before the trouble
+    const hosts = await readPrefix<HostRecord>(this.o.client, PREFIX.host).catch(() => undefined);
+    if (!hosts) return;
+    // A host in its planned-stop grace is down on purpose: it does not count as a peer to reach.
+    this.peers = hosts.entries
+      .map((e) => e.value)
+      .filter((h): h is HostRecord => !!h && h.name !== this.o.self && typeof h.api === 'string' && !h.stopping)
+      .map((h) => h.api);
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const lost = this.o.sinceRenewed() > this.o.ttlSeconds * 1000;
+      if (!lost) {
+        if (this.fenced) {
+          this.fenced = false;
+          this.o.log?.('host lease renewed: taking work again');
+          this.o.unfence();
+        }
+        return;
+      }
+      if (this.fenced) return;
+      const reachable = (await Promise.all(this.peers.map((p) => tcpReachable(p, 1000)))).filter(Boolean).length;
+      if (!isolated(this.peers.length, reachable)) return;
+      if (this.o.sinceRenewed() <= this.o.ttlSeconds * 1000) return; // renewed while we looked
+      this.fenced = true;
+      this.o.log?.(`host lease not renewed for ${Math.round(this.o.sinceRenewed() / 1000)} s and ${reachable} of ${this.peers.length} other hosts reachable: this host is cut off, stopping its stateless containers`);
+      await this.o.fence();
+    } finally {
+      this.checking = false;
+    }
+  }
+}
