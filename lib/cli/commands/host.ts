@@ -12,6 +12,7 @@ import { parseMemory } from '../../vikingfile/values.js';
 import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
 import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { DEFAULT_LEADER_TTL_SECONDS } from '../../leader/election.js';
 
 export interface HostArgs extends RouterFlagArgs {
   etcd: string;
@@ -125,7 +126,7 @@ export function hostCommand(y: Argv): Argv {
         .option('max-upload', { type: 'string', describe: 'largest push this host\'s API unpacks, e.g. 1g (default 512m); larger gets 413 while it streams' })
         .option('max-upload-files', { type: 'number', describe: 'most files, folders and links in one push (default 50000); more gets 413' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
-        .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
+        .option('leader-ttl', { type: 'number', default: DEFAULT_LEADER_TTL_SECONDS, describe: 'seconds a dead or frozen leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
         .option('max-failures', { type: 'number', describe: 'failed starts before a job is marked failed (default 5)' })
         .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
