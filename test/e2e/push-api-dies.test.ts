@@ -88,9 +88,13 @@ test('the API host dies between build and switch: v1 keeps serving, the lock fre
   await waitFor('a v2 container started (and failing its health check)', async () =>
     (await docker.listContainers({ filters: { label: [`viking.stack=${stack}`, 'viking.tag=v2'] } })).length > 0, 60_000);
   const tKill = Date.now();
-  apiHost.child.kill('SIGKILL');
-  const list = await docker.listContainers({ filters: { label: [`viking.host=${apiHost.name}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).kill().catch(() => {})));
+  // Power off: the process, then its containers (twice: a start it sent just before may still land).
+  await apiHost.stop('SIGKILL');
+  for (let round = 0; round < 2; round++) {
+    const list = await docker.listContainers({ filters: { label: [`viking.host=${apiHost.name}`] } });
+    await Promise.all(list.map((c) => docker.getContainer(c.Id).kill().catch(() => {})));
+    if (round === 0) await new Promise((r) => setTimeout(r, 1000));
+  }
   assert.notEqual(await push2Done, 0, 'the push whose API died did not report success');
 
   // Meanwhile the survivor's router serves v1 only, and the stack never moves off v1.
