@@ -24,7 +24,7 @@ import { LEADER_KEY } from '../store/keys.js';
  * the next one for up to this long (plus etcd's lease check, ≤ 0.5 s), and
  * the promise is a new leader dispatching within 3 s: measured with real
  * host processes (test/e2e/leader-freeze), TTL 3 gave the next dispatch
- * 2.8 s after a SIGSTOP (too close to 3 s), TTL 2 gives 1.9 s. Keepalives go
+ * 2.8 s after a SIGSTOP (too close to 3 s), TTL 2 gives 1.9-2.2 s. Keepalives go
  * every TTL/3 (0.67 s), so a leader survives an etcd leader change (~1.5 s).
  */
 export const DEFAULT_LEADER_TTL_SECONDS = 2;
