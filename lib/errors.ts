@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   VIKING_E_ETCD_BINARY_MISSING: { status: 500, summary: 'viking up needs the etcd binary (Debian package etcd-server) on the PATH.' },
   VIKING_E_UNAUTHORIZED: { status: 401, summary: 'The request carries no API token, or one that is unknown or revoked; nothing was changed.' },
   VIKING_E_STACK_BUSY: { status: 409, summary: 'Another push, rollback, scale, env change or removal of the stack is running; wait for it to finish.' },
+  VIKING_E_STACK_LOCK_LOST: { status: 409, summary: 'The API host lost the stack lock during the change (it was cut off from etcd or paused for longer than the lock lease); nothing more of the change was written. Check viking ps and try again.' },
   VIKING_E_NO_PREVIOUS_RELEASE: { status: 409, summary: 'There is no earlier release to roll back to, or the one named is already serving.' },
   VIKING_E_RELEASE_NOT_REDEPLOYABLE: { status: 409, summary: 'The release lacks what a redeploy needs (it predates rollback support); push again instead.' },
   VIKING_E_REMOVE_TIMEOUT: { status: 504, summary: 'The stack\'s keys are gone but some of its containers were still stopping when the wait ended.' },

@@ -2,7 +2,8 @@
  * `GET /metrics` in Prometheus' text format (prom-client).
  *
  * Counters and histograms are kept by this API process: requests by route
- * and status, their durations, pushes and other rollouts by result. Gauges
+ * and status, their durations, pushes and other rollouts by result, and the
+ * leader writes the fence refused on this host. Gauges
  * of cluster state (stacks, jobs by state, hosts) are read from etcd at
  * scrape time, so every host's /metrics tells the same cluster-wide truth
  * and nothing goes stale between scrapes. Each API gets its own registry,
@@ -16,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Etcd3 } from 'etcd3';
 import { listJobs, listStacks } from './status.js';
 import { listHosts } from '../hosts/ops.js';
+import type { LeaderStats } from '../leader/leader.js';
 
 interface ClusterCounts {
   stacks: number;
@@ -31,7 +33,10 @@ export class ApiMetrics {
   readonly operations: Counter<'kind' | 'result'>;
   private counts: { at: number; value: Promise<ClusterCounts> } | undefined;
 
-  constructor(private readonly client: Etcd3) {
+  constructor(
+    private readonly client: Etcd3,
+    leaderStats: () => LeaderStats | undefined = () => undefined,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'viking_api_' });
     this.requests = new Counter({
@@ -60,6 +65,24 @@ export class ApiMetrics {
       registers,
     });
     const self = this;
+    // Kept by this host's leader role; read at scrape time (0 on a host that never led).
+    new Counter({
+      name: 'viking_leader_fenced_writes_total',
+      help: 'Leader writes (dispatch transactions) refused by the leader fence because another host had become the leader: each one a deposed leader that woke or reconnected and tried to write. It steps down at once.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(leaderStats()?.fencedWrites ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'viking_leader',
+      help: '1 while this host is the elected leader, else 0.',
+      registers,
+      collect() {
+        this.set(leaderStats()?.isLeader ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'viking_stacks',
       help: 'Stacks known to the cluster (read from etcd at scrape time).',

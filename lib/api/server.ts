@@ -19,6 +19,7 @@ import { registerDeployRoutes } from './deploy-routes.js';
 import { registerLogsRoute } from './logs-route.js';
 import { registerLocalRoutes } from './local-routes.js';
 import { ApiMetrics } from './metrics.js';
+import type { LeaderStats } from '../leader/leader.js';
 import { registerWebsiteSource } from './website-route.js';
 import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
@@ -45,6 +46,8 @@ export interface ApiContext {
   /** How long a rollout may take to become healthy (default 120 s). */
   rolloutTimeoutMs?: number;
   metrics?: ApiMetrics;
+  /** This host's leader role counts (masters only), for /metrics. */
+  leaderStats?: () => LeaderStats | undefined;
   log?: (msg: string) => void;
 }
 
@@ -75,7 +78,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
     // unknown property must be refused (a typo would otherwise be ignored).
     ajv: { customOptions: { removeAdditional: false } },
   });
-  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client);
+  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats);
   const full: ApiContext = { ...ctx, metrics };
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {

@@ -175,6 +175,7 @@ export class VikingHost {
       maxUploadBytes: c.maxUploadBytes ?? 512 * 1024 * 1024,
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
       routerPort: this.routerPort,
+      leaderStats: () => this.leader?.stats,
       log,
     });
     await this.api.listen({ port: c.apiPort, host: c.apiListen ?? c.ip });
@@ -246,7 +247,7 @@ export class VikingHost {
     }
 
     if (c.master) {
-      this.leader = new LeaderRole(this.client, c.name, { ttlSeconds: c.leaderTtlSeconds ?? 3, log });
+      this.leader = new LeaderRole(this.client, c.name, { ...(c.leaderTtlSeconds !== undefined ? { ttlSeconds: c.leaderTtlSeconds } : {}), log });
       this.leader.start();
     }
     this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);

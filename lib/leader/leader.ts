@@ -2,29 +2,52 @@
  * The leader role: campaign, and while elected run dispatch (which also
  * re-queues the stateless jobs of hosts whose lease ended). The work stops
  * the moment leadership is lost; its writes are fenced anyway.
+ *
+ * Starting and stopping the work are serialised and idempotent: one
+ * Dispatcher per leadership, however many times `elected` or `lost` arrive
+ * and in whatever order their handlers finish. A write the fence refused
+ * is counted (`fencedWrites`, exported as viking_leader_fenced_writes_total)
+ * and logged, and makes this host step down at once.
  */
 import type { Etcd3 } from 'etcd3';
 import { Dispatcher } from '../dispatch/dispatch.js';
-import { LeaderElection } from './election.js';
+import { DEFAULT_LEADER_TTL_SECONDS, LeaderElection, type Leadership } from './election.js';
 
 export interface LeaderOptions {
   ttlSeconds?: number;
+  /** Dispatch's resync period (default DISPATCH_RESYNC_MS). */
+  resyncMs?: number;
   log?: (msg: string) => void;
+}
+
+/** What the leader role counts, for /metrics. */
+export interface LeaderStats {
+  isLeader: boolean;
+  /** Leader writes the fence refused since this process started. */
+  fencedWrites: number;
+  /** Dispatchers started since this process started (one per leadership won). */
+  dispatchersStarted: number;
 }
 
 export class LeaderRole {
   readonly election: LeaderElection;
   private dispatcher: Dispatcher | undefined;
+  /** The leadership the running Dispatcher works for. */
+  private workingFor: string | undefined;
+  /** Start and stop run one after another, never interleaved. */
+  private work: Promise<void> = Promise.resolve();
+  private fenced = 0;
+  private started = 0;
 
   constructor(
     private readonly client: Etcd3,
     private readonly hostName: string,
     private readonly options: LeaderOptions = {},
   ) {
-    this.election = new LeaderElection(client, hostName, options.ttlSeconds ?? 3);
-    this.election.on('elected', () => {
-      this.options.log?.(`${hostName} is now the leader`);
-      void this.startWork();
+    this.election = new LeaderElection(client, hostName, options.ttlSeconds ?? DEFAULT_LEADER_TTL_SECONDS);
+    this.election.on('elected', (held) => {
+      this.options.log?.(`${hostName} is now the leader (fence revision ${held.createRevision})`);
+      void this.startWork(held);
     });
     this.election.on('lost', (err) => {
       this.options.log?.(`${hostName} lost leadership: ${err.message}`);
@@ -40,21 +63,55 @@ export class LeaderRole {
     return this.dispatcher?.lastUnplaced ?? [];
   }
 
+  get stats(): LeaderStats {
+    return {
+      isLeader: this.isLeader,
+      fencedWrites: this.fenced,
+      dispatchersStarted: this.started,
+    };
+  }
+
   start(): void {
     this.election.start();
   }
 
-  private async startWork(): Promise<void> {
-    await this.stopWork();
-    const log = this.options.log;
-    this.dispatcher = new Dispatcher(this.client, () => this.election.current, log ? { log } : {});
-    this.dispatcher.start();
+  private serial(step: () => Promise<void>): Promise<void> {
+    this.work = this.work.then(step, step);
+    return this.work;
   }
 
-  private async stopWork(): Promise<void> {
+  /** Runs dispatch for this leadership, unless it already runs for it or the leadership is already over. */
+  private startWork(held: Leadership): Promise<void> {
+    return this.serial(async () => {
+      if (this.dispatcher && this.workingFor === held.createRevision) return;
+      await this.stopDispatcher();
+      if (this.election.current?.createRevision !== held.createRevision) return;
+      const log = this.options.log;
+      this.dispatcher = new Dispatcher(this.client, () => this.election.current, {
+        ...(log ? { log } : {}),
+        ...(this.options.resyncMs !== undefined ? { resyncMs: this.options.resyncMs } : {}),
+        onFenced: (fenced) => {
+          this.fenced++;
+          this.election.relinquish(fenced, new Error('a leader write was refused by the fence: another host leads'));
+        },
+      });
+      this.workingFor = held.createRevision;
+      this.started++;
+      this.dispatcher.start();
+    });
+  }
+
+  private stopWork(): Promise<void> {
+    return this.serial(() => this.stopDispatcher());
+  }
+
+  private async stopDispatcher(): Promise<void> {
     const d = this.dispatcher;
     this.dispatcher = undefined;
-    await d?.stop();
+    this.workingFor = undefined;
+    if (!d) return;
+    // Waits for its pass in flight: a refusal of that pass is still counted.
+    await d.stop();
   }
 
   async stop(): Promise<void> {

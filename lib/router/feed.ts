@@ -4,6 +4,15 @@
  * and builds a RouteSnapshot (with this host's website directories) for the
  * HTTP servers. A watch event only wakes the loop; the loop always reads the
  * whole state, so a missed or coalesced event cannot leave a stale route.
+ *
+ * The watches can also go quiet without failing: a stream on a member cut
+ * off from the others (alive to pings, no new events), or an event lost.
+ * So the feed re-reads all three prefixes at one revision every
+ * ROUTE_RESYNC_MS whatever the watches say. Each read is bounded (every
+ * etcd call has a 5 s deadline, lib/store/client.ts), so a read stuck on a
+ * dead member fails and the next pass runs on another one. Each resync
+ * hands the snapshot on even when its routes did not change, because its
+ * revision is what the router acknowledges (lib/router/acks.ts).
  */
 import type { Etcd3 } from 'etcd3';
 import { WakeLoop } from '../store/wake-loop.js';
@@ -12,6 +21,14 @@ import { PREFIX } from '../store/keys.js';
 import { SiteCache } from './site-cache.js';
 import { wantedSites, type RouteSnapshot, type SiteRoot } from './snapshot.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from './route-records.js';
+
+/**
+ * 5 s: a route lost with its watch event is right again within 5 s, the
+ * time the cluster promises for a dead server's work to serve elsewhere,
+ * while routers on every host (three range reads each) stay cheap for etcd.
+ * Meanwhile the router's retries cover an endpoint that went away.
+ */
+export const ROUTE_RESYNC_MS = 5000;
 
 export interface RouteFeedOptions {
   client: Etcd3;
@@ -54,7 +71,7 @@ export class RouteFeed {
     for (const prefix of [PREFIX.domains, PREFIX.stack, PREFIX.ports]) {
       this.watches.push(watchPrefix(this.o.client, prefix, () => this.wake()));
     }
-    this.resync = setInterval(() => this.wake(), this.o.resyncMs ?? 10_000);
+    this.resync = setInterval(() => this.wake(), this.o.resyncMs ?? ROUTE_RESYNC_MS);
     this.loop.start();
   }
 

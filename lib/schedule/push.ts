@@ -26,7 +26,7 @@ import { allocateRelease, currentImageOf, readStack } from './stacks.js';
 import { containerNodes, effectiveScale, foreignImages, jobsFromTemplate, nodeTemplate, resolveImage } from './jobs.js';
 import { nodesWithJobs, rollOut, type RolloutEvent } from './rollout.js';
 import { reserveDomains } from './domain-claims.js';
-import { withStackLock } from './lock.js';
+import { fencedWrite, withStackLock } from './lock.js';
 import { dict, own } from '../store/dict.js';
 
 export type PushEvent = RolloutEvent;
@@ -58,7 +58,12 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
   const { maxScale } = await readSettings(req.client);
   const { vikingfile: vf } = await loadVikingfile(req.uploadDir, { maxScale });
   emit('vikingfile', `stack ${vf.stack}: ${vf.images.length} image(s), ${vf.nodes.length} node(s)`);
-  return withStackLock(req.client, vf.stack, { what: 'push', by: req.by, host: req.hostName }, () => pushLocked(req, vf, emit));
+  return withStackLock(req.client, vf.stack, { what: 'push', by: req.by, host: req.hostName }, ({ settled }) => {
+    if (settled.removed > 0) {
+      emit('schedule', `an earlier change of ${vf.stack} ended without finishing (its API host died): ${settled.removed} job(s) of ${settled.tags.join(', ')} withdrawn`);
+    }
+    return pushLocked(req, vf, emit);
+  });
 }
 
 async function pushLocked(req: PushRequest, vf: Vikingfile, emit: (stage: PushEvent['stage'], message: string) => void): Promise<PushResult> {
@@ -107,7 +112,7 @@ async function pushReserved(
     onPush: (image, line) => emit('registry', `${image} -> registry: ${line}`),
     ...(req.cluster ? { cluster: req.cluster } : {}),
   });
-  for (const [image, ref] of Object.entries(images)) await req.client.put(imageKey(vf.stack, tag, image)).value(ref);
+  await fencedWrite(req.client, Object.entries(images).map(([image, ref]) => req.client.put(imageKey(vf.stack, tag, image)).value(ref)));
 
   const stack = await readStack(req.client, vf.stack);
   const templates = await nodeTemplates(req.client, vf, images, incarnation);

@@ -19,7 +19,7 @@ import { readPrefix } from '../store/client.js';
 import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, runStackPrefix, stackKey } from '../store/keys.js';
 import type { DomainRecord, StackRecord } from '../store/records.js';
 import type { CleanupRequest, HostCleanup } from '../api/cleanup.js';
-import { withStackLock } from './lock.js';
+import { fencedDelete, withStackLock } from './lock.js';
 import type { ReleaseOpContext } from './releases.js';
 
 export interface RemoveContext extends ReleaseOpContext {
@@ -56,8 +56,7 @@ export interface RemoveResult {
 
 /** Deletes every key under a prefix, returning how many went. */
 async function deletePrefix(client: Etcd3, prefix: string): Promise<number> {
-  const res = await client.delete().prefix(prefix).exec();
-  return Number(res.deleted);
+  return fencedDelete(client, client.delete().prefix(prefix));
 }
 
 export async function removeStack(ctx: RemoveContext, name: string): Promise<RemoveResult> {
@@ -67,7 +66,7 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
   return withStackLock(ctx.client, name, { what: 'rm', by: ctx.by, host: ctx.hostName }, async () => {
     const domains = await readPrefix<DomainRecord>(ctx.client, PREFIX.domains);
     const owned = domains.entries.filter((e) => e.value?.stack === name).map((e) => e.key.slice(PREFIX.domains.length));
-    for (const d of owned) await ctx.client.delete().key(domainKey(d));
+    for (const d of owned) await fencedDelete(ctx.client, ctx.client.delete().key(domainKey(d)));
     emit('switch', owned.length ? `routes for ${owned.join(', ')} removed` : 'no domains to remove');
 
     const jobs = await deletePrefix(ctx.client, procStackPrefix(name));
@@ -105,11 +104,10 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
     const counters = await ctx.client.getAll().prefix(PREFIX.counter).keys();
     for (const k of counters) {
       if (k.slice(PREFIX.counter.length).split('/')[1] === name) {
-        await ctx.client.delete().key(k);
-        keys++;
+        keys += await fencedDelete(ctx.client, ctx.client.delete().key(k));
       }
     }
-    keys += Number((await ctx.client.delete().key(stackKey(name)).exec()).deleted);
+    keys += await fencedDelete(ctx.client, ctx.client.delete().key(stackKey(name)));
     if (ctx.dataDir) await rm(path.join(ctx.dataDir, 'stacks', name), { recursive: true, force: true }).catch(() => {});
     const kept = volumes.filter((v) => !v.removed);
     const volumeNote = kept.length > 0 ? `${kept.length} Docker volume(s) kept (no later stack mounts them; docker volume rm on their host deletes them)` : volumes.length > 0 ? `${volumes.length} Docker volume(s) removed` : 'no Docker volumes';

@@ -8,6 +8,11 @@
  * wait times out, the new jobs are withdrawn (dispatch removes their
  * containers) and the old release is untouched. `viking scale` uses the
  * first half (write, wait, withdraw on failure) without a switch.
+ *
+ * Every write here is fenced on the stack's lock (lib/schedule/lock.ts): an
+ * API host that lost the lock (paused, cut off) writes nothing more and
+ * fails with VIKING_E_STACK_LOCK_LOST. If it died instead, the next
+ * operation of the stack settles what it left when it takes the lock.
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError, toVikingError } from '../errors.js';
@@ -16,6 +21,7 @@ import type { DomainRecord, JobSpec, ReleaseRecord, ScaleOverride, StackRecord }
 import { emptyStack, switched, type SwitchExtra } from './stacks.js';
 import { waitForJobs } from './wait.js';
 import { hasKey } from '../store/dict.js';
+import { assertLockHeld, fencedIf, fencedWrite } from './lock.js';
 
 export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
 
@@ -46,15 +52,24 @@ export interface RolloutOptions {
   emit?: Emit;
 }
 
-/** Writes jobs to /proc, a hundred per transaction, so a release's jobs appear together. */
+/** Writes jobs to /proc, a hundred per transaction (fenced on the stack lock), so a release's jobs appear together. */
 export async function writeJobs(client: Etcd3, jobs: JobSpec[]): Promise<void> {
   for (let i = 0; i < jobs.length; i += 100) {
     const batch = jobs.slice(i, i + 100);
-    await client
-      .if(procKey(batch[0]!), 'Version', '>', -1)
-      .then(...batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j))))
-      .commit();
+    await fencedWrite(client, batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j))));
   }
+}
+
+/** Deletes jobs from /proc, a hundred per transaction, fenced on the stack lock. */
+export async function deleteJobs(client: Etcd3, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 100) {
+    await fencedWrite(client, keys.slice(i, i + 100).map((k) => client.delete().key(k)));
+  }
+}
+
+/** Withdraws every job of one release of the stack (a rollout that did not switch). */
+export async function withdrawRelease(client: Etcd3, stack: string, tag: string): Promise<void> {
+  await fencedWrite(client, [client.delete().prefix(procTagPrefix(stack, tag))]);
 }
 
 /** Writes jobs and waits until all are healthy; on failure deletes them again and rethrows. */
@@ -75,7 +90,7 @@ export async function deployJobs(client: Etcd3, jobs: JobSpec[], o: RolloutOptio
 async function releaseDomain(client: Etcd3, stack: string, domain: string): Promise<void> {
   const kv = (await client.get(domainKey(domain)).exec()).kvs[0];
   if (!kv || (JSON.parse(kv.value.toString()) as DomainRecord).stack !== stack) return;
-  await client.if(domainKey(domain), 'Mod', '==', kv.mod_revision).then(client.delete().key(domainKey(domain))).commit();
+  await fencedWrite(client, [client.delete().key(domainKey(domain))], [[domainKey(domain), 'Mod', '==', kv.mod_revision]]);
 }
 
 /**
@@ -97,7 +112,7 @@ export async function claimAndSwitch(client: Etcd3, stack: string, release: Rele
     const stackKv = (await client.get(stackKey(stack)).exec()).kvs[0];
     const current = stackKv ? (JSON.parse(stackKv.value.toString()) as StackRecord) : emptyStack(stack);
     const dropped = Object.values(current.domains ?? {}).flat().filter((d) => !wanted.has(d));
-    const txn = stackKv ? client.if(stackKey(stack), 'Mod', '==', stackKv.mod_revision) : client.if(stackKey(stack), 'Version', '==', 0);
+    const txn = stackKv ? fencedIf(client, stackKey(stack), 'Mod', '==', stackKv.mod_revision) : fencedIf(client, stackKey(stack), 'Version', '==', 0);
     const ops: Array<ReturnType<Etcd3['put']>> = [];
     for (const [d, rec] of wanted) {
       const kv = (await client.get(domainKey(d)).exec()).kvs[0];
@@ -111,7 +126,11 @@ export async function claimAndSwitch(client: Etcd3, stack: string, release: Rele
     }
     const next = switched(current, release, extra);
     const res = await txn.then(client.put(stackKey(stack)).value(JSON.stringify(next)), ...ops).commit();
-    if (!res.succeeded) continue;
+    if (!res.succeeded) {
+      // A stack or domain that changed is retried; a lost lock is not.
+      await assertLockHeld(client);
+      continue;
+    }
     for (const d of dropped) await releaseDomain(client, stack, d);
     return next;
   }
@@ -125,15 +144,15 @@ export async function claimAndSwitch(client: Etcd3, stack: string, release: Rele
  */
 export async function retireOldJobs(client: Etcd3, stack: string, tag: string, started: Set<string>, declared: Set<string>): Promise<number> {
   const keys = await client.getAll().prefix(procStackPrefix(stack)).keys();
-  let removed = 0;
+  const retired: string[] = [];
   for (const key of keys) {
     const job = jobFromKey(key, PREFIX.proc);
     if (!job || job.tag === tag) continue;
     if (declared.has(job.node) && !started.has(job.node)) continue;
-    await client.delete().key(key);
-    removed++;
+    retired.push(key);
   }
-  return removed;
+  await deleteJobs(client, retired);
+  return retired.length;
 }
 
 /** Nodes of the stack that have jobs under /proc, in any release. */
@@ -156,9 +175,7 @@ export async function rollOut(client: Etcd3, plan: RolloutPlan, o: RolloutOption
     ...o,
     emit,
     // Dispatch removes the withdrawn jobs' containers; the old release never stopped.
-    withdraw: async () => {
-      await client.delete().prefix(procTagPrefix(stack, release.tag));
-    },
+    withdraw: () => withdrawRelease(client, stack, release.tag),
   });
   const domains = release.domains ?? {};
   const websites = release.websites ?? {};
@@ -172,7 +189,8 @@ export async function rollOut(client: Etcd3, plan: RolloutPlan, o: RolloutOption
     });
   } catch (err) {
     // Lost a domain to another stack (or could not switch): the old release keeps serving.
-    await client.delete().prefix(procTagPrefix(stack, release.tag));
+    // With the lock lost the withdrawal is refused too; the lock's next holder settles it.
+    await withdrawRelease(client, stack, release.tag).catch(() => {});
     throw toVikingError(err);
   }
   emit('switch', `${stack} now serves release ${release.tag}`);

@@ -19,7 +19,7 @@ import { isValidName } from '../vikingfile/index.js';
 import { jobsFromTemplate } from './jobs.js';
 import { withStackLock } from './lock.js';
 import { requireStack, type ReleaseOpContext } from './releases.js';
-import { deployJobs, writeJobs } from './rollout.js';
+import { deleteJobs, deployJobs, writeJobs } from './rollout.js';
 import { updateStack } from './stacks.js';
 import { MAX_SCALE_CEILING, readSettings } from '../store/settings.js';
 import { waitForJobsGone } from './wait.js';
@@ -78,14 +78,14 @@ async function scaleOne(ctx: ReleaseOpContext, stack: StackRecord, node: string,
       ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
       emit,
       withdraw: async () => {
-        for (const j of added) await ctx.client.delete().key(procKey(j));
+        await deleteJobs(ctx.client, added.map(procKey));
       },
     });
     await writeJobs(ctx.client, jobs.map((j) => ({ ...j, scale: replicas })));
   } else if (replicas < from) {
     const removed = jobs.slice(replicas);
     const kept = jobs.slice(0, replicas);
-    for (const j of [...removed].reverse()) await ctx.client.delete().key(procKey(j));
+    await deleteJobs(ctx.client, [...removed].reverse().map(procKey));
     if (kept.length > 0) await writeJobs(ctx.client, kept.map((j) => ({ ...j, scale: replicas })));
     emit('schedule', `${node}: ${removed.length} replica(s) of ${tag} withdrawn`);
     await waitForJobsGone(ctx.client, removed, {

@@ -8,6 +8,7 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { imageKey, stackKey } from '../store/keys.js';
 import type { ReleaseRecord, StackRecord } from '../store/records.js';
+import { assertLockHeld, fencedIf } from './lock.js';
 
 /** Keep this many releases in the history (rollback targets). */
 export const HISTORY = 20;
@@ -24,11 +25,11 @@ export async function updateStack(client: Etcd3, name: string, change: (s: Stack
     const kv = res.kvs[0];
     const current = kv ? (JSON.parse(kv.value.toString()) as StackRecord) : emptyStack(name);
     const next = change(structuredClone(current));
-    const txn = kv
-      ? client.if(stackKey(name), 'Mod', '==', kv.mod_revision)
-      : client.if(stackKey(name), 'Version', '==', 0);
+    // Fenced on the stack lock when called under one (lib/schedule/lock.ts).
+    const txn = kv ? fencedIf(client, stackKey(name), 'Mod', '==', kv.mod_revision) : fencedIf(client, stackKey(name), 'Version', '==', 0);
     const done = await txn.then(client.put(stackKey(name)).value(JSON.stringify(next))).commit();
     if (done.succeeded) return next;
+    await assertLockHeld(client);
   }
   throw new VikingError('VIKING_E_INTERNAL', `stack ${name} is changing too fast to update; try again`);
 }

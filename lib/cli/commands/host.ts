@@ -12,6 +12,7 @@ import { parseMemory } from '../../vikingfile/values.js';
 import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
 import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { DEFAULT_LEADER_TTL_SECONDS } from '../../leader/election.js';
 
 export interface HostArgs extends RouterFlagArgs {
   etcd: string;
@@ -128,7 +129,7 @@ export function hostCommand(y: Argv): Argv {
         .option('max-upload-files', { type: 'number', describe: 'most files, folders and links in one push (default 50000); more gets 413' })
         .option('lease-ttl', { type: 'number', default: 3, describe: 'seconds without heartbeat before the host counts as dead' })
         .option('stop-grace', { type: 'number', default: 60, describe: 'seconds a stopped host (SIGTERM: restart, upgrade) keeps its containers running and in place for it to come back; 0 moves them at once' })
-        .option('leader-ttl', { type: 'number', default: 3, describe: 'seconds a dead leader holds the leadership before another host takes over' })
+        .option('leader-ttl', { type: 'number', default: DEFAULT_LEADER_TTL_SECONDS, describe: 'seconds a dead or frozen leader holds the leadership before another host takes over' })
         .option('backoff-base-ms', { type: 'number', describe: 'first restart delay of a crashing container (doubles, max 30 s; default 1000)' })
         .option('backoff-max-ms', { type: 'number', describe: 'longest restart delay: a job that keeps failing is tried this often for ever (default 30000)' })
         .option('max-failures', { type: 'number', describe: 'failures in a row after which a job shows crash-loop instead of backoff; it is still retried (default 5)' })
