@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { startLab, sweepDeadLabs, type Lab } from '../helpers/netns-lab.js';
 import type { NetnsServer } from '../helpers/netns-server.js';
 
@@ -45,7 +45,7 @@ async function leftovers(id: string, dir: string): Promise<string[]> {
 before(async () => {
   await sweepDeadLabs();
   lab = await startLab();
-  [a, b] = await Promise.all([lab.addServer(), lab.addServer({ baseImages: false })]);
+  [a, b] = await Promise.all([lab.addServer(), lab.addServer({ baseImages: false, trustLab: false })]);
 });
 
 after(async () => {
@@ -87,6 +87,22 @@ test('power off kills the daemon and its containers at once; power on brings the
   const after = await a.docker.getContainer(c.id).inspect();
   assert.equal(after.State.Running, false, 'the container did not survive the power loss');
   assert.ok((await a.docker.listImages()).length >= 2, 'the disk (images) survived');
+});
+
+test('dockerd.sh restart makes the daemon read daemon.json again; start is a no-op while it answers', async () => {
+  const registries = async (s: NetnsServer): Promise<string[]> => {
+    const info = (await s.docker.info()) as { RegistryConfig?: { IndexConfigs?: Record<string, { Secure: boolean }> } };
+    return Object.entries(info.RegistryConfig?.IndexConfigs ?? {}).filter(([, c]) => !c.Secure).map(([k]) => k);
+  };
+  const pid = await readFile(`${b.dir}/docker.pid`, 'utf8');
+  await run('bash', [b.dockerdScript, 'start']);
+  assert.equal(await readFile(`${b.dir}/docker.pid`, 'utf8'), pid, 'start left the running daemon alone');
+  assert.equal((await registries(b)).includes(`${a.ip}:5000`), false);
+  await writeFile(b.daemonJson, JSON.stringify({ 'insecure-registries': [`${a.ip}:5000`] }));
+  const { stdout } = await b.exec('bash', [b.dockerdScript, 'restart']);
+  assert.match(stdout, /restarted/);
+  assert.notEqual(await readFile(`${b.dir}/docker.pid`, 'utf8'), pid, 'a new daemon');
+  assert.ok((await registries(b)).includes(`${a.ip}:5000`), `trusts ${a.ip}:5000 after the restart: ${(await registries(b)).join(' ')}`);
 });
 
 test('teardown removes everything the lab made', async () => {
