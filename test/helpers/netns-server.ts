@@ -85,7 +85,7 @@ async function ip(args: string[]): Promise<void> {
 }
 
 /** Pids in the namespace `ns` (by the inode of its nsfs file), zombies excluded. */
-async function namespacePids(ns: string): Promise<number[]> {
+export async function namespacePids(ns: string): Promise<number[]> {
   const inode = await stat(nsPath(ns)).then((s) => s.ino, () => undefined);
   if (inode === undefined) return [];
   const want = `net:[${inode}]`;

@@ -9,9 +9,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { startLab, sweepDeadLabs, type Lab } from '../helpers/netns-lab.js';
 import type { NetnsServer } from '../helpers/netns-server.js';
+import { labLeftovers } from '../helpers/lab-leftovers.js';
 
 const run = promisify(execFile);
 let lab: Lab;
@@ -20,27 +21,6 @@ let b: NetnsServer;
 
 const ping = (from: NetnsServer, to: string): Promise<boolean> =>
   from.exec('busybox', ['ping', '-c1', '-W1', to]).then(() => true, () => false);
-
-/** Everything on the machine that carries the lab's id. */
-async function leftovers(id: string, dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const tag = `vkl${id}`;
-  const netns = (await run('ip', ['netns', 'list'])).stdout;
-  if (netns.includes(tag)) found.push(`netns: ${netns}`);
-  const links = (await run('ip', ['-o', 'link'])).stdout.split('\n').filter((l) => l.includes(tag));
-  found.push(...links.map((l) => `link: ${l}`));
-  const rules = (await run('iptables', ['-S', 'FORWARD'])).stdout.split('\n').filter((l) => l.includes(tag));
-  found.push(...rules.map((r) => `iptables: ${r}`));
-  for (const h of await readdir('/sys/fs/cgroup')) {
-    for (const e of await readdir(`/sys/fs/cgroup/${h}`).catch(() => [] as string[])) if (e.startsWith(tag)) found.push(`cgroup: ${h}/${e}`);
-  }
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(tag));
-  found.push(...mounts.map((m) => `mount: ${m}`));
-  if (await stat(dir).then(() => true, () => false)) found.push(`dir: ${dir}`);
-  const procs = (await run('ps', ['-eo', 'pid,args'])).stdout.split('\n').filter((l) => l.includes(tag));
-  found.push(...procs.map((p) => `process: ${p}`));
-  return found;
-}
 
 before(async () => {
   await sweepDeadLabs();
@@ -110,6 +90,6 @@ test('teardown removes everything the lab made', async () => {
   const t0 = Date.now();
   await lab.teardown();
   const ms = Date.now() - t0;
-  assert.deepEqual(await leftovers(id, dir), []);
+  assert.deepEqual(await labLeftovers(id, dir), []);
   process.stdout.write(`netns lab teardown of 2 servers: ${ms} ms\n`);
 });
