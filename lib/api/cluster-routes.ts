@@ -13,6 +13,7 @@
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import { drainHost, listHosts, removeHost } from '../hosts/ops.js';
+import { readMembers, summarise, withEtcdRoles } from '../hosts/etcd-roles.js';
 import { createToken, listTokens, revokeToken } from '../auth/tokens.js';
 import { LEADER_KEY } from '../store/keys.js';
 import { VERSION } from '../host/host.js';
@@ -36,11 +37,12 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     '/v1/info',
     { schema: { querystring: noQuery, response: okObject({ host: { type: 'string' }, leader: { type: ['string', 'null'] }, hosts: OBJ, stacks: OBJ, jobs: OBJ }, ['host', 'hosts', 'stacks', 'jobs']) } },
     async () => {
-      const [hosts, stacks, jobs, leader] = await Promise.all([
+      const [hosts, stacks, jobs, leader, members] = await Promise.all([
         listHosts(ctx.client),
         listStacks(ctx.client),
         listJobs(ctx.client),
         ctx.client.get(LEADER_KEY).string(),
+        readMembers(ctx.client),
       ]);
       const byState = dict<number>();
       for (const j of jobs) byState[j.state] = (own(byState, j.state) ?? 0) + 1;
@@ -51,6 +53,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
         hosts: { total: hosts.length, draining: hosts.filter((h) => h.draining).length, masters: hosts.filter((h) => h.master).length, names: hosts.map((h) => h.name) },
         stacks: { total: stacks.length, live: stacks.filter((s) => s.current !== null).length, names: stacks.map((s) => s.name) },
         jobs: { total: jobs.length, byState },
+        ...(members ? { etcd: summarise(members) } : {}),
       };
     },
   );
@@ -58,7 +61,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
   app.get(
     '/v1/network',
     { schema: { querystring: noQuery, response: okArray({ name: { type: 'string' }, ip: { type: 'string' }, leader: { type: 'boolean' }, jobs: { type: 'integer' } }, ['name', 'ip']) } },
-    async () => listHosts(ctx.client),
+    async () => withEtcdRoles(ctx.client, await listHosts(ctx.client)),
   );
 
   app.get<{ Params: { name: string } }>(

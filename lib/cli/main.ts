@@ -22,6 +22,7 @@ import { allocateCommand } from './commands/allocate.js';
 import { tokenCommand } from './commands/token.js';
 import { baseImagesCommand } from './commands/base-images.js';
 import { settingsCommand } from './commands/settings.js';
+import { trustRegistryCommand } from './commands/trust-registry.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     tokenCommand,
     baseImagesCommand,
     settingsCommand,
+    trustRegistryCommand,
   ]) {
     y = add(y);
   }

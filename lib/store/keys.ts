@@ -30,6 +30,8 @@ export const REGISTRY_KEY = '/registry';
 export const SETTINGS_KEY = '/settings';
 /** The cluster's id: made once by the first host, never changed; labels every container the cluster runs. */
 export const CLUSTER_ID_KEY = '/cluster/id';
+/** Held by the one server joining the cluster now (lib/join/join-lock.ts), under that server's lease. */
+export const JOIN_LOCK_KEY = '/join/lock';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;

@@ -19,6 +19,12 @@ export interface EtcdMemberOptions {
   ip?: string;
   /** `name=http://ip:peerPort,...` for a multi-member cluster; default: this member alone. */
   initialCluster?: string;
+  /** 'existing' for a member added to a running cluster (member add first); default 'new'. */
+  initialClusterState?: 'new' | 'existing';
+  /** Client URLs to listen on (default: the advertised one); e.g. 127.0.0.1 and the server's address. */
+  listenClientUrls?: string[];
+  /** Wait until the member answers a read before resolving (default: when it is alone). A learner never answers one. */
+  waitReady?: boolean;
   /** Shared by every member of one cluster (their cluster ID derives from it). */
   clusterToken?: string;
   binary?: string;
@@ -32,6 +38,8 @@ export interface EtcdMemberOptions {
 export interface EtcdMember {
   process: ChildProcess;
   url: string;
+  /** Resolves when the process has exited, for whatever reason. */
+  exited: Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -55,12 +63,12 @@ export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember>
   const args = [
     '--name', o.name,
     '--data-dir', path.join(o.dataDir, 'member-data'),
-    '--listen-client-urls', clientUrl,
+    '--listen-client-urls', (o.listenClientUrls ?? [clientUrl]).join(','),
     '--advertise-client-urls', clientUrl,
     '--listen-peer-urls', peerUrl,
     '--initial-advertise-peer-urls', peerUrl,
     '--initial-cluster', o.initialCluster ?? `${o.name}=${peerUrl}`,
-    '--initial-cluster-state', 'new',
+    '--initial-cluster-state', o.initialClusterState ?? 'new',
     '--initial-cluster-token', o.clusterToken ?? `viking-${o.name}`,
     '--heartbeat-interval', '100',
     '--election-timeout', '1000',
@@ -78,6 +86,8 @@ export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember>
       reject(new VikingError('VIKING_E_ETCD_BINARY_MISSING', `cannot run etcd (${err.message}): install the Debian package etcd-server`)),
     ),
   );
+  // Raced below when waiting; otherwise only logged by the caller's watch on `exited`.
+  spawnError.catch(() => {});
   if (o.logFile) {
     const log = createWriteStream(o.logFile, { flags: 'a' });
     child.stdout?.pipe(log);
@@ -90,12 +100,13 @@ export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember>
   const member: EtcdMember = {
     process: child,
     url: clientUrl,
+    exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
     },
   };
-  if (!o.initialCluster) await Promise.race([waitEtcdReady([clientUrl], 15_000), spawnError, exited.then(() => {
+  if (o.waitReady ?? !o.initialCluster) await Promise.race([waitEtcdReady([clientUrl], 15_000), spawnError, exited.then(() => {
     throw new VikingError('VIKING_E_ETCD_UNAVAILABLE', `etcd exited at start; see ${o.logFile ?? 'its output'}`);
   })]);
   return member;

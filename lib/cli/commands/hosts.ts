@@ -28,13 +28,14 @@ export function capacityText(h: Pick<HostRow, 'capacity'>): string {
   return parts.join(', ');
 }
 
-function hostTable(rows: HostRow[]): string {
+function hostTable(rows: Array<HostRow & { etcd?: string }>): string {
   return formatTable(
-    ['HOST', 'IP', 'ROLE', 'STATE', 'JOBS', 'CAPACITY', 'TAGS', 'API'],
+    ['HOST', 'IP', 'ROLE', 'ETCD', 'STATE', 'JOBS', 'CAPACITY', 'TAGS', 'API'],
     rows.map((h) => [
       h.name,
       h.ip,
       h.leader ? 'leader' : h.master ? 'master' : 'worker',
+      h.etcd ?? '?',
       h.draining ? 'draining' : 'up',
       h.jobs,
       capacityText(h),

@@ -1,16 +1,23 @@
 /**
- * `viking up`: the whole cluster on one machine, in one command. Starts an
- * etcd member (the installed etcd binary, data under --data-dir), makes the
- * base images if missing, and runs a master host with router and API, in
- * the foreground. The first time, it makes the cluster's first API token
- * and saves it with the API URL in the CLI config file. Ctrl-C stops
- * everything it started: the host, the containers it ran, and etcd.
+ * `viking up`: one server of a cluster, in the foreground.
+ *
+ *   viking up [--ip ADDR]                 the first server (the seed): an etcd member,
+ *                                         the cluster registry and a master host
+ *   viking up --join http://FIRST:2379    another server: token check, then an etcd
+ *                                         member (while fewer than 3 vote) or client,
+ *                                         and a master host (lib/join)
+ *
+ * It makes the base images if missing. The first time, the seed makes the
+ * cluster's first API token and saves it with the API URL in the CLI config
+ * file. With a routable --ip, etcd listens there too, so the ports are closed
+ * to containers (lib/join/etcd-guard.ts). Ctrl-C stops everything it
+ * started: the host, the containers it ran, the guard and etcd.
  */
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { handled } from '../output.js';
-import { configPath, writeConfig } from '../config.js';
+import { configPath, readConfig, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
 import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 
@@ -24,6 +31,11 @@ interface UpArgs extends RouterFlagArgs {
   ip: string;
   listen?: string;
   'keep-containers'?: boolean;
+  join?: string;
+  token?: string;
+  tags?: string;
+  'docker-socket'?: string;
+  'router-workers'?: number;
 }
 
 export function hostNameOf(raw: string): string {
@@ -45,73 +57,125 @@ async function saveFirst(token: string, apiUrl: string): Promise<void> {
 export function upCommand(y: Argv): Argv {
   return y.command<UpArgs>(
     'up',
-    'run a one-machine cluster: etcd + a master host with router and API (foreground; Ctrl-C stops it)',
+    'run a server in the foreground: the first one (etcd, registry, master host), or one that joins with --join (Ctrl-C stops it)',
     (a) =>
       withRouterFlags(a)
-        .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'etcd data, pushed sources and logs' })
+        .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'etcd data, join state, pushed sources and logs' })
         .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port' })
         .option('etcd-port', { type: 'number', default: 2379, describe: 'etcd client port (peer port is this + 1)' })
-        .option('registry-port', { type: 'number', default: 5000, describe: 'cluster registry port on 127.0.0.1 (0: no registry, images stay local)' })
-        .option('name', { type: 'string', default: hostNameOf(os.hostname()), describe: 'this host\'s name' })
-        .option('ip', { type: 'string', default: '127.0.0.1', describe: 'address containers publish on; the router and the API listen there too' })
+        .option('registry-port', { type: 'number', default: 5000, describe: 'cluster registry port on the first server, on --ip (127.0.0.1 when --ip is loopback; 0: no registry, images stay local)' })
+        .option('name', { type: 'string', default: hostNameOf(os.hostname()), describe: 'this server\'s name (also its etcd member\'s)' })
+        .option('ip', { type: 'string', default: '127.0.0.1', describe: 'this server\'s address: containers publish on it, the router and the API listen there, and etcd too when it is not loopback' })
         .option('listen', { type: 'string', describe: 'address the router and the API listen on instead of --ip (0.0.0.0: every interface)' })
+        .option('join', { type: 'string', describe: 'join the cluster whose etcd answers at this URL (http://FIRST:2379) instead of starting one' })
+        .option('token', { type: 'string', describe: 'an API token of the cluster to join (default $VIKING_TOKEN, then the CLI config)' })
+        .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
+        .option('docker-socket', { type: 'string', describe: 'Docker Engine socket (default $DOCKER_HOST or /var/run/docker.sock)' })
+        .option('router-workers', { type: 'number', describe: 'router worker processes, 0 to serve in the server process (default: one per core)' })
         .option('keep-containers', { type: 'boolean', default: false, describe: 'leave the apps running on exit' }) as unknown as Argv<UpArgs>,
     handled(async (args: UpArgs) => {
       // Loaded here, not at the top: commands that only call the API start faster without them.
-      const [{ VikingHost }, { startEtcdMember }, { connectDocker }, { ensureBaseImages }, { listOwned, removeContainer }, { ensureFirstToken }] = await Promise.all([
+      const [{ VikingHost }, { startServerEtcd }, { connectDocker }, { ensureBaseImages }, { listOwned, removeContainer }, { ensureFirstToken }, guard, { isLoopback, urlHost }] = await Promise.all([
         import('../../host/host.js'),
-        import('../../up/etcd-process.js'),
+        import('../../join/server-etcd.js'),
         import('../../docker/client.js'),
         import('../../docker/base-images.js'),
         import('../../slave/containers.js'),
         import('../../auth/tokens.js'),
+        import('../../join/etcd-guard.js'),
+        import('../../join/addresses.js'),
       ]);
       const dataDir = path.resolve(args['data-dir']);
       const at = reachable(args.listen ?? args.ip);
-      logLine(`starting etcd on 127.0.0.1:${args['etcd-port']} (data in ${dataDir}/etcd, log ${dataDir}/etcd.log)`);
-      const etcd = await startEtcdMember({
-        name: args.name,
-        dataDir: path.join(dataDir, 'etcd'),
-        clientPort: args['etcd-port'],
-        peerPort: args['etcd-port'] + 1,
-        logFile: path.join(dataDir, 'etcd.log'),
-      });
-      const docker = connectDocker();
-      for (const r of await ensureBaseImages(docker)) if (r.created) logLine(`made base image ${r.image}`);
-      const host = new VikingHost({
-        name: args.name,
-        ip: args.ip,
-        etcd: [etcd.url],
-        master: true,
-        routerPort: args['router-port'],
-        apiPort: args['api-port'],
-        // One machine: nothing listens beyond the address given (127.0.0.1 unless told otherwise).
-        apiListen: args.listen ?? args.ip,
-        routerListen: args.listen ?? args.ip,
-        dataDir,
-        ...(args['registry-port'] > 0 ? { registry: { address: `127.0.0.1:${args['registry-port']}`, run: true } } : {}),
-        routerTuning: routerTuning(args),
-        log: logLine,
-      });
-      onShutdown(async () => {
-        await host.stop();
-        if (!args['keep-containers']) {
+      const etcdPort = args['etcd-port'];
+      let host: InstanceType<typeof VikingHost> | undefined;
+      let server: Awaited<ReturnType<typeof startServerEtcd>> | undefined;
+      let guarded = false;
+      let stopping = false;
+      const docker = connectDocker(args['docker-socket']);
+      const stopAll = async (): Promise<void> => {
+        stopping = true;
+        await host?.stop();
+        if (host && !args['keep-containers']) {
           // Only this cluster's: another cluster on this Docker Engine may use the same host name.
           if (host.clusterId) for (const c of await listOwned(docker, { cluster: host.clusterId, host: args.name })) await removeContainer(docker, c.id, 5);
         }
-        await etcd.stop();
-      });
-      // The first user's token, made once per cluster and saved where the CLI looks for it
-      // before the API answers, so whoever waits for /v1/ping finds the config ready.
+        await server?.stop();
+        if (guarded) await guard.removeGuard().catch(() => 0);
+      };
+      onShutdown(stopAll);
+
+      // Close the etcd ports to containers before etcd listens on a routable address.
+      const registryPort = args['registry-port'];
+      const localPorts = [etcdPort, etcdPort + 1, ...(registryPort > 0 && !args.join ? [registryPort] : [])];
+      if (!isLoopback(args.ip)) {
+        if (await guard.canGuard()) {
+          await guard.installGuard({ localPorts, remote: [] });
+          guarded = true;
+        } else {
+          logLine(`WARNING: cannot set iptables rules (needs root and iptables): containers on this server can reach etcd on ${args.ip}:${etcdPort}; firewall it (docs/security.md)`);
+        }
+      }
+      const token = args.token ?? (process.env.VIKING_TOKEN || (await readConfig().catch(() => ({}) as { token?: string })).token);
       try {
-        const first = await ensureFirstToken(host.client, 'admin');
+        server = await startServerEtcd({
+          name: args.name,
+          ip: args.ip,
+          dataDir,
+          clientPort: etcdPort,
+          peerPort: etcdPort + 1,
+          ...(args.join ? { join: args.join } : {}),
+          ...(token ? { token } : {}),
+          log: logLine,
+        });
+        if (guarded) {
+          const remote = server.state.endpoints.map(urlHost).filter((ip) => ip !== '' && ip !== args.ip && !isLoopback(ip));
+          await guard.installGuard({ localPorts, remote: [...new Set(remote)].map((ip) => ({ ip, ports: [etcdPort, etcdPort + 1] })) });
+        }
+      } catch (err) {
+        if (guarded) await guard.removeGuard().catch(() => 0);
+        throw err;
+      }
+      const running = server;
+      logLine(`etcd role: ${running.role}; viking host uses ${running.endpoints.join(', ')}`);
+      for (const r of await ensureBaseImages(docker)) if (r.created) logLine(`made base image ${r.image}`);
+      const seed = running.role === 'seed';
+      const registryAt = `${isLoopback(args.ip) ? '127.0.0.1' : args.ip}:${registryPort}`;
+      host = new VikingHost({
+        name: args.name,
+        ip: args.ip,
+        etcd: running.endpoints,
+        master: true,
+        routerPort: args['router-port'],
+        apiPort: args['api-port'],
+        // Nothing listens beyond the address given (127.0.0.1 unless told otherwise).
+        apiListen: args.listen ?? args.ip,
+        routerListen: args.listen ?? args.ip,
+        dataDir,
+        tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
+        ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
+        ...(seed && registryPort > 0 ? { registry: { address: registryAt, run: true } } : {}),
+        ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
+        routerTuning: routerTuning(args),
+        log: logLine,
+      });
+      // The etcd member is this server's: if it dies, the server stops so its supervisor starts both again.
+      void running.member?.exited.then(() => {
+        if (stopping) return;
+        logLine('etcd member exited; stopping this server so its supervisor restarts it');
+        void stopAll().finally(() => process.exit(1));
+      });
+      try {
+        // The first user's token, made once per cluster and saved where the CLI looks for it
+        // before the API answers, so whoever waits for /v1/ping finds the config ready.
+        const first = seed ? await ensureFirstToken(host.client, 'admin') : undefined;
         if (first && args['api-port'] !== 0) await saveFirst(first.token, `http://${at}:${args['api-port']}`);
         await host.start();
         if (first && args['api-port'] === 0) await saveFirst(first.token, `http://${at}:${host.apiPort}`);
-        if (!first) logLine(`API tokens already exist; viking token create NAME --etcd ${etcd.url} --save makes another`);
+        if (seed && !first) logLine(`API tokens already exist; viking token create NAME --etcd ${running.endpoints[0]} --save makes another`);
       } catch (err) {
-        await etcd.stop();
+        await stopAll();
         throw err;
       }
       logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
