@@ -29,7 +29,8 @@
  * CLI are only ever given lab addresses.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, appendFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { startLab, type Lab } from './netns-lab.js';
@@ -92,6 +93,8 @@ export interface Servers {
   seed(o?: { name?: string; extra?: string[] }): Promise<VikingServer & { bootstrap: RunResult }>;
   /** `bootstrap.sh --join http://SEED:2379 --name N --ip IP --token T [--tags]` on a new machine. Throws on a non-zero exit. */
   join(o?: { name?: string; tags?: string[]; via?: VikingServer; extra?: string[] }): Promise<VikingServer & { bootstrap: RunResult }>;
+  /** Copies every server's logs (bootstrap and CLI output, viking, etcd, dockerd) out of the lab; returns the folder. */
+  keepLogs(): Promise<string>;
   teardown(): Promise<void>;
 }
 
@@ -160,7 +163,7 @@ export async function startServers(o: { namePrefix?: string } = {}): Promise<Ser
         return undefined;
       },
       async supervisorPid() {
-        const pid = Number((await readFile(path.join(data, 'supervise.pid'), 'utf8').catch(() => '')).trim());
+        const pid = Number((await readFile(path.join(data, 'viking-supervise.pid'), 'utf8').catch(() => '')).trim());
         // Only a pid in this server's namespace: a stale pidfile after a power off may name anything.
         return pid && (await namespacePids(net.name)).includes(pid) ? pid : undefined;
       },
@@ -206,6 +209,17 @@ export async function startServers(o: { namePrefix?: string } = {}): Promise<Ser
         ...(j.extra ?? []),
       ]);
       return Object.assign(server, { bootstrap: r });
+    },
+    async keepLogs() {
+      const to = path.join(os.tmpdir(), `viking-servers-logs-${lab.id}`);
+      for (const srv of servers) {
+        const into = path.join(to, srv.name);
+        await mkdir(into, { recursive: true });
+        for (const f of ['commands.log', 'dockerd.log', 'viking/viking.log', 'viking/etcd.log', 'viking/join.json']) {
+          await cp(path.join(srv.dir, f), path.join(into, f.replace('/', '-'))).catch(() => {});
+        }
+      }
+      return to;
     },
     teardown: () => lab.teardown(),
   };
