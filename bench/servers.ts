@@ -14,7 +14,9 @@
  * the new server's dockerd (spread puts it on the empty server; busybox is
  * one of the base images bootstrap makes, so nothing is pulled).
  *
- * Pushes: hello at scale 3, one replica per server. PUSH = `viking push`
+ * Pushes: hello at scale 3, one replica per server (RUNNING: the stack's
+ * containers per server when serving began; after the warm push the old
+ * release's are still being stopped). PUSH = `viking push`
  * until the CLI exits (every replica healthy, release switched); SERVING =
  * until the router of every server has answered with the new body. Cold:
  * the app image is on no server yet (built on the seed, pulled by the
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
     await cluster.teardown();
   }
   process.stdout.write(`servers: seconds from the start of each step; node ${process.version}\n`);
-  process.stdout.write(`${formatTable(['STEP', 'PLACED', 'HOST KEY S', 'BOOTSTRAP / PUSH S', 'TAKES WORK / SERVING S'], rows)}\n`);
+  process.stdout.write(`${formatTable(['STEP', 'RUNNING', 'HOST KEY S', 'BOOTSTRAP / PUSH S', 'TAKES WORK / SERVING S'], rows)}\n`);
 }
 
 await main();
