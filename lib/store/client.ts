@@ -7,7 +7,7 @@
  * lost member or a restarted etcd is noticed in about a second. A member
  * behind a pulled cable is worse: it answers nothing, not even RST, so
  * every client pings (gRPC keepalive, 5 s + 2 s) and every unary call has a
- * deadline; measured on network-namespace servers (test/e2e/netns-servers),
+ * deadline; measured on network-namespace servers (test/e2e/servers.test.ts),
  * a cut worker's replica was never re-placed without them and is re-placed
  * in 9-11 s with them.
  */

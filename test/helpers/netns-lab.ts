@@ -39,7 +39,7 @@ export interface Lab {
   dir: string;
   servers: NetnsServer[];
   /** Makes server `index` (2..254; default the next free one) with its dockerd running. */
-  addServer(o?: Partial<Pick<ServerOptions, 'index' | 'baseImages'>>): Promise<NetnsServer>;
+  addServer(o?: Partial<Pick<ServerOptions, 'index' | 'baseImages' | 'trustLab'>>): Promise<NetnsServer>;
   /** Removes every server, the bridge, the iptables rule and the directory; safe to call twice. */
   teardown(): Promise<void>;
 }
@@ -86,7 +86,7 @@ export async function startLab(): Promise<Lab> {
       if (used.has(index) || index < 2 || index > 254) throw new Error(`server index ${index} is taken or out of 2..254`);
       if (tornDown) throw new Error(`lab ${id} is torn down`);
       reserved.add(index);
-      const making = createServer({ labId: id, bridge, net, cidr, gateway, dir, index, baseImages: o.baseImages ?? true }, (s) => servers.push(s));
+      const making = createServer({ labId: id, bridge, net, cidr, gateway, dir, index, baseImages: o.baseImages ?? true, trustLab: o.trustLab ?? true }, (s) => servers.push(s));
       pending.add(making);
       try {
         return await making;

@@ -16,14 +16,12 @@
  * containers' cgroups, which have their own namespaces). powerOn starts its
  * dockerd again on the same disk.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { ensureBaseImages } from '../../lib/docker/base-images.js';
-import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -39,6 +37,12 @@ export interface ServerOptions {
   index: number;
   /** Load viking/busybox and viking/node into the new dockerd (default true). */
   baseImages: boolean;
+  /**
+   * Start dockerd with `--insecure-registry <lab range>` (every registry of the lab trusted
+   * by flag). Off for servers joined through bootstrap.sh, which trusts the cluster
+   * registry itself in the server's daemon.json.
+   */
+  trustLab: boolean;
 }
 
 export interface NetnsServer {
@@ -64,6 +68,10 @@ export interface NetnsServer {
   powerOff(): Promise<{ killed: number; ms: number }>;
   /** Starts its dockerd again (same data root); other processes are the test's to restart. */
   powerOn(): Promise<void>;
+  /** `<dir>/dockerd.sh`: `start` (no-op while it answers), `restart`, `stop`; runs from any namespace. */
+  dockerdScript: string;
+  /** `<dir>/daemon.json`, dockerd's --config-file. */
+  daemonJson: string;
   /** The tail of this server's dockerd log, for failure messages. */
   dockerLog(): Promise<string>;
   /** Stops and removes everything of the server; safe to call twice. */
@@ -77,7 +85,7 @@ async function ip(args: string[]): Promise<void> {
 }
 
 /** Pids in the namespace `ns` (by the inode of its nsfs file), zombies excluded. */
-async function namespacePids(ns: string): Promise<number[]> {
+export async function namespacePids(ns: string): Promise<number[]> {
   const inode = await stat(nsPath(ns)).then((s) => s.ino, () => undefined);
   if (inode === undefined) return [];
   const want = `net:[${inode}]`;
@@ -173,40 +181,29 @@ export async function createServer(o: ServerOptions, register: (s: NetnsServer) 
   const logFile = path.join(dir, 'dockerd.log');
   const prefix = ['nsenter', `--net=${nsPath(name)}`];
   const docker = new Docker({ socketPath: socket });
-  let dockerd: ChildProcess | undefined;
-  let dockerdExited: Promise<void> = Promise.resolve();
   let destroyed = false;
+
+  const dockerdScript = path.join(dir, 'dockerd.sh');
+  const pidFile = path.join(dir, 'docker.pid');
+
+  /** Runs `dockerd.sh start|restart|stop`: the one way this server's dockerd is started and stopped. */
+  const dockerdCtl = async (verb: 'start' | 'restart' | 'stop'): Promise<void> => {
+    try {
+      await run('bash', [dockerdScript, verb], { timeout: 60_000 });
+    } catch (err) {
+      const e = err as Error & { stdout?: string; stderr?: string };
+      throw new Error(`${dockerdScript} ${verb} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}\n${await server.dockerLog()}`);
+    }
+  };
 
   const startDockerd = async (): Promise<void> => {
     await unmountUnder(dir);
-    // After a power off: dockerd would wait for the killed containerd of its pidfile (a zombie until reaped).
-    await rm(path.join(dir, 'docker.pid'), { force: true });
-    await rm(path.join(dir, 'exec', 'containerd', 'containerd.pid'), { force: true });
-    const log = openSync(logFile, 'a');
-    const child = spawn(
-      prefix[0] as string,
-      [
-        ...prefix.slice(1), 'dockerd',
-        '--config-file', path.join(dir, 'daemon.json'),
-        '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'),
-        '-H', `unix://${socket}`, '--pidfile', path.join(dir, 'docker.pid'),
-        '--bip', `172.30.${o.index}.1/24`, '--cgroup-parent', `/${name}`,
-        '--insecure-registry', o.cidr,
-      ],
-      { stdio: ['ignore', log, log] },
-    );
-    closeSync(log);
-    dockerd = child;
-    dockerdExited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const died = dockerdExited.then(async () => {
-      throw new Error(`dockerd of ${name} exited at start:\n${await server.dockerLog()}`);
-    });
-    await Promise.race([waitFor(`dockerd of ${name}`, async () => (await docker.ping()) !== undefined, 30_000, 100), died]);
+    await dockerdCtl('start');
     server.powered = true;
   };
 
   const server: NetnsServer = {
-    name, index: o.index, ip: address, hostVeth, dir, socket, docker, prefix,
+    name, index: o.index, ip: address, hostVeth, dir, socket, docker, prefix, dockerdScript, daemonJson: path.join(dir, 'daemon.json'),
     cableCut: false,
     powered: false,
     exec: (cmd, args) => run(prefix[0] as string, [...prefix.slice(1), cmd, ...args]),
@@ -221,7 +218,6 @@ export async function createServer(o: ServerOptions, register: (s: NetnsServer) 
     async powerOff() {
       const t0 = Date.now();
       const killed = await killAll(name);
-      await dockerdExited;
       server.powered = false;
       return { killed, ms: Date.now() - t0 };
     },
@@ -236,13 +232,11 @@ export async function createServer(o: ServerOptions, register: (s: NetnsServer) 
     async destroy() {
       if (destroyed) return;
       destroyed = true;
-      if (server.powered && dockerd) {
+      if (await docker.ping().then(() => true, () => false)) {
         // Containers first, through their daemon, so it unmounts what it mounted; then the daemon.
         const list = await docker.listContainers({ all: true }).catch(() => []);
         await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-        dockerd.kill('SIGTERM');
-        const stopped = await Promise.race([dockerdExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
-        if (!stopped) dockerd.kill('SIGKILL');
+        await dockerdCtl('stop').catch(() => {});
       }
       server.powered = false;
       await destroyServerByName(name, dir);
@@ -253,6 +247,7 @@ export async function createServer(o: ServerOptions, register: (s: NetnsServer) 
   register(server);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'daemon.json'), '{}\n');
+  await writeFile(dockerdScript, dockerdSh({ name, dir, socket, pidFile, logFile, index: o.index, insecure: o.trustLab ? o.cidr : undefined }), { mode: 0o755 });
   await ip(['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', peer]);
   await ip(['link', 'set', peer, 'netns', name]);
   await ip(['link', 'set', hostVeth, 'master', o.bridge, 'up']);
@@ -264,4 +259,61 @@ export async function createServer(o: ServerOptions, register: (s: NetnsServer) 
   await startDockerd();
   if (o.baseImages) await ensureBaseImages(docker);
   return server;
+}
+
+/**
+ * The server's `dockerd.sh start|restart|stop`. A script, not a child of the
+ * test, so that bootstrap.sh running inside the server can restart its
+ * dockerd after trusting the cluster registry (VIKING_DOCKER_RESTART), as
+ * `systemctl restart docker` would on a real server. dockerd reads
+ * daemon.json through --config-file; it runs detached (setsid) and is
+ * found again through its pidfile.
+ */
+function dockerdSh(o: { name: string; dir: string; socket: string; pidFile: string; logFile: string; index: number; insecure?: string }): string {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const args = [
+    'dockerd', '--config-file', q(path.join(o.dir, 'daemon.json')),
+    '--data-root', q(path.join(o.dir, 'data')), '--exec-root', q(path.join(o.dir, 'exec')),
+    '-H', q(`unix://${o.socket}`), '--pidfile', q(o.pidFile),
+    '--bip', `172.30.${o.index}.1/24`, '--cgroup-parent', `/${o.name}`,
+    ...(o.insecure ? ['--insecure-registry', o.insecure] : []),
+  ];
+  return `#!/usr/bin/env bash
+# dockerd of lab server ${o.name}: start | restart | stop. Written by test/helpers/netns-server.ts.
+set -euo pipefail
+PIDFILE=${q(o.pidFile)}
+SOCK=${q(o.socket)}
+LOG=${q(o.logFile)}
+# A pid that runs and is not a zombie (a killed dockerd stays a zombie until reaped).
+running() { [ -n "\${1:-}" ] && [ -r "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat"; }
+pid() { cat "$PIDFILE" 2>/dev/null || true; }
+answers() { curl -sf --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
+stop() {
+  local p; p=$(pid)
+  running "$p" || return 0
+  kill -TERM "$p"
+  for _ in $(seq 1 200); do running "$p" || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+start() {
+  if running "$(pid)" && answers; then return 0; fi
+  # After a power off: dockerd would wait for the dead containerd of a stale pidfile.
+  rm -f "$PIDFILE" ${q(path.join(o.dir, 'exec', 'containerd', 'containerd.pid'))}
+  setsid nsenter --net=/var/run/netns/${o.name} ${args.join(' ')} >>"$LOG" 2>&1 </dev/null &
+  local child=$!
+  for _ in $(seq 1 300); do
+    answers && return 0
+    running "$child" || { echo "dockerd of ${o.name} exited at start; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "dockerd of ${o.name} did not answer on $SOCK in 30 s; see $LOG" >&2
+  exit 1
+}
+case "\${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start; echo "dockerd of ${o.name} restarted" ;;
+  *) echo "usage: $0 start|restart|stop" >&2; exit 2 ;;
+esac
+`;
 }

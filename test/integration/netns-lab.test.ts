@@ -9,9 +9,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { startLab, sweepDeadLabs, type Lab } from '../helpers/netns-lab.js';
 import type { NetnsServer } from '../helpers/netns-server.js';
+import { labLeftovers } from '../helpers/lab-leftovers.js';
 
 const run = promisify(execFile);
 let lab: Lab;
@@ -21,31 +22,10 @@ let b: NetnsServer;
 const ping = (from: NetnsServer, to: string): Promise<boolean> =>
   from.exec('busybox', ['ping', '-c1', '-W1', to]).then(() => true, () => false);
 
-/** Everything on the machine that carries the lab's id. */
-async function leftovers(id: string, dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const tag = `vkl${id}`;
-  const netns = (await run('ip', ['netns', 'list'])).stdout;
-  if (netns.includes(tag)) found.push(`netns: ${netns}`);
-  const links = (await run('ip', ['-o', 'link'])).stdout.split('\n').filter((l) => l.includes(tag));
-  found.push(...links.map((l) => `link: ${l}`));
-  const rules = (await run('iptables', ['-S', 'FORWARD'])).stdout.split('\n').filter((l) => l.includes(tag));
-  found.push(...rules.map((r) => `iptables: ${r}`));
-  for (const h of await readdir('/sys/fs/cgroup')) {
-    for (const e of await readdir(`/sys/fs/cgroup/${h}`).catch(() => [] as string[])) if (e.startsWith(tag)) found.push(`cgroup: ${h}/${e}`);
-  }
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(tag));
-  found.push(...mounts.map((m) => `mount: ${m}`));
-  if (await stat(dir).then(() => true, () => false)) found.push(`dir: ${dir}`);
-  const procs = (await run('ps', ['-eo', 'pid,args'])).stdout.split('\n').filter((l) => l.includes(tag));
-  found.push(...procs.map((p) => `process: ${p}`));
-  return found;
-}
-
 before(async () => {
   await sweepDeadLabs();
   lab = await startLab();
-  [a, b] = await Promise.all([lab.addServer(), lab.addServer({ baseImages: false })]);
+  [a, b] = await Promise.all([lab.addServer(), lab.addServer({ baseImages: false, trustLab: false })]);
 });
 
 after(async () => {
@@ -89,11 +69,27 @@ test('power off kills the daemon and its containers at once; power on brings the
   assert.ok((await a.docker.listImages()).length >= 2, 'the disk (images) survived');
 });
 
+test('dockerd.sh restart makes the daemon read daemon.json again; start is a no-op while it answers', async () => {
+  const registries = async (s: NetnsServer): Promise<string[]> => {
+    const info = (await s.docker.info()) as { RegistryConfig?: { IndexConfigs?: Record<string, { Secure: boolean }> } };
+    return Object.entries(info.RegistryConfig?.IndexConfigs ?? {}).filter(([, c]) => !c.Secure).map(([k]) => k);
+  };
+  const pid = await readFile(`${b.dir}/docker.pid`, 'utf8');
+  await run('bash', [b.dockerdScript, 'start']);
+  assert.equal(await readFile(`${b.dir}/docker.pid`, 'utf8'), pid, 'start left the running daemon alone');
+  assert.equal((await registries(b)).includes(`${a.ip}:5000`), false);
+  await writeFile(b.daemonJson, JSON.stringify({ 'insecure-registries': [`${a.ip}:5000`] }));
+  const { stdout } = await b.exec('bash', [b.dockerdScript, 'restart']);
+  assert.match(stdout, /restarted/);
+  assert.notEqual(await readFile(`${b.dir}/docker.pid`, 'utf8'), pid, 'a new daemon');
+  assert.ok((await registries(b)).includes(`${a.ip}:5000`), `trusts ${a.ip}:5000 after the restart: ${(await registries(b)).join(' ')}`);
+});
+
 test('teardown removes everything the lab made', async () => {
   const { id, dir } = lab;
   const t0 = Date.now();
   await lab.teardown();
   const ms = Date.now() - t0;
-  assert.deepEqual(await leftovers(id, dir), []);
+  assert.deepEqual(await labLeftovers(id, dir), []);
   process.stdout.write(`netns lab teardown of 2 servers: ${ms} ms\n`);
 });
