@@ -5,7 +5,12 @@
  * lease) vanishes: that is how the cluster learns a host is gone.
  *
  * If the lease is lost while we live (etcd unreachable for longer than the
- * TTL), a new one is granted and everything is put again.
+ * TTL), a new one is granted and everything is put again. When etcd lost
+ * its quorum instead, the old lease may still live in etcd (a new etcd
+ * leader gives every lease a fresh TTL), holding the host key: the key is
+ * taken over from our own lost lease at once (compare on its mod revision),
+ * so the host's record and endpoints never lapse in between; endpoints put
+ * again move onto the new lease, and the old one ends by itself.
  *
  * A name is one host's at a time. The key is created only if absent, in one
  * transaction, so of two hosts starting with one name exactly one wins; the
@@ -28,6 +33,9 @@ import type { LeasedWriter } from '../slave/slave.js';
 
 export class HostLease implements LeasedWriter {
   private lease: Lease | undefined;
+  /** The id of `lease`, and of the last lease lost while this host lives. */
+  private leaseId: string | undefined;
+  private lostLeaseId: string | undefined;
   private closed = false;
   private renewTimer: NodeJS.Timeout | undefined;
   /** When the lease was last granted or renewed (epoch ms): a host cut off from etcd sees it age. */
@@ -61,8 +69,10 @@ export class HostLease implements LeasedWriter {
   async start(): Promise<void> {
     const lease = this.newLease();
     try {
-      const claimed = await claimHostName(this.client, this.record, { leaseId: await lease.grant() });
+      const id = await lease.grant();
+      const claimed = await claimHostName(this.client, this.record, { leaseId: id });
       this.graceLease = claimed.graceLease;
+      this.leaseId = id;
     } catch (err) {
       await lease.revoke().catch(() => {});
       throw err;
@@ -79,6 +89,7 @@ export class HostLease implements LeasedWriter {
     lease.on('lost', () => {
       if (this.closed || this.lease !== lease) return;
       this.lease = undefined;
+      this.lostLeaseId = this.leaseId;
       this.renewSoon(100);
     });
     return lease;
@@ -90,12 +101,17 @@ export class HostLease implements LeasedWriter {
       if (this.closed) return;
       const lease = this.newLease();
       // Create-only again: if another host took the name meanwhile, it keeps it and we keep trying.
+      let granted = '';
       lease
         .grant()
-        .then((id) => claimOnce(this.client, this.record, id))
+        .then(async (id) => {
+          granted = id;
+          return (await claimOnce(this.client, this.record, id)) || (await this.takeOverOwnLost(id));
+        })
         .then((won) => {
           if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
           this.lease = lease;
+          this.leaseId = granted;
           this.renewedAt = Date.now();
           this.onRenewed();
         })
@@ -105,6 +121,14 @@ export class HostLease implements LeasedWriter {
           this.renewSoon(500);
         });
     }, ms);
+  }
+
+  /** Moves the host key from this host's own lost lease (still alive in etcd) onto `leaseId`; false if another lease holds it. */
+  private async takeOverOwnLost(leaseId: string): Promise<boolean> {
+    if (!this.lostLeaseId) return false;
+    const kv = (await this.client.get(hostKey(this.record.name)).exec()).kvs[0];
+    if (!kv || kv.lease !== this.lostLeaseId) return false;
+    return takeOver(this.client, this.record, leaseId, kv.mod_revision);
   }
 
   /** Updates the host record (drain flag, tags) under the same lease. */

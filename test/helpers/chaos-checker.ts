@@ -7,9 +7,12 @@
  * seen, not prevented.
  *
  * A daemon that does not answer (powered off, restarting) is recorded as
- * unknown for that sample; an etcd read that does not finish within the
- * period (no quorum, a cut member) is recorded as such and the next sample
- * does not start another while it is pending.
+ * unknown for that sample. etcd is read through one client per member, all
+ * at once, and the first complete answer counts: a member behind a cut cable
+ * or frozen would otherwise blind the checker for a call's whole deadline.
+ * A read is linearizable, so a member without quorum never answers one; when
+ * none answers within the period the sample's etcd is null, and a member's
+ * client starts no new read while its last one is pending.
  */
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
@@ -75,11 +78,11 @@ export function copiesByJob(s: Sample): Map<string, string[]> {
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | null> =>
   Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), ms).unref())]);
 
-export function startChecker(o: { servers: CheckedServer[]; etcd: Etcd3; stack: string; periodMs?: number }): Checker {
+export function startChecker(o: { servers: CheckedServer[]; etcd: Etcd3[]; stack: string; periodMs?: number }): Checker {
   const period = o.periodMs ?? 100;
   const samples: Sample[] = [];
   let running = true;
-  let etcdPending = false;
+  const pending = new Set<Etcd3>();
 
   const daemon = async (s: CheckedServer): Promise<DaemonView | null> => {
     const list = await withTimeout(
@@ -92,32 +95,35 @@ export function startChecker(o: { servers: CheckedServer[]; etcd: Etcd3; stack: 
     };
   };
 
-  const etcd = async (): Promise<EtcdView | null> => {
-    if (etcdPending) return null;
-    etcdPending = true;
-    const read = (async (): Promise<EtcdView> => {
-      const [run, ports, hosts, leader] = await Promise.all([
-        o.etcd.getAll().prefix(`${PREFIX.run}${o.stack}/`).strings(),
-        o.etcd.getAll().prefix(`${PREFIX.ports}${o.stack}/`).keys(),
-        o.etcd.getAll().prefix(PREFIX.host).keys(),
-        o.etcd.get(LEADER_KEY).string(),
-      ]);
-      const byJob: Record<string, string[]> = {};
-      for (const key of ports) {
-        // /ports/<stack>/<node>/<port>/<proto>/<ip>/<hostPort>/<tag>.<instance>
-        const [stack, node, , , ip, , tagInstance] = key.slice(PREFIX.ports.length).split('/') as string[];
-        const dot = (tagInstance ?? '').lastIndexOf('.');
-        const job = `${stack}/${tagInstance!.slice(0, dot)}/${node}/${tagInstance!.slice(dot + 1)}`;
-        (byJob[job] ??= []).push(ip!);
-      }
-      return {
-        run: Object.fromEntries(Object.entries(run).map(([k, v]) => [k.slice(PREFIX.run.length), v])),
-        ports: byJob,
-        hosts: hosts.map((k) => k.slice(PREFIX.host.length)).sort(),
-        leader,
-      };
-    })().catch(() => null).finally(() => (etcdPending = false));
-    return withTimeout(read, period * 4);
+  const readVia = async (client: Etcd3): Promise<EtcdView> => {
+    const [run, ports, hosts, leader] = await Promise.all([
+      client.getAll().prefix(`${PREFIX.run}${o.stack}/`).strings(),
+      client.getAll().prefix(`${PREFIX.ports}${o.stack}/`).keys(),
+      client.getAll().prefix(PREFIX.host).keys(),
+      client.get(LEADER_KEY).string(),
+    ]);
+    const byJob: Record<string, string[]> = {};
+    for (const key of ports) {
+      // /ports/<stack>/<node>/<port>/<proto>/<ip>/<hostPort>/<tag>.<instance>
+      const [stack, node, , , ip, , tagInstance = ''] = key.slice(PREFIX.ports.length).split('/');
+      const dot = tagInstance.lastIndexOf('.');
+      (byJob[`${stack}/${tagInstance.slice(0, dot)}/${node}/${tagInstance.slice(dot + 1)}`] ??= []).push(ip ?? '');
+    }
+    return {
+      run: Object.fromEntries(Object.entries(run).map(([k, v]) => [k.slice(PREFIX.run.length), v])),
+      ports: byJob,
+      hosts: hosts.map((k) => k.slice(PREFIX.host.length)).sort(),
+      leader,
+    };
+  };
+
+  const etcd = (): Promise<EtcdView | null> => {
+    const reads = o.etcd.filter((c) => !pending.has(c)).map((c) => {
+      pending.add(c);
+      return readVia(c).finally(() => pending.delete(c));
+    });
+    if (reads.length === 0) return Promise.resolve(null);
+    return withTimeout(Promise.any(reads).catch(() => null), period * 4);
   };
 
   const loop = (async () => {
