@@ -171,7 +171,6 @@ async function scenario(
       row.postsTwice = posts.length;
       if (twice.length) row.notes.push(`twice: ${JSON.stringify(twice.slice(0, 3).map((x) => ({ ...x, afterMs: x.t - t0 })))}`);
       if (load.failures.length) row.notes.push(`failures: ${JSON.stringify(load.failures.slice(0, 4))}`);
-      process.stdout.write(`CHAOS-RESULT ${JSON.stringify(row)}\n`);
       // Every posted id the client saw answered reached an app exactly once.
       for (const id of load.postedOk) assert.equal(collector.counts.get(id), 1, `POST ${id} answered 200 was counted ${collector.counts.get(id) ?? 0} times`);
     }
@@ -183,6 +182,8 @@ async function scenario(
     failed = true;
     row.notes.push(`FAILED: ${(err as Error).message.split('\n')[0]}`);
     throw err;
+  } finally {
+    process.stdout.write(`CHAOS-RESULT ${JSON.stringify(row)}\n`);
   }
 }
 
