@@ -72,7 +72,9 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
       const host = hosts.find((h) => h.name === req.params.name);
       const mine = jobs.filter((j) => j.host === req.params.name);
       if (!host && mine.length === 0) throw new VikingError('VIKING_E_NOT_FOUND', `no host named ${req.params.name}; viking hosts lists them`);
-      return { ...(host ?? { name: req.params.name }), alive: host !== undefined, jobs: mine };
+      if (!host) return { name: req.params.name, alive: false, jobs: mine };
+      const [withRole] = await withEtcdRoles(ctx.client, [host]);
+      return { ...withRole, alive: true, jobs: mine };
     },
   );
 
