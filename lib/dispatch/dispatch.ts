@@ -69,7 +69,7 @@ export class Dispatcher {
   constructor(
     private readonly client: Etcd3,
     private readonly fence: () => Leadership | undefined,
-    private readonly options: { resyncMs?: number; log?: (msg: string) => void } = {},
+    private readonly options: { resyncMs?: number; hostGraceMs?: number; log?: (msg: string) => void } = {},
   ) {}
 
   start(): void {
@@ -82,10 +82,39 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     clearInterval(this.resync);
+    clearTimeout(this.graceTimer);
     await Promise.all(this.watches.map((w) => w.cancel()));
     this.watches = [];
     await this.loop.stop();
   }
+
+  private readonly startedAt = Date.now();
+  private readonly seenAlive = new Set<string>();
+
+  /**
+   * Hosts whose jobs do not move yet although their key is missing: a host
+   * this dispatcher has never seen alive, while it is younger than the grace
+   * (default 5 s). A new leader often starts right after etcd got its quorum
+   * back, a moment before the hosts' keys are put again (their old leases
+   * ran out while etcd could not be renewed); moving their jobs then would
+   * stop healthy containers. A host seen alive that then vanishes died while
+   * this leader watched: its jobs move at once. (Nomad gives nodes a
+   * heartbeat grace after a leader election for the same reason.)
+   */
+  private heldHosts(snap: ClusterSnapshot): Set<string> {
+    for (const name of snap.hosts.keys()) this.seenAlive.add(name);
+    const held = new Set<string>();
+    const graceMs = this.options.hostGraceMs ?? 5000;
+    if (Date.now() - this.startedAt >= graceMs) return held;
+    for (const placed of snap.placed.values()) {
+      if (!snap.hosts.has(placed.host) && !this.seenAlive.has(placed.host)) held.add(placed.host);
+    }
+    // Look again once the grace is over, whatever wakes the loop meanwhile.
+    if (held.size > 0) this.graceTimer ??= setTimeout(() => this.wake(), this.startedAt + graceMs - Date.now() + 10);
+    return held;
+  }
+
+  private graceTimer: NodeJS.Timeout | undefined;
 
   /** Coalesces wake-ups: at most one pass runs, and one more follows if woken meanwhile. */
   wake(): void {
@@ -97,7 +126,7 @@ export class Dispatcher {
     const leadership = this.fence();
     if (!leadership) return { placed: 0, removed: 0, moved: 0, unplaced: [], conflicts: 0 };
     const snap = await readSnapshot(this.client);
-    const diff = diffDispatch(snap);
+    const diff = diffDispatch(snap, this.heldHosts(snap));
     const plan = placeJobs({ hosts: toPlanHosts(snap) }, diff.toPlace.map((s) => toPlanJob(s, snap.pins)));
     this.lastUnplaced = plan.unplaced;
     const changes = this.changes(snap, diff, plan.placements);

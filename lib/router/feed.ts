@@ -12,6 +12,7 @@ import { PREFIX } from '../store/keys.js';
 import { SiteCache } from './site-cache.js';
 import { wantedSites, type RouteSnapshot, type SiteRoot } from './snapshot.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from './route-records.js';
+import { ENDPOINT_HOLD_MS, holdVanishedEndpoints, type HeldEndpoints } from './endpoint-hold.js';
 
 export interface RouteFeedOptions {
   client: Etcd3;
@@ -30,14 +31,19 @@ export class RouteFeed {
   private stopped = true;
   private readonly loop = new WakeLoop(
     async () => {
-      const snap = await this.read();
+      const snap = holdVanishedEndpoints(this.latest, await this.read(), this.held, Date.now());
       if (this.stopped) return;
+      // Drop what is held once its time is up, even if nothing else changes.
+      if (this.held.held.size > 0) this.holdTimer ??= setTimeout(() => ((this.holdTimer = undefined), this.wake()), ENDPOINT_HOLD_MS);
       this.latest = snap;
       this.o.onSnapshot(snap);
     },
     (err) => this.o.log?.(`router: reading routes failed: ${err.message}`),
   );
   latest: RouteSnapshot | undefined;
+  /** Endpoints kept after they vanished (endpoint-hold.ts). */
+  private readonly held: HeldEndpoints = { held: new Map() };
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RouteFeedOptions) {
     this.sites = new SiteCache({
@@ -61,6 +67,7 @@ export class RouteFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
+    clearTimeout(this.holdTimer);
     this.sites.stop();
     await Promise.all(this.watches.map((w) => w.cancel()));
     this.watches = [];
