@@ -17,7 +17,7 @@ import { emptyStack, switched, type SwitchExtra } from './stacks.js';
 import { waitForJobs } from './wait.js';
 import { hasKey } from '../store/dict.js';
 
-export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
+export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done' | 'rebalance';
 
 export interface RolloutEvent {
   stage: RolloutStage;
