@@ -136,10 +136,12 @@ async function moveOne(client: Etcd3, m: Move, o: RebalanceOptions, say: (what: 
       .then(client.put(target).value('').lease(leaseId))
       .commit();
     if (!placed.succeeded) throw new VikingError('VIKING_E_MOVE_CONFLICT', `${m.to} is gone or draining, or the replica moved meanwhile`);
+    const t0 = Date.now();
     say(`starting a copy on ${m.to}`);
     const ready = await waitRunning(client, job, m.to, o.timeoutMs ?? 120_000);
     const acked = await waitRoutersSeen(client, ready.endpointRevision, o.routerAckTimeoutMs ?? 5000);
-    say(`healthy on ${m.to}${acked.ok ? ', every router sends to it' : `; routers ${acked.lagging.join(', ')} lag`}; stopping the copy on ${m.from}`);
+    const secs = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+    say(`healthy on ${m.to} after ${secs()}${acked.ok ? ', every router sends to it' : `; routers ${acked.lagging.join(', ')} lag`}; stopping the copy on ${m.from}`);
     const switched = await client
       .if(runKey(job), 'Mod', '==', run.mod_revision)
       .and(target, 'Mod', '==', ready.deployModRevision)
@@ -147,6 +149,7 @@ async function moveOne(client: Etcd3, m: Move, o: RebalanceOptions, say: (what: 
       .commit();
     if (!switched.succeeded) throw new VikingError('VIKING_E_MOVE_CONFLICT', 'the replica changed while its new copy started; the new copy is withdrawn');
     await waitEndpointGone(client, job, m.from, o.timeoutMs ?? 120_000);
+    say(`the copy on ${m.from} takes no more traffic (${secs()}); it drains and stops`);
   } finally {
     // Deletes the new copy's /deploy key if it is still this move's; once handed over it has no lease.
     await lease.revoke().catch(() => {});

@@ -27,6 +27,8 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { PREFIX } from '../../lib/store/keys.js';
 import type { MoveResult } from '../../lib/hosts/rebalance.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 let etcd: TestEtcd;
 const hosts: HostProcess[] = [];
@@ -35,9 +37,15 @@ const names = [uniqueName('rb1'), uniqueName('rb2'), uniqueName('rb3')];
 const stack = uniqueName('rb');
 const domain = `${stack}.rebalance.test`;
 
-/** Samples every 100 ms how many running containers each replica of the stack has, across all hosts. */
+/**
+ * Samples every 100 ms how many running containers each replica of the stack
+ * has, across all hosts, and how many endpoints of web the routers are given.
+ */
 class CopyChecker {
   maxCopies = new Map<string, number>();
+  /** Fewest web endpoints in /ports in one sample: a replica without one is a replica down. */
+  minEndpoints = Infinity;
+  private readonly client = connectEtcd(etcd.url);
   /** Most replicas running twice in one sample. */
   maxDoubled = 0;
   samples = 0;
@@ -54,6 +62,8 @@ class CopyChecker {
         }
         for (const [k, n] of copies) this.maxCopies.set(k, Math.max(this.maxCopies.get(k) ?? 0, n));
         this.maxDoubled = Math.max(this.maxDoubled, [...copies.values()].filter((n) => n > 1).length);
+        const ports = await this.client.getAll().prefix(`${PREFIX.ports}${stack}/web/`).keys();
+        this.minEndpoints = Math.min(this.minEndpoints, ports.length);
         this.samples++;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -62,6 +72,7 @@ class CopyChecker {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    this.client.close();
   }
 }
 
@@ -141,11 +152,72 @@ test('a stack piled on one host stays piled until `viking hosts rebalance` sprea
   assert.deepEqual(load.failed.slice(0, 5), [], `${load.failed.length} of ${load.total} requests failed`);
   assert.ok(load.ok > 100, `only ${load.ok} requests answered`);
   for (const [replica, n] of checker.maxCopies) assert.ok(n <= 2, `${replica} ran ${n} times at once`);
+  // Each moved replica was seen running twice: the new copy started before the old one stopped.
+  for (const m of planned) assert.equal(checker.maxCopies.get(`${m.replica.split('/')[0]}/web/${m.replica.split('/')[1]}`), 2, `${m.replica} never overlapped`);
+  assert.equal(checker.minEndpoints, 3, 'every replica had an endpoint in /ports at every sample');
   assert.ok(checker.maxDoubled <= 1, `${checker.maxDoubled} replicas were running twice at once`);
-  console.log(`rebalance: 2 moves in ${took} ms; ${load.ok} requests ok, ${load.failed.length} failed; ${checker.samples} docker samples, max copies per replica ${Math.max(...checker.maxCopies.values())}, max doubled at once ${checker.maxDoubled}`);
+  console.log(res.stdout);
+  console.log(`rebalance: 2 moves in ${took} ms; ${load.ok} requests ok, ${load.failed.length} failed; ${checker.samples} docker samples, max copies per replica ${Math.max(...checker.maxCopies.values())}, max doubled at once ${checker.maxDoubled}, fewest endpoints ${checker.minEndpoints}`);
 
   // Idempotent: nothing more to move.
   const again = await runCli(['hosts', 'rebalance', '--json', '--api', first.api]);
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(JSON.parse(again.stdout), []);
+});
+
+const REBALANCE_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../lib/hosts/rebalance.js');
+const CLIENT_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../lib/store/client.js');
+
+async function copiesOf(tagNodeInstance: string): Promise<number> {
+  const [tag, node, instance] = tagNodeInstance.split('/');
+  const list = await docker.listContainers({
+    filters: { label: [`viking.stack=${stack}`, `viking.tag=${tag}`, `viking.node=${node}`, `viking.instance=${instance}`], status: ['running'] },
+  });
+  return list.length;
+}
+
+test('a mover that dies mid-move leaves no second copy: the move lease takes the new one away', { timeout: 180_000 }, async () => {
+  const first = hosts[0]!;
+  const third = names[2]!;
+  // Pile two replicas again: drain the third host (dispatch moves its replica), then undo the drain.
+  const drained = await runCli(['hosts', 'drain', third, '--api', first.api]);
+  assert.equal(drained.code, 0, drained.stderr);
+  await waitFor('the third host emptied', async () => ![...(await placements()).values()].includes(third) && (await docker.listContainers({ filters: { label: [`viking.stack=${stack}`, `viking.host=${third}`] } })).length === 0, 60_000);
+  assert.equal((await runCli(['hosts', 'drain', third, '--undo', '--api', first.api])).code, 0);
+  await waitFor('every replica running again', async () => (await docker.listContainers({ filters: { label: [`viking.stack=${stack}`], status: ['running'] } })).length === 3, 60_000);
+  const plannedRun = await waitFor('a planned move onto the third host', async () => {
+    const r = await runCli(['hosts', 'rebalance', '--dry-run', '--json', '--api', first.api]);
+    const moves = r.code === 0 ? (JSON.parse(r.stdout) as MoveResult[]) : [];
+    return moves.length === 1 && moves[0]!.to === third ? moves[0] : undefined;
+  }, 30_000);
+  const replica = `${plannedRun.replica.split('/')[0]}/${plannedRun.node.split('/')[1]}/${plannedRun.replica.split('/')[1]}`;
+  const before = await placements();
+
+  // The mover runs in a process of its own, killed once the new copy has started on the target.
+  const mover = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { rebalance } = await import(${JSON.stringify(REBALANCE_JS)});
+    const { connectEtcd } = await import(${JSON.stringify(CLIENT_JS)});
+    await rebalance(connectEtcd(${JSON.stringify(etcd.url)}), { emit: (s, m) => console.log(m) });
+  `], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  mover.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  mover.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise((r) => mover.once('exit', r));
+  await waitFor('the new copy running on the target', async () => (await copiesOf(replica)) === 2, 60_000);
+  mover.kill('SIGKILL');
+  await exited;
+  assert.doesNotMatch(out, /moved/, out);
+
+  // Within the move lease's TTL (10 s) the target's deploy key goes, and its slave removes the copy.
+  const t0 = Date.now();
+  await waitFor('the orphaned new copy removed', async () => (await copiesOf(replica)) === 1, 30_000, 100);
+  console.log(`orphaned copy of ${replica} removed ${Date.now() - t0} ms after the mover was killed`);
+  const client = connectEtcd(etcd.url);
+  try {
+    const deploys = await client.getAll().prefix(`${PREFIX.deploy}${third}/${stack}/`).keys();
+    assert.deepEqual(deploys, [], 'no deploy key left on the target');
+  } finally {
+    client.close();
+  }
+  assert.deepEqual(await placements(), before, '/run unchanged: the old copy kept the replica');
 });
