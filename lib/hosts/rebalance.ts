@@ -32,7 +32,7 @@ import { VikingError, toVikingError } from '../errors.js';
 import { planRebalance, type BalanceHost, type Move } from '../dowding/rebalance.js';
 import { readSnapshot, toPlanHosts } from '../dispatch/snapshot.js';
 import { readPrefix } from '../store/client.js';
-import { PREFIX, deployKey, hostKey, jobPath, portsNodePrefix, runKey } from '../store/keys.js';
+import { PREFIX, REBALANCE_LOCK_KEY, deployKey, hostKey, jobPath, portsNodePrefix, runKey } from '../store/keys.js';
 import type { DeployState, JobId, PortEndpoint } from '../store/records.js';
 import { waitRoutersSeen } from '../router/acks.js';
 import { withStackLock } from '../schedule/lock.js';
@@ -95,9 +95,45 @@ const jobOf = (id: string): JobId => {
 
 export async function rebalance(client: Etcd3, o: RebalanceOptions = {}): Promise<{ dryRun: boolean; moves: MoveResult[] }> {
   const emit: Emit = o.emit ?? (() => {});
-  const moves = planRebalance(await balanceView(client));
-  if (o.dryRun) return { dryRun: true, moves: moves.map((m) => ({ ...describe(m), status: 'planned', ms: 0 })) };
-  if (moves.length === 0) return { dryRun: false, moves: [] };
+  if (o.dryRun) {
+    const moves = planRebalance(await balanceView(client));
+    return { dryRun: true, moves: moves.map((m) => ({ ...describe(m), status: 'planned', ms: 0 })) };
+  }
+  // Planned under the lock, so the plan sees what an earlier rebalance left.
+  return withRebalanceLock(client, o, async () => {
+    const moves = planRebalance(await balanceView(client));
+    return moves.length === 0 ? { dryRun: false, moves: [] } : applyPlan(client, moves, o, emit);
+  });
+}
+
+/**
+ * One rebalance at a time in the cluster: two planned from the same view
+ * would both fill the same empty host. Held under a lease, so a dead API
+ * process frees it within the TTL.
+ */
+async function withRebalanceLock<T>(client: Etcd3, o: RebalanceOptions, fn: () => Promise<T>): Promise<T> {
+  const lease = client.lease(MOVE_LEASE_SECONDS, { autoKeepAlive: true });
+  lease.on('lost', () => {});
+  try {
+    const leaseId = await lease.grant();
+    const holder = JSON.stringify({ by: o.by ?? 'api', host: o.hostName ?? '', since: new Date().toISOString() });
+    const res = await client
+      .if(REBALANCE_LOCK_KEY, 'Version', '==', 0)
+      .then(client.put(REBALANCE_LOCK_KEY).value(holder).lease(leaseId))
+      .else(client.get(REBALANCE_LOCK_KEY))
+      .commit();
+    if (!res.succeeded) {
+      const other = res.responses[0]?.response_range?.kvs[0]?.value.toString();
+      const h = other ? (JSON.parse(other) as { by: string; host: string; since: string }) : undefined;
+      throw new VikingError('VIKING_E_REBALANCE_BUSY', `a rebalance is running${h ? ` (by ${h.by} on ${h.host} since ${h.since})` : ''}; try again when it is done`);
+    }
+    return await fn();
+  } finally {
+    await lease.revoke().catch(() => {});
+  }
+}
+
+async function applyPlan(client: Etcd3, moves: Move[], o: RebalanceOptions, emit: Emit): Promise<{ dryRun: boolean; moves: MoveResult[] }> {
   emit('rebalance', `${moves.length} replica(s) to move, one at a time`);
   const results: MoveResult[] = [];
   for (const [i, m] of moves.entries()) {
@@ -179,6 +215,7 @@ async function waitRunning(client: Etcd3, job: JobId, host: string, timeoutMs: n
       // A job without ports is running once its state says so; one with ports once they are published.
       return { deployValue: text, deployModRevision: kv.mod_revision, endpointRevision: (rev > 0n ? rev : BigInt(kv.mod_revision)).toString() };
     }
+    if (!(await client.get(hostKey(host)).exists())) throw new VikingError('VIKING_E_MOVE_CONFLICT', `${host} went away while the new copy started`);
     if (Date.now() > deadline) throw new VikingError('VIKING_E_DEPLOY_TIMEOUT', `${jobPath(job)} was not healthy on ${host} after ${Math.round(timeoutMs / 1000)}s`);
     await new Promise((r) => setTimeout(r, 100));
   }

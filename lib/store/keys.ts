@@ -30,6 +30,8 @@ export const REGISTRY_KEY = '/registry';
 export const SETTINGS_KEY = '/settings';
 /** The cluster's id: made once by the first host, never changed; labels every container the cluster runs. */
 export const CLUSTER_ID_KEY = '/cluster/id';
+/** Held (under a lease) while `viking hosts rebalance` moves replicas: one rebalance at a time. */
+export const REBALANCE_LOCK_KEY = '/rebalance';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;

@@ -207,6 +207,10 @@ test('a mover that dies mid-move leaves no second copy: the move lease takes the
   mover.kill('SIGKILL');
   await exited;
   assert.doesNotMatch(out, /moved/, out);
+  // Its lock lives on until the lease ends: a second rebalance meanwhile is refused, not run beside it.
+  const busy = await runCli(['hosts', 'rebalance', '--api', first.api]);
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /VIKING_E_REBALANCE_BUSY/, busy.stderr + busy.stdout);
 
   // Within the move lease's TTL (10 s) the target's deploy key goes, and its slave removes the copy.
   const t0 = Date.now();
