@@ -34,6 +34,8 @@ export class HostLease implements LeasedWriter {
   private renewedAt = Date.now();
   /** The grace lease of a planned stop this host took over, until releaseGrace. */
   private graceLease: string | undefined;
+  /** The id of the last lease that held the host key: a renewal may take the key over from it. */
+  private heldBy: string | undefined;
   /** Called after a lost lease was replaced, so leased keys are put again. */
   onRenewed: () => void = () => {};
   /** Called when putting the host key under a new lease failed (etcd away, or the name taken meanwhile). */
@@ -61,8 +63,10 @@ export class HostLease implements LeasedWriter {
   async start(): Promise<void> {
     const lease = this.newLease();
     try {
-      const claimed = await claimHostName(this.client, this.record, { leaseId: await lease.grant() });
+      const id = await lease.grant();
+      const claimed = await claimHostName(this.client, this.record, { leaseId: id });
       this.graceLease = claimed.graceLease;
+      this.heldBy = id;
     } catch (err) {
       await lease.revoke().catch(() => {});
       throw err;
@@ -90,11 +94,13 @@ export class HostLease implements LeasedWriter {
       if (this.closed) return;
       const lease = this.newLease();
       // Create-only again: if another host took the name meanwhile, it keeps it and we keep trying.
+      let id = '';
       lease
         .grant()
-        .then((id) => claimOnce(this.client, this.record, id))
+        .then((granted) => claimOnce(this.client, this.record, (id = granted), this.heldBy))
         .then((won) => {
           if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
+          this.heldBy = id;
           this.lease = lease;
           this.renewedAt = Date.now();
           this.onRenewed();
@@ -176,11 +182,25 @@ export class HostLease implements LeasedWriter {
   }
 }
 
-/** Puts the host key under `leaseId` if no one holds it; false if someone does. */
-async function claimOnce(client: Etcd3, record: HostRecord, leaseId: string): Promise<boolean> {
+/**
+ * Puts the host key under `leaseId` if no one holds it, or if our own
+ * previous lease (`takeOverFrom`) still does; false if someone else does.
+ *
+ * The take-over matters when etcd lost quorum: the client gives its lease up
+ * after the TTL, but etcd expires no lease without a leader and extends every
+ * lease when one is elected. The old lease then ends a TTL after quorum is
+ * back, taking the host key and every /ports entry with it, and each router
+ * would lose the host's endpoints until they were put again. Moving the key
+ * (and, through onRenewed, the endpoints) onto the new lease first keeps
+ * them all the way through.
+ */
+async function claimOnce(client: Etcd3, record: HostRecord, leaseId: string, takeOverFrom?: string): Promise<boolean> {
   const key = hostKey(record.name);
-  const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit();
-  return res.succeeded;
+  const put = (): ReturnType<Etcd3['put']> => client.put(key).value(JSON.stringify(record)).lease(leaseId);
+  const res = await client.if(key, 'Create', '==', 0).then(put()).commit();
+  if (res.succeeded || takeOverFrom === undefined) return res.succeeded;
+  const moved = await client.if(key, 'Lease', '==', takeOverFrom).then(put()).commit();
+  return moved.succeeded;
 }
 
 /**

@@ -175,6 +175,7 @@ export class VikingHost {
       docker: this.docker,
       dataDir: c.dataDir,
       hostName: c.name,
+      etcdUrls: c.etcd,
       clusterId: this.clusterId,
       maxUploadBytes: c.maxUploadBytes ?? 512 * 1024 * 1024,
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
