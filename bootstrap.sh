@@ -22,6 +22,7 @@
 #   VIKING_ROUTER_PORT=80  VIKING_API_PORT=8791  VIKING_ETCD_PORT=2379  VIKING_REGISTRY_PORT=5000
 #   VIKING_DOCKER_CONFIG=/etc/docker/daemon.json   where Docker's config is
 #   VIKING_DOCKER_RESTART="cmd"        how to restart dockerd when that file changed
+#   VIKING_SUPERVISOR=script           viking-supervise.sh even where systemd runs (no viking.service)
 #   VIKING_SKIP_INSTALL=1              no apt, no npm ci/build, no /usr/local/bin link (a built checkout)
 #   DOCKER_HOST=unix:///path           another Docker Engine socket
 set -euo pipefail
@@ -58,7 +59,10 @@ API=http://$API_HOST:$API_PORT
 
 step() { printf '\n-----> %s\n' "$*"; }
 viking() { "${VIKING[@]}" "$@"; }
-systemd_runs() { [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; }
+# VIKING_SUPERVISOR=script: use scripts/viking-supervise.sh even where systemd
+# runs (the test harness must never install a viking.service on its machine).
+pid1_systemd() { [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; }
+systemd_runs() { [ "${VIKING_SUPERVISOR:-}" != script ] && pid1_systemd; }
 
 if [ "$(id -u)" -ne 0 ]; then echo "bootstrap.sh: run as root (sudo ./bootstrap.sh)" >&2; exit 1; fi
 if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
@@ -84,7 +88,7 @@ fi
 restart_dockerd() {
   if [ -n "${VIKING_DOCKER_RESTART:-}" ]; then
     echo "restarting dockerd: $VIKING_DOCKER_RESTART"; bash -c "$VIKING_DOCKER_RESTART"
-  elif systemd_runs; then
+  elif pid1_systemd; then
     echo "restarting dockerd: systemctl restart docker"; systemctl restart docker
   else
     # The dockerd scripts/install-deps.sh started (pidfile /var/run/docker.pid).

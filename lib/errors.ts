@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   VIKING_E_BODY_TOO_LARGE: { status: 413, summary: 'The JSON body of the request is larger than the API accepts (1 MiB).' },
   VIKING_E_SCALE_LIMIT: { status: 400, summary: 'More replicas of a node than the cluster allows (the cluster setting max-scale, 100 by default).' },
   VIKING_E_VOLUME_CONFLICT: { status: 409, summary: 'A Docker volume of the name a node needs exists but belongs to another stack, node or incarnation; it is never reused.' },
+  VIKING_E_REBALANCE_BUSY: { status: 409, summary: 'Another `viking hosts rebalance` is moving replicas; wait for it to finish.' },
+  VIKING_E_MOVE_CONFLICT: { status: 409, summary: 'A replica being rebalanced changed meanwhile (moved, retired) or its target host went away or started draining; that move was skipped and the old copy keeps serving.' },
   VIKING_E_HOST_NAME_TAKEN: { status: 409, summary: 'Another live host of this cluster already has the name; give this host another --name, or stop the other one first.' },
   VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
 } as const satisfies Record<string, ErrorDefinition>;

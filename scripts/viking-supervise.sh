@@ -31,7 +31,14 @@ load() {
   . "$ENV_FILE"
 }
 
-alive() { [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+# The pidfile's pid is ours only while it runs this script's loop: after a
+# reboot the number may belong to any other process.
+alive() {
+  [ -s "$PIDFILE" ] || return 1
+  local pid; pid=$(cat "$PIDFILE")
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'viking-supervise.sh loop'
+}
 
 loop() {
   load

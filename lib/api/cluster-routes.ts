@@ -8,6 +8,7 @@
  *   GET    /v1/server/:name           one host and the jobs placed on it
  *   POST   /v1/server/:name/drain     {drain: true|false}: move its stateless jobs away, or stop draining
  *   DELETE /v1/server/:name[?force=1] forget a host that is gone
+ *   POST   /v1/rebalance              {dryRun?}: move replicas to spread nodes and even load, one at a time (NDJSON progress)
  *   POST   /v1/tokens  GET /v1/tokens  DELETE /v1/tokens/:id
  */
 import type { FastifyInstance } from 'fastify';
@@ -18,9 +19,12 @@ import { createToken, listTokens, revokeToken } from '../auth/tokens.js';
 import { LEADER_KEY } from '../store/keys.js';
 import { VERSION } from '../host/host.js';
 import { listJobs, listStacks } from './status.js';
-import { FLAG, NAME, OBJ, OBJS, flagOn, noQuery, okArray, okObject, params } from './schemas.js';
+import { FLAG, NAME, OBJ, OBJS, flagOn, noQuery, okArray, okObject, params, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';
 import { dict, own } from '../store/dict.js';
+import { rebalance } from '../hosts/rebalance.js';
+import { streamProgress } from './progress.js';
+import { actorOf } from './deploy-routes.js';
 
 export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/ping', { schema: { querystring: noQuery, response: okObject({ ok: { type: 'boolean' }, host: { type: 'string' } }, ['ok', 'host']) } }, async () => ({
@@ -72,7 +76,9 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
       const host = hosts.find((h) => h.name === req.params.name);
       const mine = jobs.filter((j) => j.host === req.params.name);
       if (!host && mine.length === 0) throw new VikingError('VIKING_E_NOT_FOUND', `no host named ${req.params.name}; viking hosts lists them`);
-      return { ...(host ?? { name: req.params.name }), alive: host !== undefined, jobs: mine };
+      if (!host) return { name: req.params.name, alive: false, jobs: mine };
+      const [withRole] = await withEtcdRoles(ctx.client, [host]);
+      return { ...withRole, alive: true, jobs: mine };
     },
   );
 
@@ -107,6 +113,30 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
       const force = req.query.force !== undefined && flagOn(req.query.force);
       const { unpinned } = await removeHost(ctx.client, req.params.name, force);
       return { name: req.params.name, unpinned };
+    },
+  );
+
+  app.post<{ Body: { dryRun?: boolean } | undefined }>(
+    '/v1/rebalance',
+    {
+      schema: {
+        querystring: noQuery,
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { dryRun: { type: 'boolean' } } },
+        response: streamResponses,
+      },
+    },
+    async (req, reply) => {
+      let failed: string | undefined;
+      try {
+        await streamProgress(
+          reply,
+          (emit) => rebalance(ctx.client, { dryRun: req.body?.dryRun ?? false, emit, by: actorOf(req), hostName: ctx.hostName }),
+          (code) => (failed = code),
+        );
+      } finally {
+        ctx.metrics?.operations.inc({ kind: 'rebalance', result: failed ?? 'ok' });
+      }
+      return reply;
     },
   );
 

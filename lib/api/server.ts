@@ -23,6 +23,8 @@ import type { LeaderStats } from '../leader/leader.js';
 import { registerWebsiteSource } from './website-route.js';
 import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
+import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
+import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 
 /** Largest JSON body a route accepts (uploads have their own cap, maxUploadBytes). */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -32,6 +34,10 @@ export interface ApiContext {
   docker: Docker;
   dataDir: string;
   hostName: string;
+  /** The etcd members' URLs, named in the message of VIKING_E_ETCD_UNAVAILABLE. */
+  etcdUrls?: string[];
+  /** Time an etcd call may take while a request has not answered yet (default 1.2 s; see store/call-scope.ts). */
+  etcdCallBudgetMs?: number;
   /**
    * The cluster's id: host-local routes see only containers labelled with it
    * (and the host's name). Read from etcd on first use when not given.
@@ -70,6 +76,36 @@ function validationError(e: FastifyError): VikingError {
   return new VikingError('VIKING_E_BAD_REQUEST', e.message);
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route the API serves (method and URL pattern), for tests that must cover them all. */
+    vikingRoutes: Array<{ method: string; url: string }>;
+  }
+  interface FastifyRequest {
+    /** The etcd call budget of this request (store/call-scope.ts). */
+    callScope?: CallScope;
+  }
+}
+
+/**
+ * Every request runs in an etcd call scope from its first hook on, so a
+ * request that needs etcd while etcd has no quorum answers 503 within 2 s.
+ * The scope is entered again before the handler: fastify parses a body in
+ * the socket's callbacks, which do not carry the first hook's context.
+ */
+function registerCallScope(app: FastifyInstance, budgetMs: number): void {
+  app.decorateRequest('callScope', undefined);
+  app.addHook('onRequest', (req, reply, done) => {
+    const scope: CallScope = { budgetMs, answered: () => reply.raw.headersSent };
+    req.callScope = scope;
+    runInCallScope(scope, done);
+  });
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.callScope) runInCallScope(req.callScope, done);
+    else done();
+  });
+}
+
 export function createApi(ctx: ApiContext): FastifyInstance {
   const app = Fastify({
     logger: false,
@@ -81,9 +117,12 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats);
   const full: ApiContext = { ...ctx, metrics };
 
+  registerCallScope(app, ctx.etcdCallBudgetMs ?? REQUEST_CALL_BUDGET_MS);
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const vk =
-      err instanceof VikingError
+      isEtcdUnavailable(err)
+        ? etcdUnavailableError(ctx.hostName, err, ctx.etcdUrls)
+        : err instanceof VikingError
         ? err
         : err.validation
           ? validationError(err)
@@ -100,6 +139,11 @@ export function createApi(ctx: ApiContext): FastifyInstance {
     void reply.status(404).send(e.toJSON());
   });
 
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+  app.decorate('vikingRoutes', routes);
   registerAuth(app, ctx.client);
   metrics.register(app);
   registerClusterRoutes(app, full);

@@ -58,6 +58,8 @@ interface Change {
 export interface DispatcherOptions {
   /** Period of the level-triggered resync that backs the watches (DISPATCH_RESYNC_MS). */
   resyncMs?: number;
+  /** How long a new dispatcher waits for a host it has never seen alive before moving its jobs (5 s). */
+  hostGraceMs?: number;
   log?: (msg: string) => void;
   /** A commit was refused by the leader fence: the leadership it was fenced on is over. */
   onFenced?: (held: Leadership) => void;
@@ -124,10 +126,39 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     clearInterval(this.resync);
+    clearTimeout(this.graceTimer);
     await Promise.all(this.watches.map((w) => w.cancel()));
     this.watches = [];
     await this.loop.stop();
   }
+
+  private readonly startedAt = Date.now();
+  private readonly seenAlive = new Set<string>();
+
+  /**
+   * Hosts whose jobs do not move yet although their key is missing: a host
+   * this dispatcher has never seen alive, while it is younger than the grace
+   * (default 5 s). A new leader often starts right after etcd got its quorum
+   * back, a moment before the hosts' keys are put again (their old leases
+   * ran out while etcd could not be renewed); moving their jobs then would
+   * stop healthy containers. A host seen alive that then vanishes died while
+   * this leader watched: its jobs move at once. (Nomad gives nodes a
+   * heartbeat grace after a leader election for the same reason.)
+   */
+  private heldHosts(snap: ClusterSnapshot): Set<string> {
+    for (const name of snap.hosts.keys()) this.seenAlive.add(name);
+    const held = new Set<string>();
+    const graceMs = this.options.hostGraceMs ?? 5000;
+    if (Date.now() - this.startedAt >= graceMs) return held;
+    for (const placed of snap.placed.values()) {
+      if (!snap.hosts.has(placed.host) && !this.seenAlive.has(placed.host)) held.add(placed.host);
+    }
+    // Look again once the grace is over, whatever wakes the loop meanwhile.
+    if (held.size > 0) this.graceTimer ??= setTimeout(() => this.wake(), this.startedAt + graceMs - Date.now() + 10);
+    return held;
+  }
+
+  private graceTimer: NodeJS.Timeout | undefined;
 
   /** Coalesces wake-ups: at most one pass runs, and one more follows if woken meanwhile. */
   wake(): void {
@@ -159,7 +190,7 @@ export class Dispatcher {
     // Read before the snapshot: a change in between makes the next tick's fingerprint differ (one pass too many, never too few).
     const print = await snapshotFingerprint(this.client);
     const snap = await readSnapshot(this.client);
-    const diff = diffDispatch(snap);
+    const diff = diffDispatch(snap, this.heldHosts(snap));
     const plan = placeJobs({ hosts: toPlanHosts(snap) }, diff.toPlace.map((s) => toPlanJob(s, snap.pins)));
     this.lastUnplaced = plan.unplaced;
     const changes = this.changes(snap, diff, plan.placements);

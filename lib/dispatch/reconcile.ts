@@ -18,7 +18,13 @@ export interface DispatchDiff {
   waiting: PlacedJob[];
 }
 
-export function diffDispatch(snap: ClusterSnapshot): DispatchDiff {
+/**
+ * `held`: hosts absent from the snapshot that get time to come back before
+ * their jobs move (see Dispatcher: a leader new to the cluster has never
+ * seen them alive, and after etcd lost quorum their keys come back a moment
+ * after the leader's).
+ */
+export function diffDispatch(snap: ClusterSnapshot, held: ReadonlySet<string> = new Set()): DispatchDiff {
   const diff: DispatchDiff = { toPlace: [], toRemove: [], toMove: [], waiting: [] };
   for (const [path, placed] of snap.placed) {
     const wanted = snap.wanted.get(path);
@@ -28,6 +34,10 @@ export function diffDispatch(snap: ClusterSnapshot): DispatchDiff {
     }
     const host = snap.hosts.get(placed.host);
     if (host && !host.draining) continue;
+    if (!host && held.has(placed.host)) {
+      diff.waiting.push(placed);
+      continue;
+    }
     // Volume jobs stay with their data: on a draining host they stay, on a dead one they
     // wait, unless the operator removed the pin (viking hosts rm) to let them go.
     if (wanted.spec.volumes.length > 0) {

@@ -33,15 +33,14 @@ import type { LeasedWriter } from '../slave/slave.js';
 
 export class HostLease implements LeasedWriter {
   private lease: Lease | undefined;
-  /** The id of `lease`, and of the last lease lost while this host lives. */
-  private leaseId: string | undefined;
-  private lostLeaseId: string | undefined;
   private closed = false;
   private renewTimer: NodeJS.Timeout | undefined;
   /** When the lease was last granted or renewed (epoch ms): a host cut off from etcd sees it age. */
   private renewedAt = Date.now();
   /** The grace lease of a planned stop this host took over, until releaseGrace. */
   private graceLease: string | undefined;
+  /** The id of the last lease that held the host key: a renewal may take the key over from it. */
+  private heldBy: string | undefined;
   /** Called after a lost lease was replaced, so leased keys are put again. */
   onRenewed: () => void = () => {};
   /** Called when putting the host key under a new lease failed (etcd away, or the name taken meanwhile). */
@@ -72,7 +71,7 @@ export class HostLease implements LeasedWriter {
       const id = await lease.grant();
       const claimed = await claimHostName(this.client, this.record, { leaseId: id });
       this.graceLease = claimed.graceLease;
-      this.leaseId = id;
+      this.heldBy = id;
     } catch (err) {
       await lease.revoke().catch(() => {});
       throw err;
@@ -89,7 +88,6 @@ export class HostLease implements LeasedWriter {
     lease.on('lost', () => {
       if (this.closed || this.lease !== lease) return;
       this.lease = undefined;
-      this.lostLeaseId = this.leaseId;
       this.renewSoon(100);
     });
     return lease;
@@ -101,17 +99,14 @@ export class HostLease implements LeasedWriter {
       if (this.closed) return;
       const lease = this.newLease();
       // Create-only again: if another host took the name meanwhile, it keeps it and we keep trying.
-      let granted = '';
+      let id = '';
       lease
         .grant()
-        .then(async (id) => {
-          granted = id;
-          return (await claimOnce(this.client, this.record, id)) || (await this.takeOverOwnLost(id));
-        })
+        .then((granted) => claimOnce(this.client, this.record, (id = granted), this.heldBy))
         .then((won) => {
           if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
+          this.heldBy = id;
           this.lease = lease;
-          this.leaseId = granted;
           this.renewedAt = Date.now();
           this.onRenewed();
         })
@@ -121,14 +116,6 @@ export class HostLease implements LeasedWriter {
           this.renewSoon(500);
         });
     }, ms);
-  }
-
-  /** Moves the host key from this host's own lost lease (still alive in etcd) onto `leaseId`; false if another lease holds it. */
-  private async takeOverOwnLost(leaseId: string): Promise<boolean> {
-    if (!this.lostLeaseId) return false;
-    const kv = (await this.client.get(hostKey(this.record.name)).exec()).kvs[0];
-    if (!kv || kv.lease !== this.lostLeaseId) return false;
-    return takeOver(this.client, this.record, leaseId, kv.mod_revision);
   }
 
   /** Updates the host record (drain flag, tags) under the same lease. */
@@ -200,11 +187,25 @@ export class HostLease implements LeasedWriter {
   }
 }
 
-/** Puts the host key under `leaseId` if no one holds it; false if someone does. */
-async function claimOnce(client: Etcd3, record: HostRecord, leaseId: string): Promise<boolean> {
+/**
+ * Puts the host key under `leaseId` if no one holds it, or if our own
+ * previous lease (`takeOverFrom`) still does; false if someone else does.
+ *
+ * The take-over matters when etcd lost quorum: the client gives its lease up
+ * after the TTL, but etcd expires no lease without a leader and extends every
+ * lease when one is elected. The old lease then ends a TTL after quorum is
+ * back, taking the host key and every /ports entry with it, and each router
+ * would lose the host's endpoints until they were put again. Moving the key
+ * (and, through onRenewed, the endpoints) onto the new lease first keeps
+ * them all the way through.
+ */
+async function claimOnce(client: Etcd3, record: HostRecord, leaseId: string, takeOverFrom?: string): Promise<boolean> {
   const key = hostKey(record.name);
-  const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit();
-  return res.succeeded;
+  const put = (): ReturnType<Etcd3['put']> => client.put(key).value(JSON.stringify(record)).lease(leaseId);
+  const res = await client.if(key, 'Create', '==', 0).then(put()).commit();
+  if (res.succeeded || takeOverFrom === undefined) return res.succeeded;
+  const moved = await client.if(key, 'Lease', '==', takeOverFrom).then(put()).commit();
+  return moved.succeeded;
 }
 
 /**

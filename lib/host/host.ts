@@ -76,13 +76,17 @@ export interface HostConfig {
 }
 
 export async function assertEtcdReachable(client: Etcd3, urls: string[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       client.get('/viking-ping').string(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 5s')), 5000)),
+      // Cleared below: a pending timer kept one-shot commands (trust-registry, token create) alive 5 s after their work.
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer in 5s')), 5000); }),
     ]);
   } catch (err) {
     throw new VikingError('VIKING_E_ETCD_UNAVAILABLE', `cannot reach etcd at ${urls.join(', ')} (${(err as Error).message})`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -171,6 +175,7 @@ export class VikingHost {
       docker: this.docker,
       dataDir: c.dataDir,
       hostName: c.name,
+      etcdUrls: c.etcd,
       clusterId: this.clusterId,
       maxUploadBytes: c.maxUploadBytes ?? 512 * 1024 * 1024,
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),

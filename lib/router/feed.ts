@@ -21,6 +21,7 @@ import { PREFIX } from '../store/keys.js';
 import { SiteCache } from './site-cache.js';
 import { wantedSites, type RouteSnapshot, type SiteRoot } from './snapshot.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from './route-records.js';
+import { ENDPOINT_HOLD_MS, holdVanishedEndpoints, type HeldEndpoints } from './endpoint-hold.js';
 
 /**
  * 5 s: a route lost with its watch event is right again within 5 s, the
@@ -47,14 +48,19 @@ export class RouteFeed {
   private stopped = true;
   private readonly loop = new WakeLoop(
     async () => {
-      const snap = await this.read();
+      const snap = holdVanishedEndpoints(this.latest, await this.read(), this.held, Date.now());
       if (this.stopped) return;
+      // Drop what is held once its time is up, even if nothing else changes.
+      if (this.held.held.size > 0) this.holdTimer ??= setTimeout(() => ((this.holdTimer = undefined), this.wake()), ENDPOINT_HOLD_MS);
       this.latest = snap;
       this.o.onSnapshot(snap);
     },
     (err) => this.o.log?.(`router: reading routes failed: ${err.message}`),
   );
   latest: RouteSnapshot | undefined;
+  /** Endpoints kept after they vanished (endpoint-hold.ts). */
+  private readonly held: HeldEndpoints = { held: new Map() };
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RouteFeedOptions) {
     this.sites = new SiteCache({
@@ -78,6 +84,7 @@ export class RouteFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
+    clearTimeout(this.holdTimer);
     this.sites.stop();
     await Promise.all(this.watches.map((w) => w.cancel()));
     this.watches = [];

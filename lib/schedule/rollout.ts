@@ -23,7 +23,7 @@ import { waitForJobs } from './wait.js';
 import { hasKey } from '../store/dict.js';
 import { assertLockHeld, fencedIf, fencedWrite } from './lock.js';
 
-export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done';
+export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done' | 'rebalance';
 
 export interface RolloutEvent {
   stage: RolloutStage;

@@ -395,13 +395,17 @@ export class Slave {
     this.o.log?.(`${path}: removed ${why} ${container.id.slice(0, 12)} (${container.name})`);
   }
 
-  /** Reports the job's state in its /deploy key, only if dispatch has not deleted it meanwhile. */
+  /**
+   * Reports the job's state in its /deploy key, only if dispatch has not deleted it meanwhile.
+   * The key keeps its lease: a rebalance move puts it under a lease of its own, so a move
+   * whose API process dies leaves no second copy behind (lib/hosts/rebalance.ts).
+   */
   private async writeState(job: JobId, state: DeployState): Promise<void> {
     const key = deployKey(this.o.host, job);
     const { at: _at, ...comparable } = state;
     const fingerprint = JSON.stringify(comparable);
     if (this.lastState.get(jobPath(job)) === fingerprint) return;
-    const res = await this.o.client.if(key, 'Version', '>', 0).then(this.o.client.put(key).value(JSON.stringify(state))).commit();
+    const res = await this.o.client.if(key, 'Version', '>', 0).then(this.o.client.put(key).value(JSON.stringify(state)).ignoreLease()).commit();
     if (res.succeeded) this.lastState.set(jobPath(job), fingerprint);
   }
 }

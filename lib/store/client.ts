@@ -11,9 +11,10 @@
  * a cut worker's replica was never re-placed without them and is re-placed
  * in 9-11 s with them.
  */
-import { Etcd3, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IDefaultPolicyContext, type IPolicy } from 'cockatiel';
 import { NOT_JSON } from './records.js';
+import { currentCallScope, unaryDeadline } from './call-scope.js';
 
 export type Etcd = Etcd3;
 
@@ -32,13 +33,37 @@ export function connectEtcd(urls: string | string[]): Etcd3 {
     // A member behind a pulled cable sends no RST: without pings a stream on it waits forever.
     // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time) while a stream is open.
     grpcOptions: { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 2000 },
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
+    // 5 s a try; inside an API request that has not answered, 1.5 s for all tries (call-scope.ts).
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: unaryDeadline('params' in ctx ? ctx.params : undefined) }),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
+      global: withinCallBudget(retry(handleWhen(isRecoverableError), { maxAttempts: 3 })),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
     },
   });
+}
+
+/**
+ * Ends a call that runs in an API request's call scope (call-scope.ts) by
+ * its budget, whatever it waits for. Deadlines bound each try, but not the
+ * wait before one: a member's circuit breaker in half-open state holds
+ * every call until its one trial call ends, and that trial may be a slave's
+ * call with the 5 s deadline.
+ */
+function withinCallBudget(inner: IPolicy<IDefaultPolicyContext>): IPolicy<IDefaultPolicyContext> {
+  return {
+    _altReturn: undefined as never,
+    onSuccess: inner.onSuccess,
+    onFailure: inner.onFailure,
+    execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+      const scope = currentCallScope();
+      if (!scope || scope.answered()) return inner.execute(fn, signal);
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new GRPCDeadlineExceededError(`etcd did not answer within ${scope.budgetMs} ms`)), scope.budgetMs);
+        inner.execute(fn, signal).then(resolve, reject).finally(() => clearTimeout(timer));
+      });
+    },
+  };
 }
 
 export interface Entry<T> {

@@ -33,6 +33,8 @@ export const SETTINGS_KEY = '/settings';
 export const CLUSTER_ID_KEY = '/cluster/id';
 /** Held by the one server joining the cluster now (lib/join/join-lock.ts), under that server's lease. */
 export const JOIN_LOCK_KEY = '/join/lock';
+/** Held (under a lease) while `viking hosts rebalance` moves replicas: one rebalance at a time. */
+export const REBALANCE_LOCK_KEY = '/rebalance';
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;

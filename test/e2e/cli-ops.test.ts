@@ -141,8 +141,10 @@ test('hosts, info and releases show the cluster as tables and as JSON', async ()
   const rows = JSON.parse(hosts.stdout) as Array<{ name: string; ip: string; leader: boolean }>;
   assert.deepEqual(rows.map((r) => [r.name, r.ip, r.leader]).sort(), [[name1, '127.0.0.1', true], [name2, '127.0.0.2', false]].sort());
   const table = await runCli(['hosts', ...api()]);
-  assert.match(table.stdout, /^HOST\s+IP\s+ROLE\s+STATE\s+JOBS/m);
-  assert.match(table.stdout, new RegExp(`^${name1}\\s+127\\.0\\.0\\.1\\s+leader\\s+up\\s+1`, 'm'));
+  assert.match(table.stdout, /^HOST\s+IP\s+ROLE\s+ETCD\s+STATE\s+JOBS/m);
+  // One etcd on 127.0.0.1: the host on that address holds the member, the other is a client of it.
+  assert.match(table.stdout, new RegExp(`^${name1}\\s+127\\.0\\.0\\.1\\s+leader\\s+member\\s+up\\s+1`, 'm'));
+  assert.match(table.stdout, new RegExp(`^${name2}\\s+127\\.0\\.0\\.2\\s+worker\\s+client\\s+up\\s+1`, 'm'));
 
   const info = await runCli(['info', ...api(), '--json']);
   const i = JSON.parse(info.stdout) as { leader: string; hosts: { total: number }; jobs: { byState: Record<string, number> } };

@@ -72,7 +72,11 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<{ router: number; api: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`host ${o.name} not ready in 20 s:\n${out}`)), 20_000);
+    // A host that is not ready in time is ended here: left running it would outlive the test.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`host ${o.name} not ready in 20 s:\n${out}`));
+    }, 20_000);
     const onData = (): void => {
       const m = /ready router=(\d+) api=(\d+)/.exec(out);
       if (m) {

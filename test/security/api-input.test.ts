@@ -82,6 +82,7 @@ test('the routes added for these limits need a token like every other, and a ref
     { method: 'POST', url: '/v1/settings', payload: { maxScale: 1 } },
     { method: 'POST', url: '/v1/local/cleanup', payload: { stack: 'shop', images: [], removeVolumes: true } },
     { method: 'DELETE', url: '/v1/stack/shop?volumes=1' },
+    { method: 'POST', url: '/v1/rebalance', payload: {} },
   ] as InjectOptions[]) {
     for (const t of [undefined, 'garbage']) {
       const res = await app.inject({ ...o, headers: t ? { authorization: `Bearer ${t}` } : {} });
@@ -105,6 +106,7 @@ test('an unknown JSON property is refused with 400 VIKING_E_UNKNOWN_PROPERTY nam
     [{ method: 'POST', url: '/v1/local/cleanup', payload: { stack: 'shop', images: [], removeVolumes: true, everything: true } }, 'everything'],
     [{ method: 'GET', url: '/v1/ps?stack=shop&all=1' }, 'all'],
     [{ method: 'DELETE', url: '/v1/stack/shop?purge=1' }, 'purge'],
+    [{ method: 'POST', url: '/v1/rebalance', payload: { dryRun: false, volumes: true } }, 'volumes'],
   ];
   const before = await dump();
   for (const [o, property] of cases) {

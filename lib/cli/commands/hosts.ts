@@ -7,6 +7,9 @@
  *   viking hosts drain NAME      move its stateless containers away, place nothing new there
  *   viking hosts drain NAME --undo
  *   viking hosts rm NAME [--force]   forget a host that is gone for good
+ *   viking hosts rebalance [--dry-run] [--json]
+ *                                move replicas, one at a time with no downtime, so each
+ *                                node is spread across the hosts again and load evens out
  */
 import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
@@ -14,6 +17,35 @@ import { formatTable, handled, printJson } from '../output.js';
 import { withApi, withJson, type ReadArgs } from '../options.js';
 import type { HostRow } from '../../hosts/ops.js';
 import type { JobRow } from '../../api/status.js';
+import type { MoveResult } from '../../hosts/rebalance.js';
+import { followProgress } from '../progress.js';
+
+interface RebalanceArgs extends ReadArgs {
+  dryRun?: boolean;
+}
+
+/** The moves as an aligned table: what moved where and how long each took. */
+export function movesTable(moves: MoveResult[]): string {
+  return formatTable(
+    ['NODE', 'REPLICA', 'FROM', 'TO', 'WHY', 'TIME', 'RESULT'],
+    moves.map((m) => [m.node, m.replica, m.from, m.to, m.reason, m.status === 'planned' ? '-' : `${(m.ms / 1000).toFixed(1)}s`, m.detail ? `${m.status}: ${m.detail}` : m.status]),
+  );
+}
+
+async function rebalanceHosts(args: RebalanceArgs): Promise<void> {
+  const api = await ApiClient.from(args);
+  const res = await api.call('POST', '/v1/rebalance', { dryRun: args.dryRun ?? false });
+  // With --json the progress goes to stderr and stdout holds only the moves.
+  const r = await followProgress<{ dryRun: boolean; moves: MoveResult[] }>(res, { say: (line) => (args.json ? process.stderr : process.stdout).write(`${line}\n`) });
+  if (args.json) return printJson(r.moves);
+  if (r.moves.length === 0) {
+    process.stdout.write('nothing to move: every node is spread and the load is even\n');
+    return;
+  }
+  process.stdout.write(`${movesTable(r.moves)}\n`);
+  if (r.dryRun) process.stdout.write(`${r.moves.length} move(s) planned; run without --dry-run to make them\n`);
+  else if (r.moves.some((m) => m.status === 'skipped')) process.exitCode = 1;
+}
 
 interface NameArgs extends ReadArgs {
   name: string;
@@ -92,6 +124,12 @@ export function hostsCommand(y: Argv): Argv {
             const r = await (await ApiClient.from(args)).delete<{ name: string; unpinned: string[] }>(`/v1/server/${encodeURIComponent(args.name)}${args.force ? '?force=1' : ''}`);
             process.stdout.write(`${r.name} removed${r.unpinned.length ? `; volume nodes unpinned: ${r.unpinned.join(', ')}` : ''}\n`);
           }),
+        )
+        .command<RebalanceArgs>(
+          'rebalance',
+          'move replicas one at a time, with no downtime, so nodes are spread across the hosts and load evens out',
+          (b) => withJson(b).option('dry-run', { type: 'boolean', describe: 'only print the moves it would make' }) as unknown as Argv<RebalanceArgs>,
+          handled(rebalanceHosts),
         )
         .demandCommand(0),
     () => {},
