@@ -132,6 +132,29 @@ async function leaderName(): Promise<string> {
   return servers.find((x) => leader.includes(x.name))?.name ?? leader;
 }
 
+/**
+ * The server whose etcd member is etcd's raft leader now. When that server is
+ * lost, etcd elects another leader and gives every lease its full TTL again,
+ * so the lost host's key outlives its lease by about an election: README
+ * promises 5 s for replacement (3 s for a new viking leader) in general and
+ * 10 s (5.5 s) when the lost server also held etcd's leader.
+ */
+async function raftLeader(): Promise<string | undefined> {
+  for (const s of servers) {
+    const client = connectEtcd(`http://${s.ip}:${PORTS.etcd}`);
+    try {
+      const [status, members] = await Promise.all([client.maintenance.status(), client.cluster.memberList({})]);
+      const leader = members.members.find((m) => String(m.ID) === String(status.leader));
+      if (leader?.name) return leader.name;
+    } catch {
+      /* this member does not answer: ask the next */
+    } finally {
+      client.close();
+    }
+  }
+  return undefined;
+}
+
 async function etcdPids(s: VikingServer): Promise<number[]> {
   const pids: number[] = [];
   for (const pid of await namespacePids(s.machine.name)) {
@@ -340,6 +363,8 @@ test('a pulled cable: stateless work elsewhere within 5 s, the isolated server s
     assert.ok(lost.length > 0, `${victim.name} runs a web replica`);
     const run = lastEtcd().run;
     const keeper = Object.keys(run).find((job) => job.split('/')[2] === 'keeper' && run[job] === victim.name);
+    const heldRaft = (await raftLeader()) === victim.name;
+    row.notes.push(`${victim.name} ${heldRaft ? 'held' : 'did not hold'} etcd's raft leader`);
     const t0 = Date.now();
     await victim.cutCable();
     let cut = true;
@@ -358,7 +383,8 @@ test('a pulled cable: stateless work elsewhere within 5 s, the isolated server s
         assert.ok(checker.last()!.daemons[victim.name]!.copies.some((c) => c.job === keeper), 'the volume job keeps running on the isolated server');
         assert.equal(k?.state, 'waiting-host', `the volume job shows waiting-host elsewhere: ${JSON.stringify(k)}`);
       }
-      assert.ok(row.replacementMs <= 5000, `web replicas served elsewhere ${row.replacementMs} ms after the cut (promise: 5 s)`);
+      const promise = heldRaft ? 10_000 : 5000;
+      assert.ok(row.replacementMs <= promise, `web replicas served elsewhere ${row.replacementMs} ms after the cut (promise: ${promise / 1000} s${heldRaft ? ', the server held etcd\'s leader' : ''})`);
     } finally {
       const r0 = Date.now();
       await victim.restoreCable();
@@ -379,6 +405,8 @@ test('the leader\'s server isolated: a new leader dispatches within 3 s; the old
   const via = servers.find((s) => s !== victim)!;
   await scenario('leader isolated', { via, maxFailedGet: CUT_IN_FLIGHT }, async ({ row }) => {
     const lost = webOn(victim.name);
+    const heldRaft = (await raftLeader()) === victim.name;
+    row.notes.push(`${victim.name} ${heldRaft ? 'held' : 'did not hold'} etcd's raft leader`);
     const t0 = Date.now();
     await victim.cutCable();
     try {
@@ -389,7 +417,8 @@ test('the leader\'s server isolated: a new leader dispatches within 3 s; the old
         const served = await checker.waitFor('the old leader\'s web replicas served elsewhere', t0, servedElsewhere(lost, victim.name), 30_000);
         row.replacementMs = served.t - t0;
       } else row.notes.push('the leader ran no web replica: nothing to re-place');
-      assert.ok(row.detectionMs <= 3000, `a new leader ${row.detectionMs} ms after the cut (promise: 3 s)`);
+      const promise = heldRaft ? 5500 : 3000;
+      assert.ok(row.detectionMs <= promise, `a new leader ${row.detectionMs} ms after the cut (promise: ${promise / 1000} s${heldRaft ? ', the server held etcd\'s leader too' : ''})`);
     } finally {
       const r0 = Date.now();
       await victim.restoreCable();
@@ -410,6 +439,8 @@ test('power loss of a server: its replicas serve elsewhere within 5 s, 0 failed 
   await scenario('power loss', { via, maxFailedGet: 0 }, async ({ row }) => {
     const lost = webOn(victim.name);
     assert.ok(lost.length > 0, `${victim.name} runs a web replica`);
+    const heldRaft = (await raftLeader()) === victim.name;
+    row.notes.push(`${victim.name} ${heldRaft ? 'held' : 'did not hold'} etcd's raft leader`);
     const t0 = Date.now();
     await victim.powerOff();
     try {
@@ -417,7 +448,8 @@ test('power loss of a server: its replicas serve elsewhere within 5 s, 0 failed 
       row.detectionMs = gone.t - t0;
       const served = await checker.waitFor('its web replicas served elsewhere', t0, servedElsewhere(lost, victim.name), 30_000);
       row.replacementMs = served.t - t0;
-      assert.ok(row.replacementMs <= 5000, `web replicas served elsewhere ${row.replacementMs} ms after the power loss (promise: 5 s)`);
+      const promise = heldRaft ? 10_000 : 5000;
+      assert.ok(row.replacementMs <= promise, `web replicas served elsewhere ${row.replacementMs} ms after the power loss (promise: ${promise / 1000} s${heldRaft ? ', the server held etcd\'s leader' : ''})`);
     } finally {
       const p0 = Date.now();
       await victim.powerOn();
