@@ -60,6 +60,8 @@ export interface DispatcherOptions {
   resyncMs?: number;
   /** How long a new dispatcher waits for a host it has never seen alive before moving its jobs (5 s). */
   hostGraceMs?: number;
+  /** Whether to hold unseen hosts at all now (default: always within hostGraceMs of the start). */
+  holdUnseenHosts?: () => boolean;
   log?: (msg: string) => void;
   /** A commit was refused by the leader fence: the leadership it was fenced on is over. */
   onFenced?: (held: Leadership) => void;
@@ -150,6 +152,7 @@ export class Dispatcher {
     const held = new Set<string>();
     const graceMs = this.options.hostGraceMs ?? 5000;
     if (Date.now() - this.startedAt >= graceMs) return held;
+    if (this.options.holdUnseenHosts && !this.options.holdUnseenHosts()) return held;
     for (const placed of snap.placed.values()) {
       if (!snap.hosts.has(placed.host) && !this.seenAlive.has(placed.host)) held.add(placed.host);
     }

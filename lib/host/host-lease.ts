@@ -53,6 +53,16 @@ export class HostLease implements LeasedWriter {
   ) {}
 
   /** Milliseconds since the lease was last renewed. */
+  /**
+   * True when this host's etcd calls failed within the last `ms` (a keepalive
+   * failed, the lease was lost, a renewal failed): etcd was away from here.
+   */
+  troubledWithin(ms: number): boolean {
+    return Date.now() - this.troubleAt < ms;
+  }
+
+  private troubleAt = 0;
+
   sinceRenewed(): number {
     return Date.now() - this.renewedAt;
   }
@@ -85,7 +95,11 @@ export class HostLease implements LeasedWriter {
     lease.on('keepaliveSucceeded', () => {
       if (this.lease === lease) this.renewedAt = Date.now();
     });
+    lease.on('keepaliveFailed', () => {
+      this.troubleAt = Date.now();
+    });
     lease.on('lost', () => {
+      this.troubleAt = Date.now();
       if (this.closed || this.lease !== lease) return;
       this.lease = undefined;
       this.renewSoon(100);
@@ -111,6 +125,7 @@ export class HostLease implements LeasedWriter {
           this.onRenewed();
         })
         .catch((err: Error) => {
+          this.troubleAt = Date.now();
           this.onRenewFailed(err);
           void lease.revoke().catch(() => {});
           this.renewSoon(500);

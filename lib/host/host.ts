@@ -252,7 +252,13 @@ export class VikingHost {
     }
 
     if (c.master) {
-      this.leader = new LeaderRole(this.client, c.name, { ...(c.leaderTtlSeconds !== undefined ? { ttlSeconds: c.leaderTtlSeconds } : {}), log });
+      const lease = this.lease;
+      this.leader = new LeaderRole(this.client, c.name, {
+        ...(c.leaderTtlSeconds !== undefined ? { ttlSeconds: c.leaderTtlSeconds } : {}),
+        // etcd away from this host in the last 30 s (a quorum loss): hold hosts whose keys are not back yet.
+        ...(lease ? { etcdWasAway: () => lease.troubledWithin(30_000) } : {}),
+        log,
+      });
       this.leader.start();
     }
     this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);

@@ -17,6 +17,13 @@ export interface LeaderOptions {
   ttlSeconds?: number;
   /** Dispatch's resync period (default DISPATCH_RESYNC_MS). */
   resyncMs?: number;
+  /**
+   * Whether etcd was away from this host lately. Only then does a new
+   * dispatcher give hosts it never saw alive time to put their keys back
+   * (their absence says nothing about them); a leader that takes over from
+   * a dead one with etcd healthy moves the dead host's jobs at once.
+   */
+  etcdWasAway?: () => boolean;
   log?: (msg: string) => void;
 }
 
@@ -90,6 +97,7 @@ export class LeaderRole {
       this.dispatcher = new Dispatcher(this.client, () => this.election.current, {
         ...(log ? { log } : {}),
         ...(this.options.resyncMs !== undefined ? { resyncMs: this.options.resyncMs } : {}),
+        ...(this.options.etcdWasAway ? { holdUnseenHosts: this.options.etcdWasAway } : {}),
         onFenced: (fenced) => {
           this.fenced++;
           this.election.relinquish(fenced, new Error('a leader write was refused by the fence: another host leads'));
