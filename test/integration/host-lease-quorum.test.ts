@@ -7,11 +7,6 @@
  * takes the key over from its own lost lease at once, and its record and
  * endpoints never disappear.
  *
- * Not yet in `npm test`: it fails in about half the runs on this machine
- * (the key and endpoint still lapse once, at the same moment: the old lease
- * ended before the take-over), with either take-over (compare on the lease
- * or on the mod revision). Open in issue 11.
- *
  * A real 3-member etcd; two members are frozen (SIGSTOP) for 8 s, longer
  * than the 3 s lease; the host's client talks only to the member that stays
  * up, as a server's `viking host` talks to its own member.
