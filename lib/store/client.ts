@@ -12,7 +12,7 @@
  * in 9-11 s with them.
  */
 import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IDefaultPolicyContext, type IPolicy } from 'cockatiel';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type IDefaultPolicyContext, type IPolicy } from 'cockatiel';
 import { NOT_JSON } from './records.js';
 import { currentCallScope, unaryDeadline } from './call-scope.js';
 
@@ -37,7 +37,10 @@ export function connectEtcd(urls: string | string[]): Etcd3 {
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: unaryDeadline('params' in ctx ? ctx.params : undefined) }),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-      global: withinCallBudget(retry(handleWhen(isRecoverableError), { maxAttempts: 3 })),
+      // Every member's breaker open at once (calls cut short while a member was away) used to fail the
+      // call outright ("circuit breaker is open", seen in the servers e2e): it is tried again after a
+      // pause, by when the breakers let a call through (half-open after 1 s).
+      global: withinCallBudget(retry(handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)), { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 300, maxDelay: 1200 }) })),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
     },
   });
