@@ -23,6 +23,10 @@ export const PREFIX = {
   locks: '/locks/',
   routers: '/routers/',
   claims: '/claims/',
+  /** TLS certificates (lib/certs/record.ts): `/certs/pem/<domain>`, `/certs/status/<domain>`, `/certs/acme/...`. */
+  certs: '/certs/',
+  /** ACME HTTP-01 answers every router serves: `/acme-challenge/<token>` -> key authorization, under the issuer's lease. */
+  acmeChallenge: '/acme-challenge/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -35,6 +39,18 @@ export const CLUSTER_ID_KEY = '/cluster/id';
 export const JOIN_LOCK_KEY = '/join/lock';
 /** Held (under a lease) while `viking hosts rebalance` moves replicas: one rebalance at a time. */
 export const REBALANCE_LOCK_KEY = '/rebalance';
+
+/** `/certs/pem/<domain>`: a CertRecord (key included; never shown). */
+export const certKey = (domain: string): string => `${PREFIX.certs}pem/${domain}`;
+export const certPemPrefix = `${PREFIX.certs}pem/`;
+/** `/certs/status/<domain>`: the ACME issuer's CertStatus for the domain. */
+export const certStatusKey = (domain: string): string => `${PREFIX.certs}status/${domain}`;
+export const certStatusPrefix = `${PREFIX.certs}status/`;
+/** The ACME account (key, url, email, directory), made once per cluster and directory. */
+export const ACME_ACCOUNT_KEY = '/certs/acme/account';
+/** Held under a lease by the one host that orders certificates now. */
+export const ACME_ISSUER_KEY = '/certs/acme/issuer';
+export const acmeChallengeKey = (token: string): string => `${PREFIX.acmeChallenge}${token}`;
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;
