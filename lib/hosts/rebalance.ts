@@ -18,7 +18,9 @@
  *      `/deploy/B/J` rewritten without the lease (it is B's for good), and
  *      `/deploy/A/J` deleted. A's slave withdraws the old endpoint, waits for
  *      the routers, drains, and stops the old container (lib/slave).
- *   4. wait until the old endpoint is gone from /ports; then the next move.
+ *   4. wait until the old endpoint is gone from /ports, then until A's slave
+ *      has removed the old container (it holds `/retiring/A/J` meanwhile);
+ *      then the next move. So at most one replica runs twice at any moment.
  *
  * A failure at 1-3 (the new copy fails its check, the world moved) revokes
  * the move's lease, which deletes `/deploy/B/J` if it is still the move's;
@@ -32,7 +34,7 @@ import { VikingError, toVikingError } from '../errors.js';
 import { planRebalance, type BalanceHost, type Move } from '../dowding/rebalance.js';
 import { readSnapshot, toPlanHosts } from '../dispatch/snapshot.js';
 import { readPrefix } from '../store/client.js';
-import { PREFIX, REBALANCE_LOCK_KEY, deployKey, hostKey, jobPath, portsNodePrefix, runKey } from '../store/keys.js';
+import { PREFIX, REBALANCE_LOCK_KEY, deployKey, hostKey, jobPath, portsNodePrefix, retiringKey, runKey } from '../store/keys.js';
 import type { DeployState, JobId, PortEndpoint } from '../store/records.js';
 import { waitRoutersSeen } from '../router/acks.js';
 import { withStackLock } from '../schedule/lock.js';
@@ -63,6 +65,8 @@ export interface RebalanceOptions {
   timeoutMs?: number;
   /** Longest wait for the routers to ack the new endpoint (default 5 s; it is then only a delay, not a failure). */
   routerAckTimeoutMs?: number;
+  /** Longest wait for the old container to be gone before the next move (default 60 s; then it goes on, saying so). */
+  retireTimeoutMs?: number;
 }
 
 const MOVE_LEASE_SECONDS = 10;
@@ -186,6 +190,10 @@ async function moveOne(client: Etcd3, m: Move, o: RebalanceOptions, say: (what: 
     if (!switched.succeeded) throw new VikingError('VIKING_E_MOVE_CONFLICT', 'the replica changed while its new copy started; the new copy is withdrawn');
     await waitEndpointGone(client, job, m.from, o.timeoutMs ?? 120_000);
     say(`the copy on ${m.from} takes no more traffic (${secs()}); it drains and stops`);
+    // The next move starts a copy of another replica: wait until this one's old
+    // container is gone, so at most one replica ever runs twice at a time.
+    const stopped = await waitRetired(client, job, m.from, o.retireTimeoutMs ?? 60_000);
+    if (!stopped) say(`the copy on ${m.from} still stops after ${secs()}; going on`);
   } finally {
     // Deletes the new copy's /deploy key if it is still this move's; once handed over it has no lease.
     await lease.revoke().catch(() => {});
@@ -219,6 +227,20 @@ async function waitRunning(client: Etcd3, job: JobId, host: string, timeoutMs: n
     if (Date.now() > deadline) throw new VikingError('VIKING_E_DEPLOY_TIMEOUT', `${jobPath(job)} was not healthy on ${host} after ${Math.round(timeoutMs / 1000)}s`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Waits until `host`'s slave has removed the job's old container: it holds
+ * `/retiring/<host>/<job>` (under its host lease) from before it withdraws the
+ * endpoint until the container is gone. False after `timeoutMs`.
+ */
+async function waitRetired(client: Etcd3, job: JobId, host: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await client.get(retiringKey(host, job)).exists())) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
 }
 
 async function waitEndpointGone(client: Etcd3, job: JobId, host: string, timeoutMs: number): Promise<void> {

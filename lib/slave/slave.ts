@@ -14,7 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../store/wake-loop.js';
 import { ensureClusterId } from '../store/cluster-id.js';
-import { REGISTRY_KEY, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey } from '../store/keys.js';
+import { REGISTRY_KEY, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey, retiringKey } from '../store/keys.js';
 import type { ContainerLimits, DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { exitInfo, lastLogLines, listOwned, ownerLabels, removeContainer, specHash, startJob, type OwnedContainer, type Owner } from './containers.js';
 import { waitHealthy } from './health.js';
@@ -378,15 +378,25 @@ export class Slave {
 
   private async remove(container: OwnedContainer, why: 'unwanted' | 'outdated'): Promise<void> {
     const path = jobPath(container.job);
-    // Routers drop the endpoint first: once all of them acknowledged, no new request
-    // can reach the container, and the ones in flight get drainMs to finish.
-    const withdrawn = await this.unpublish(container.id);
-    if (withdrawn !== undefined) {
-      const seen = await waitRoutersSeen(this.o.client, withdrawn, this.o.routerAckTimeoutMs ?? 5000);
-      if (!seen.ok) this.o.log?.(`${path}: routers ${seen.lagging.join(', ')} did not confirm in ${seen.waitedMs} ms; stopping anyway`);
-      await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
+    // Said before the endpoint goes, so whoever sees the endpoint gone (a rebalance
+    // move) can wait for the container itself to be gone before starting another copy.
+    // Under the host's lease: it cannot outlive this host. Best effort: a removal
+    // never waits on it.
+    const retiring = retiringKey(this.o.host, container.job);
+    const said = await this.o.lease.put(retiring, JSON.stringify({ container: container.id, since: new Date().toISOString() })).then(() => true, () => false);
+    try {
+      // Routers drop the endpoint first: once all of them acknowledged, no new request
+      // can reach the container, and the ones in flight get drainMs to finish.
+      const withdrawn = await this.unpublish(container.id);
+      if (withdrawn !== undefined) {
+        const seen = await waitRoutersSeen(this.o.client, withdrawn, this.o.routerAckTimeoutMs ?? 5000);
+        if (!seen.ok) this.o.log?.(`${path}: routers ${seen.lagging.join(', ')} did not confirm in ${seen.waitedMs} ms; stopping anyway`);
+        await new Promise((r) => setTimeout(r, this.o.drainMs ?? 1000));
+      }
+      await removeContainer(this.o.docker, container.id);
+    } finally {
+      if (said) await this.o.client.delete().key(retiring).exec().catch(() => {});
     }
-    await removeContainer(this.o.docker, container.id);
     if (why === 'unwanted') {
       this.memory.delete(path);
       this.lastState.delete(path);

@@ -23,6 +23,8 @@ export const PREFIX = {
   locks: '/locks/',
   routers: '/routers/',
   claims: '/claims/',
+  /** `/retiring/<host>/<job path>`: a slave is draining and stopping that job's old container (under the host's lease). */
+  retiring: '/retiring/',
   /** TLS certificates (lib/certs/record.ts): `/certs/pem/<domain>`, `/certs/status/<domain>`, `/certs/acme/...`. */
   certs: '/certs/',
   /** ACME HTTP-01 answers every router serves: `/acme-challenge/<token>` -> key authorization, under the issuer's lease. */
@@ -76,6 +78,7 @@ export const procKey = (job: JobId): string => `${PREFIX.proc}${jobPath(job)}`;
 export const runKey = (job: JobId): string => `${PREFIX.run}${jobPath(job)}`;
 export const deployPrefix = (host: string): string => `${PREFIX.deploy}${host}/`;
 export const deployKey = (host: string, job: JobId): string => `${deployPrefix(host)}${jobPath(job)}`;
+export const retiringKey = (host: string, job: JobId): string => `${PREFIX.retiring}${host}/${jobPath(job)}`;
 export const procTagPrefix = (stack: string, tag: string): string => `${PREFIX.proc}${stack}/${tag}/`;
 export const procStackPrefix = (stack: string): string => `${PREFIX.proc}${stack}/`;
 export const portsNodePrefix = (stack: string, node: string): string => `${PREFIX.ports}${stack}/${node}/`;
