@@ -132,6 +132,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
           reply,
           (emit) => rebalance(ctx.client, { dryRun: req.body?.dryRun ?? false, emit, by: actorOf(req), hostName: ctx.hostName }),
           (code) => (failed = code),
+          ctx,
         );
       } finally {
         ctx.metrics?.operations.inc({ kind: 'rebalance', result: failed ?? 'ok' });

@@ -41,7 +41,7 @@ export function registerDeployRoutes(app: FastifyInstance, ctx: ApiContext): voi
   const run = async <R extends object>(kind: string, reply: FastifyReply, op: (emit: Emit) => Promise<R>): Promise<FastifyReply> => {
     let failed: string | undefined;
     try {
-      await streamProgress(reply, op, (code) => (failed = code));
+      await streamProgress(reply, op, (code) => (failed = code), ctx);
     } finally {
       ctx.metrics?.operations.inc({ kind, result: failed ?? 'ok' });
     }

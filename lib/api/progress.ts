@@ -12,12 +12,19 @@
  */
 import type { FastifyReply } from 'fastify';
 import { toVikingError } from '../errors.js';
+import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 import type { Emit, RolloutEvent } from '../schedule/rollout.js';
 
 export type ProgressLine<R> =
   | ({ type: 'progress' } & RolloutEvent)
   | ({ type: 'result' } & R)
   | { type: 'error'; statusCode: number; code: string; message: string; details?: Record<string, unknown> };
+
+/** Who answers: names the host and the etcd members in VIKING_E_ETCD_UNAVAILABLE. */
+export interface ProgressContext {
+  hostName: string;
+  etcdUrls?: string[];
+}
 
 export interface ProgressOutcome {
   /** The stream had started when the operation ended. */
@@ -33,7 +40,8 @@ export interface ProgressOutcome {
 export async function streamProgress<R extends object>(
   reply: FastifyReply,
   op: (emit: Emit) => Promise<R>,
-  onError?: (code: string, message: string) => void,
+  onError: ((code: string, message: string) => void) | undefined,
+  ctx: ProgressContext,
 ): Promise<ProgressOutcome> {
   const raw = reply.raw;
   let started = false;
@@ -57,7 +65,9 @@ export async function streamProgress<R extends object>(
     raw.end();
     return { streamed: true };
   } catch (err) {
-    const e = toVikingError(err);
+    // etcd gone mid-stream (no quorum, every member's breaker open) is told as
+    // such, as the API's error handler does before a stream starts, not as a 500.
+    const e = isEtcdUnavailable(err) ? etcdUnavailableError(ctx.hostName, err, ctx.etcdUrls) : toVikingError(err);
     onError?.(e.code, e.message);
     if (!started) throw e;
     write({ type: 'error', ...e.toJSON() });

@@ -79,6 +79,7 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
         failed = code;
         if (code === 'VIKING_E_INTERNAL') ctx.log?.(`push failed: ${code}: ${message}`);
       },
+      ctx,
     );
     ctx.metrics?.pushes.inc({ result: failed ?? 'ok' });
     if (failed) await removeTree(uploadDir).catch(() => {});
