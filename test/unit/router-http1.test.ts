@@ -97,7 +97,7 @@ describe('parseResponseHead', () => {
 
   const framing: Array<[string, string, string, string]> = [
     ['no length: until close', head('HTTP/1.1 200 OK', 'X: 1'), 'GET', 'close'],
-    ['HTTP/1.0 without keep-alive closes', head('HTTP/1.0 200 OK', 'Content-Length: 2'), 'GET', 'length'],
+    ['HTTP/1.0 with a Content-Length is framed by its length', head('HTTP/1.0 200 OK', 'Content-Length: 2'), 'GET', 'length'],
     ['a coding other than chunked last: until close', head('HTTP/1.1 200 OK', 'Transfer-Encoding: chunked, gzip'), 'GET', 'close'],
     ['HEAD has no body', head('HTTP/1.1 200 OK', 'Content-Length: 10'), 'HEAD', 'none'],
     ['204 has no body', head('HTTP/1.1 204 No Content'), 'GET', 'none'],
