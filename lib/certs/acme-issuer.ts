@@ -86,8 +86,14 @@ export class AcmeIssuer {
     this.role.start();
   }
 
+  /**
+   * Gives the role back. An order in flight is not awaited past 2 s (it may
+   * take minutes): its writes are fenced, so once the key is gone they fail.
+   */
   async stop(): Promise<void> {
-    await this.stopLoop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.stopLoop(), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     await this.role.stop();
   }
 

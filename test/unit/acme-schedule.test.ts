@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { backoffMs, failedStatus, nameCovers, planDomain, renewAt, DEFAULT_BACKOFF, RENEW_BEFORE_MS } from '../../lib/certs/acme-schedule.js';
 import { challengeToken, ChallengeAnswers, CHALLENGE_PATH } from '../../lib/router/acme-challenges.js';
 import { parseAcmeFlags, LETS_ENCRYPT_DIRECTORY } from '../../lib/certs/acme-config.js';
+import { acmeSettings } from '../../lib/cli/commands/acme-flags.js';
 import type { CertRecord, CertStatus } from '../../lib/certs/record.js';
 
 const DAY = 86_400_000;
@@ -105,4 +106,9 @@ test('ACME flags: an email turns it on, off turns it off, bad input is refused w
   assert.throws(() => parseAcmeFlags('mailto:ops@example.com'), /--acme-email/);
   assert.throws(() => parseAcmeFlags('ops@example.com', 'http://acme.example.com/dir'), /--acme-directory must be an https/);
   assert.throws(() => parseAcmeFlags('ops@example.com', 'nope'), /--acme-directory/);
+  // The host's settings: nothing given leaves the cluster's setting alone; a directory alone is refused.
+  assert.deepEqual(acmeSettings({}), {});
+  assert.deepEqual(acmeSettings({ 'acme-email': 'off' }), { acme: { settings: null } });
+  assert.deepEqual(acmeSettings({ 'acme-issuer-ttl': 4 }), { acme: { issuerTtlSeconds: 4 } });
+  assert.throws(() => acmeSettings({ 'acme-directory': 'https://x.example/dir' }), /--acme-directory needs --acme-email/);
 });
