@@ -191,6 +191,27 @@ test('every router answers a challenge from etcd, and hostile challenge paths ge
   }
 });
 
+test('a failed validation is recorded with its error, the failure count and the next try, and is not retried before it', async () => {
+  // Nothing listens on this address: pebble's validation fails.
+  await pebble.pointName('nowhere.viking.test', '127.0.31.9');
+  await addDomain('nowhere.viking.test');
+  const failed = await waitFor('a failed status for nowhere.viking.test', async () => {
+    const s = await readJson<CertStatus>(certStatusKey('nowhere.viking.test'));
+    return s?.state === 'failed' ? s : null;
+  }, 60_000, 100);
+  assert.equal(failed.failures, 1);
+  assert.match(failed.lastError ?? '', /connect|refused|127\.0\.31\.9/i);
+  const wait = Date.parse(failed.nextTryAt!) - Date.parse(failed.updatedAt);
+  assert.ok(wait >= 4.9 * 60_000 && wait <= 5.1 * 60_000, `first backoff is 5 minutes (${wait} ms)`);
+  assert.equal(await client.get(certKey('nowhere.viking.test')).string(), null);
+  // Other changes wake the issuer meanwhile; the failed domain still waits for its time.
+  await pebble.pointName('other.viking.test', IPS[0]);
+  await addDomain('other.viking.test');
+  await waitFor('other.viking.test issued', () => readJson<CertRecord>(certKey('other.viking.test')), 60_000, 200);
+  const still = await readJson<CertStatus>(certStatusKey('nowhere.viking.test'));
+  assert.deepEqual([still?.state, still?.failures, still?.nextTryAt], ['failed', 1, failed.nextTryAt]);
+});
+
 test('when the issuer is SIGKILLed, the other host takes the issuer lease and orders the next certificate', async () => {
   const issuer = (await issuerHost())!;
   const dying = hostAt(issuer);
