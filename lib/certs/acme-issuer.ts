@@ -138,6 +138,8 @@ export class AcmeIssuer {
       const plan = planDomain(domain, recordOf.get(domain) ?? null, status, Date.now(), customNames);
       if (plan.kind === 'wait') {
         if (plan.wakeAt !== null) nextWake = Math.min(nextWake, plan.wakeAt);
+      } else if (plan.kind === 'clear') {
+        await this.fenced([this.o.client.delete().key(certStatusKey(domain))]);
       } else if (plan.kind === 'fail') {
         await this.writeStatus({ domain, state: 'failed', lastError: plan.error, updatedAt: new Date().toISOString() });
         this.o.log?.(`acme: ${domain}: ${plan.error}`);

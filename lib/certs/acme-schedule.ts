@@ -65,7 +65,9 @@ export type DomainPlan =
   /** Order a certificate: the first one (`renewal` false) or a new one for an expiring one. */
   | { kind: 'order'; renewal: boolean }
   /** Record that this domain cannot be served by ACME (once). */
-  | { kind: 'fail'; error: string };
+  | { kind: 'fail'; error: string }
+  /** An operator's certificate took over: the issuer's old status (a failure, say) would mislead; remove it. */
+  | { kind: 'clear' };
 
 /**
  * What the issuer does for one domain now. A custom certificate (any record
@@ -73,9 +75,10 @@ export type DomainPlan =
  * After a failure, nothing happens before `nextTryAt`.
  */
 export function planDomain(domain: string, record: CertRecord | null, status: CertStatus | null, now: number, customNames: readonly string[] = []): DomainPlan {
-  if (record && record.source !== 'acme') return { kind: 'wait', wakeAt: null };
-  // An operator's certificate (a wildcard one, say) already covers it: SNI would prefer an ACME one, so none is ordered.
-  if (!record && customNames.some((n) => nameCovers(n, domain))) return { kind: 'wait', wakeAt: null };
+  // An operator's certificate for it, or one that covers it (a wildcard, say): SNI would prefer an ACME one, so none is ordered.
+  if ((record && record.source !== 'acme') || (!record && customNames.some((n) => nameCovers(n, domain)))) {
+    return status ? { kind: 'clear' } : { kind: 'wait', wakeAt: null };
+  }
   if (isWildcard(domain)) {
     const error = wildcardError(domain);
     return status?.state === 'failed' && status.lastError === error ? { kind: 'wait', wakeAt: null } : { kind: 'fail', error };

@@ -149,6 +149,11 @@ test('a wildcard domain is marked failed with an error that says to add a custom
   assert.match(status.lastError ?? '', /wildcard/);
   assert.match(status.lastError ?? '', /viking certs add '\*\.apps\.viking\.test' --cert FILE --key FILE/);
   assert.equal(await client.get(certKey('*.apps.viking.test')).string(), null);
+  // An operator adds a certificate for it (what `viking certs add` writes): the failure no longer shows.
+  const custom: CertRecord = { ...first, domain: '*.apps.viking.test', names: ['*.apps.viking.test'], source: 'custom', updatedAt: new Date().toISOString() };
+  await client.put(certKey('*.apps.viking.test')).value(JSON.stringify(custom));
+  await waitFor('the stale failure to go', async () => (await client.get(certStatusKey('*.apps.viking.test')).string()) === null, 20_000, 100);
+  assert.equal((await readJson<CertRecord>(certKey('*.apps.viking.test')))?.source, 'custom', 'ACME never replaces a custom certificate');
 });
 
 test(`a ${VALIDITY_S}-second certificate is renewed at two thirds of its lifetime, before it expires`, async () => {

@@ -63,6 +63,9 @@ test('what the issuer does for a domain', () => {
     ['failed, backoff not over: wait', ['a.example.com', null, failed(now + 1000), now], 'wait'],
     ['failed, backoff over: order again', ['a.example.com', null, failed(now - 1), now], 'order', false],
     ['wildcard: fail', ['*.example.com', null, null, now], 'fail'],
+    ['wildcard with a custom certificate: nothing to do', ['*.example.com', record(T0, 90 * DAY, 'custom'), null, now], 'wait'],
+    ['custom certificate after an ACME failure: the stale status goes', ['a.example.com', record(T0, 90 * DAY, 'custom'), failed(now + 1000), now], 'clear'],
+    ['covered by a custom wildcard after a failure: the stale status goes', ['a.example.com', null, failed(now + 1000), now, ['*.example.com']], 'clear'],
   ];
   for (const [name, args, kind, renewal] of cases) {
     const plan = planDomain(...args);
