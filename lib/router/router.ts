@@ -149,9 +149,9 @@ export class Router {
     return this.feed.latest;
   }
 
-  /** Worker process ids (empty when serving in-process). */
-  workerPids(): number[] {
-    return this.workers?.pids() ?? [];
+  /** Worker process ids (empty when serving in-process); `listening`: only those that take connections. */
+  workerPids(o: { listening?: boolean } = {}): number[] {
+    return (o.listening ? this.workers?.listeningPids() : this.workers?.pids()) ?? [];
   }
 
   private onSnapshot(snap: RouteSnapshot): void {

@@ -114,6 +114,11 @@ export class RouterWorkers {
     return [...this.slots.values()].map((s) => s.worker.process.pid ?? 0);
   }
 
+  /** Process ids of the workers that listen (a restarted one joins once it has its first snapshot). */
+  listeningPids(): number[] {
+    return [...this.slots.values()].filter((s) => s.revision !== undefined).map((s) => s.worker.process.pid ?? 0);
+  }
+
   async stop(graceMs = 2000): Promise<void> {
     this.stopping = true;
     await Promise.all(

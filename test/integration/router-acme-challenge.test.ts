@@ -73,6 +73,18 @@ test('a challenge put in etcd is answered by every router, worker processes incl
   assert.equal(app.hits, hitsBefore, 'no challenge request was proxied to the app');
 });
 
+test('a router worker that died and was started again answers the challenges at once', async () => {
+  await client.put(acmeChallengeKey(TOKEN)).value(KEY_AUTH);
+  const r = routers[0]!;
+  const [victim] = r.workerPids();
+  process.kill(victim!, 'SIGKILL');
+  await waitFor('a new worker listening in its place', () => r.workerPids({ listening: true }).length === 2 && !r.workerPids().includes(victim!), 15_000, 25);
+  // Every connection, on either worker, gets the answer: the new one had it before it listened.
+  const statuses = [];
+  for (let i = 0; i < 8; i++) statuses.push((await call(r.port, 'app.test', { path: `/.well-known/acme-challenge/${TOKEN}` })).status);
+  assert.deepEqual(statuses, Array(8).fill(200));
+});
+
 test('hostile challenge paths get 404 from the router and never reach the app', async () => {
   await client.put(acmeChallengeKey(TOKEN)).value(KEY_AUTH);
   const hitsBefore = app.hits;
