@@ -16,6 +16,9 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The ACME tests: Let's Encrypt's test CA and its DNS server (pebble-challtestsrv comes in the same package).
+command -v pebble >/dev/null 2>&1 || need+=(pebble)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 for extra in "$@"; do command -v "$extra" >/dev/null 2>&1 || need+=("$extra"); done
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -37,4 +40,4 @@ if ! docker info >/dev/null 2>&1 && ! curl -sf --unix-socket /var/run/docker.soc
   done
   curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null || { echo "install-deps: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
 fi
-echo "install-deps: docker, etcd, docker-registry and busybox-static are ready"
+echo "install-deps: docker, etcd, docker-registry, busybox-static and pebble are ready"

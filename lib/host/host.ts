@@ -31,6 +31,8 @@ import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
 import type { ContainerLimits, HostRecord } from '../store/records.js';
 import { DEFAULT_LIMITS } from '../slave/containers.js';
+import { AcmeIssuer } from '../certs/acme-issuer.js';
+import { writeAcmeConfig, type AcmeConfig } from '../certs/acme-config.js';
 
 export const VERSION = '0.1.0';
 
@@ -72,6 +74,13 @@ export interface HostConfig {
   routerTuning?: RouterTuning;
   maxUploadBytes?: number;
   maxUploadFiles?: number;
+  /**
+   * ACME (lib/certs): `settings` are written to etcd at start for the whole
+   * cluster (null turns ACME off; absent leaves what the cluster has). Every
+   * host campaigns for the issuer role, held `issuerTtlSeconds` (default 10)
+   * past its holder's death.
+   */
+  acme?: { settings?: Omit<AcmeConfig, 'updatedAt'> | null; issuerTtlSeconds?: number };
   log?: (msg: string) => void;
 }
 
@@ -113,6 +122,7 @@ export class VikingHost {
   private api: FastifyInstance | undefined;
   leader: LeaderRole | undefined;
   private registry: RegistryProcess | undefined;
+  acmeIssuer: AcmeIssuer | undefined;
   routerPort = 0;
   apiPort = 0;
   /** The cluster's id, read (or made) at start. */
@@ -261,6 +271,16 @@ export class VikingHost {
       });
       this.leader.start();
     }
+    if (c.acme?.settings !== undefined) await writeAcmeConfig(this.client, c.acme.settings);
+    const routerAt = c.routerListen && c.routerListen !== '0.0.0.0' && c.routerListen !== '::' ? c.routerListen : '127.0.0.1';
+    this.acmeIssuer = new AcmeIssuer({
+      client: this.client,
+      hostName: c.name,
+      ...(c.acme?.issuerTtlSeconds !== undefined ? { ttlSeconds: c.acme.issuerTtlSeconds } : {}),
+      routerUrl: () => `http://${routerAt.includes(':') ? `[${routerAt}]` : routerAt}:${this.routerPort}`,
+      log,
+    });
+    this.acmeIssuer.start();
     this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);
     log(`host ${c.name} of cluster ${this.clusterId} up: ip ${c.ip}, router :${this.routerPort}, api :${this.apiPort}${c.master ? ', master' : ''}`);
   }
@@ -279,6 +299,8 @@ export class VikingHost {
   async stop(o: { planned?: boolean } = {}): Promise<void> {
     const grace = this.config.stopGraceSeconds ?? 60;
     await this.leader?.stop().catch(() => {});
+    // Gives the issuer role (and the challenges under it) back at once, not after its TTL.
+    await this.acmeIssuer?.stop().catch(() => {});
     await this.api?.close().catch(() => {});
     await this.router?.stop().catch(() => {});
     this.fence?.stop();

@@ -24,6 +24,7 @@ import type { Upstreams } from './upstreams.js';
 import { FastExchange, type ExchangeClient } from './fast-exchange.js';
 import { NO_TRUSTED_PROXIES, type TrustedProxies } from './forwarding.js';
 import { rawErrorPage } from './pages.js';
+import { CHALLENGE_PATH } from './acme-challenges.js';
 
 export interface FastPathOptions {
   upstreams: Upstreams;
@@ -173,6 +174,8 @@ class ClientConnection implements ExchangeClient {
     const head = frameRequest(buf);
     if (head === undefined) return;
     if (head === null) return this.handoff();
+    // ACME HTTP-01 validations are the router's own to answer (node:http side), never an app's.
+    if (head.target.startsWith(CHALLENGE_PATH)) return this.handoff();
     const route = this.fp.o.routes().lookup(head.host);
     if (!route || route.kind !== 'container' || route.endpoints.length === 0) return this.handoff();
     this.buf = head.bodyStart < buf.length ? buf.subarray(head.bodyStart) : null;

@@ -21,6 +21,7 @@ import { RouterWorkers } from './workers.js';
 import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './route-table.js';
 import type { BalanceMode } from './upstreams.js';
+import { ChallengeFeed } from './acme-challenges.js';
 
 /** Puts that vanish with the host (its lease). */
 export interface AckWriter {
@@ -48,6 +49,8 @@ export function defaultRouterWorkers(): number {
 
 export class Router {
   private readonly feed: RouteFeed;
+  /** ACME HTTP-01 answers from etcd, handed to the HTTP servers like the routes. */
+  private readonly challenges: ChallengeFeed;
   private local: RouterServer | undefined;
   private workers: RouterWorkers | undefined;
   private first: ((snap: RouteSnapshot) => void) | undefined;
@@ -64,6 +67,14 @@ export class Router {
       dataDir: o.dataDir,
       ...(o.log ? { log: o.log } : {}),
       onSnapshot: (snap) => this.onSnapshot(snap),
+    });
+    this.challenges = new ChallengeFeed({
+      client: o.client,
+      ...(o.log ? { log: o.log } : {}),
+      onChange: (entries) => {
+        this.local?.challenges.replace(entries);
+        this.workers?.sendChallenges(entries);
+      },
     });
   }
 
@@ -99,6 +110,7 @@ export class Router {
     // A change that came while the servers were starting.
     const latest = this.feed.latest;
     if (latest && latest !== snap) this.onSnapshot(latest);
+    this.challenges.start();
     this.ack();
     return this.port;
   }
@@ -106,6 +118,7 @@ export class Router {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.feed.stop();
+    await this.challenges.stop();
     await this.workers?.stop();
     await this.local?.close();
   }
@@ -136,9 +149,9 @@ export class Router {
     return this.feed.latest;
   }
 
-  /** Worker process ids (empty when serving in-process). */
-  workerPids(): number[] {
-    return this.workers?.pids() ?? [];
+  /** Worker process ids (empty when serving in-process); `listening`: only those that take connections. */
+  workerPids(o: { listening?: boolean } = {}): number[] {
+    return (o.listening ? this.workers?.listeningPids() : this.workers?.pids()) ?? [];
   }
 
   private onSnapshot(snap: RouteSnapshot): void {

@@ -26,6 +26,7 @@ import { DEFAULT_CLIENT_TIMEOUTS, FastPath, type ClientTimeouts } from './fast-p
 import { errorPage, rawErrorPage } from './pages.js';
 import { TrustedProxies } from './forwarding.js';
 import { MAX_HEADERS } from './http1.js';
+import { CHALLENGE_PATH, ChallengeAnswers } from './acme-challenges.js';
 
 /** The client-facing limits an operator sets (flags of `viking host` / `viking up`). */
 export interface RouterTuning {
@@ -74,6 +75,8 @@ export class RouterServer {
   /** Client connections open now (both paths). */
   private open = 0;
   private readonly maxConnections: number;
+  /** ACME HTTP-01 answers (acme-challenges.ts), fed by the host process. */
+  readonly challenges = new ChallengeAnswers();
 
   constructor(private readonly o: RouterServerOptions = {}) {
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
@@ -191,6 +194,7 @@ export class RouterServer {
       res.shouldKeepAlive = false;
       return errorPage(res, 431, 'Request header fields too large', `a request may carry at most ${MAX_HEADERS} header fields`);
     }
+    if (req.url?.startsWith(CHALLENGE_PATH)) return this.challenges.serve(req, res);
     const route = this.table.lookup(req.headers.host);
     if (!route) {
       const [status, title, detail] = unknownDomain(req.headers.host);

@@ -36,6 +36,9 @@ process.on('message', (msg: PrimaryMessage) => {
         send({ type: 'applied', revision: server.revision });
       }
       return;
+    case 'acme-challenges':
+      server.challenges.replace(msg.entries);
+      return;
     case 'stop':
       void server.close(msg.graceMs).finally(() => process.exit(0));
       return;

@@ -22,7 +22,11 @@ export interface WorkerConfig {
   tuning?: RouterTuning;
 }
 
-export type PrimaryMessage = { type: 'snapshot'; snapshot: RouteSnapshot } | { type: 'stop'; graceMs: number };
+export type PrimaryMessage =
+  | { type: 'snapshot'; snapshot: RouteSnapshot }
+  | { type: 'stop'; graceMs: number }
+  /** The whole set of ACME HTTP-01 answers (lib/router/acme-challenges.ts). */
+  | { type: 'acme-challenges'; entries: Array<[string, string]> };
 
 export type WorkerMessage =
   | { type: 'hello' }
@@ -62,6 +66,7 @@ export function workerExecArgv(env = process.env): string[] {
 export class RouterWorkers {
   private readonly slots = new Map<number, Slot>();
   private latest: RouteSnapshot | undefined;
+  private challenges: Array<[string, string]> = [];
   private stopping = false;
   private restarts = 0;
 
@@ -78,6 +83,14 @@ export class RouterWorkers {
     this.latest = snapshot;
     for (const slot of this.slots.values()) {
       if (slot.worker.isConnected()) slot.worker.send({ type: 'snapshot', snapshot } satisfies PrimaryMessage);
+    }
+  }
+
+  /** Sends the ACME HTTP-01 answers to every worker (and to any started later). */
+  sendChallenges(entries: Array<[string, string]>): void {
+    this.challenges = entries;
+    for (const slot of this.slots.values()) {
+      if (slot.worker.isConnected()) slot.worker.send({ type: 'acme-challenges', entries } satisfies PrimaryMessage);
     }
   }
 
@@ -99,6 +112,11 @@ export class RouterWorkers {
   /** Process ids of the workers, for status and tests. */
   pids(): number[] {
     return [...this.slots.values()].map((s) => s.worker.process.pid ?? 0);
+  }
+
+  /** Process ids of the workers that listen (a restarted one joins once it has its first snapshot). */
+  listeningPids(): number[] {
+    return [...this.slots.values()].filter((s) => s.revision !== undefined).map((s) => s.worker.process.pid ?? 0);
   }
 
   async stop(graceMs = 2000): Promise<void> {
@@ -133,6 +151,7 @@ export class RouterWorkers {
       worker.on('message', (msg: WorkerMessage) => {
         switch (msg.type) {
           case 'hello':
+            if (this.challenges.length > 0) worker.send({ type: 'acme-challenges', entries: this.challenges } satisfies PrimaryMessage);
             if (this.latest) worker.send({ type: 'snapshot', snapshot: this.latest } satisfies PrimaryMessage);
             return;
           case 'listening':

@@ -50,6 +50,8 @@ export const certStatusKey = (domain: string): string => `${PREFIX.certs}status/
 export const certStatusPrefix = `${PREFIX.certs}status/`;
 /** The ACME account (key, url, email, directory), made once per cluster and directory. */
 export const ACME_ACCOUNT_KEY = '/certs/acme/account';
+/** AcmeConfig (lib/certs/acme-config.ts): the directory URL and contact email; absent = ACME off. */
+export const ACME_CONFIG_KEY = '/certs/acme/config';
 /** Held under a lease by the one host that orders certificates now. */
 export const ACME_ISSUER_KEY = '/certs/acme/issuer';
 export const acmeChallengeKey = (token: string): string => `${PREFIX.acmeChallenge}${token}`;

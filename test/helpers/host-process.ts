@@ -54,19 +54,19 @@ export interface HostProcess {
  * `prefix` runs the host under other command words, e.g. `nsenter --net=/var/run/netns/NS`
  * to start it inside a network namespace (a server of test/helpers/netns-lab.ts).
  */
-export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[]; prefix?: string[] }): Promise<HostProcess> {
+export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[]; prefix?: string[]; routerPort?: number; env?: NodeJS.ProcessEnv }): Promise<HostProcess> {
   const ip = o.ip ?? '127.0.0.1';
   const token = await testToken(o.etcd);
   const args = [
     VIKING_BIN, 'host', '--etcd', o.etcd, '--name', o.name, '--ip', ip,
-    '--router-port', '0', '--api-port', '0', '--data-dir', o.dataDir,
+    '--router-port', String(o.routerPort ?? 0), '--api-port', '0', '--data-dir', o.dataDir,
     ...(o.master ? ['--master'] : []),
     // Several hosts share 2 cores in tests: the router serves in the host process unless a test asks for workers.
     ...((o.extra ?? []).includes('--router-workers') ? [] : ['--router-workers', '0']),
     ...(o.extra ?? []),
   ];
   const [command, ...commandArgs] = [...(o.prefix ?? []), process.execPath, ...args] as [string, ...string[]];
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,8 +1,10 @@
 /**
  * Each host watches only its own keys (the mistake that capped CoreOS fleet
  * was every agent watching everything): a host watches its own /deploy and
- * the three route prefixes its router needs; only the leader adds the
- * prefixes dispatch reads. Counted on real hosts against a real etcd.
+ * the three route prefixes its router needs, plus the ACME challenge answers
+ * every router serves; only the leader adds the prefixes dispatch reads, and
+ * only the ACME issuer the keys it orders certificates from. Counted on real
+ * hosts against a real etcd.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,12 +40,15 @@ test('a host watches its own /deploy and the routes; only the leader watches wha
     hosts.push(h);
   }
   const leader = await waitFor('a leader', () => hosts.find((h) => h.leader?.isLeader));
-  const routes = ['/domains/', '/ports/', '/stack/'];
+  const issuer = await waitFor('an ACME issuer', () => hosts.find((h) => h.acmeIssuer?.isIssuer));
+  const routes = ['/acme-challenge/', '/domains/', '/ports/', '/stack/'];
   const dispatch = ['/fixed/', '/host/', '/proc/', '/run/'];
-  await waitFor('all watches open', () => hosts.every((h) => h.watches().length === (h === leader ? 8 : 4)));
+  const issuing = ['/certs/acme/config', '/certs/pem/', '/domains/'];
+  const count = (h: VikingHost): number => 5 + (h === leader ? dispatch.length : 0) + (h === issuer ? issuing.length : 0);
+  await waitFor('all watches open', () => hosts.every((h) => h.watches().length === count(h)));
   for (const h of hosts) {
-    const expected = [`/deploy/${h.config.name}/`, ...routes, ...(h === leader ? dispatch : [])].sort();
-    assert.deepEqual(h.watches(), expected, `${h.config.name}${h === leader ? ' (leader)' : ''}`);
+    const expected = [`/deploy/${h.config.name}/`, ...routes, ...(h === leader ? dispatch : []), ...(h === issuer ? issuing : [])].sort();
+    assert.deepEqual(h.watches(), expected, `${h.config.name}${h === leader ? ' (leader)' : ''}${h === issuer ? ' (issuer)' : ''}`);
     assert.ok(!h.watches().includes('/deploy/'), 'never the whole /deploy tree');
   }
 });

@@ -13,8 +13,9 @@ import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
 import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 import { DEFAULT_LEADER_TTL_SECONDS } from '../../leader/election.js';
+import { acmeSettings, withAcmeFlags, type AcmeFlagArgs } from './acme-flags.js';
 
-export interface HostArgs extends RouterFlagArgs {
+export interface HostArgs extends RouterFlagArgs, AcmeFlagArgs {
   etcd: string;
   name: string;
   ip: string;
@@ -112,7 +113,7 @@ export function hostCommand(y: Argv): Argv {
     'host',
     'run this server as a viking host: slave, router and API (and leader when --master)',
     (a) =>
-      withRouterFlags(a)
+      withAcmeFlags(withRouterFlags(a))
         .option('etcd', { type: 'string', demandOption: true, describe: 'etcd URLs, comma separated (http://10.0.0.1:2379,...)' })
         .option('name', { type: 'string', demandOption: true, describe: 'host name: lowercase letters, digits, dashes' })
         .option('ip', { type: 'string', demandOption: true, describe: 'address containers publish on and routers proxy to' })
@@ -165,6 +166,7 @@ export function hostCommand(y: Argv): Argv {
         ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
         routerBalance: (args['router-balance'] ?? 'least-conn') as BalanceMode,
         routerTuning: routerTuning(args),
+        ...acmeSettings(args),
         log: logLine,
       });
       // SIGTERM/SIGINT is a planned stop: the work stays for --stop-grace seconds for this host to come back.

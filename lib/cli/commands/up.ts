@@ -20,8 +20,9 @@ import { handled } from '../output.js';
 import { configPath, readConfig, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
 import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { acmeSettings, withAcmeFlags, type AcmeFlagArgs } from './acme-flags.js';
 
-interface UpArgs extends RouterFlagArgs {
+interface UpArgs extends RouterFlagArgs, AcmeFlagArgs {
   'data-dir': string;
   'router-port': number;
   'api-port': number;
@@ -59,7 +60,7 @@ export function upCommand(y: Argv): Argv {
     'up',
     'run a server in the foreground: the first one (etcd, registry, master host), or one that joins with --join (Ctrl-C stops it)',
     (a) =>
-      withRouterFlags(a)
+      withAcmeFlags(withRouterFlags(a))
         .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'etcd data, join state, pushed sources and logs' })
         .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port' })
@@ -86,6 +87,8 @@ export function upCommand(y: Argv): Argv {
         import('../../join/etcd-guard.js'),
         import('../../join/addresses.js'),
       ]);
+      // Checked before anything starts: a bad email or URL stops here.
+      const acme = acmeSettings(args);
       const dataDir = path.resolve(args['data-dir']);
       const at = reachable(args.listen ?? args.ip);
       const etcdPort = args['etcd-port'];
@@ -158,6 +161,7 @@ export function upCommand(y: Argv): Argv {
         ...(seed && registryPort > 0 ? { registry: { address: registryAt, run: true } } : {}),
         ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
         routerTuning: routerTuning(args),
+        ...acme,
         log: logLine,
       });
       // The etcd member is this server's: if it dies, the server stops so its supervisor starts both again.
