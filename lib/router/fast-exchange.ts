@@ -23,6 +23,8 @@ export interface ExchangeClient {
   /** Bytes the client sent that are not used yet (request body, pipelined requests). */
   buf: Buffer | null;
   readonly remote: string;
+  /** The X-Forwarded-Proto line of this connection. */
+  readonly xfp: string;
   readonly fp: {
     readonly now: number;
     readonly closing: boolean;
@@ -88,7 +90,7 @@ export class FastExchange {
     this.since = conn.fp.now;
     this.bodyLeft = req.contentLength;
     this.answer = new AnswerReader(req.method);
-    this.wire = requestWire(req, conn.remote, conn.fp.xfp, conn.fp.trust);
+    this.wire = requestWire(req, conn.remote, conn.xfp, conn.fp.trust);
   }
 
   start(): void {
