@@ -25,6 +25,8 @@ export interface ExchangeClient {
   readonly remote: string;
   /** The X-Forwarded-Proto line of this connection. */
   readonly xfp: string;
+  /** The client came over TLS (HSTS is sent only then). */
+  readonly encrypted: boolean;
   readonly fp: {
     readonly now: number;
     readonly closing: boolean;
@@ -171,7 +173,8 @@ export class FastExchange {
     // The client speaks HTTP/1.1 (the fast path takes nothing else): a body that ends at close is re-chunked, as nginx does.
     this.rechunk = answer.endsAtClose;
     const te = this.rechunk ? rechunkedLine(head) : '';
-    const wireHead = `${head.head}${te}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
+    const hsts = this.conn.encrypted ? this.route.hsts : '';
+    const wireHead = `${head.head}${te}${hsts}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
     this.responseStarted = true;
     this.phase = Phase.Body;
     const rest = answer.rest;

@@ -116,7 +116,7 @@ class ClientConnection implements ExchangeClient {
   readonly remote: string;
   /** The X-Forwarded-Proto line: https when the client came over TLS. */
   readonly xfp: string;
-  private readonly encrypted: boolean;
+  readonly encrypted: boolean;
 
   constructor(
     readonly fp: FastPath,

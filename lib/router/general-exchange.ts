@@ -15,7 +15,7 @@
 import net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PortEndpoint } from '../store/records.js';
-import type { ContainerRoute } from './route-table.js';
+import { hstsValue, type ContainerRoute } from './route-table.js';
 import type { Upstream } from './upstreams.js';
 import { AnswerReader, LAST_CHUNK, writeChunk } from './answer-reader.js';
 import { BROKE_EARLY, CONNECT_FAILED, HOP_BY_HOP, endpointLabel, failureAnswer, mayRetry, nextTry } from './forwarding.js';
@@ -179,6 +179,8 @@ export class GeneralExchange {
       if (this.h2 && HOP_BY_HOP.has(lower)) continue;
       headers.push(name, line.slice(colon + 1).trim());
     }
+    // HSTS of the node (`hsts:`), over TLS only: a browser ignores it on plain HTTP anyway.
+    if (this.route.hsts !== '' && (this.req.socket as { encrypted?: boolean } | undefined)?.encrypted) headers.push('strict-transport-security', hstsValue(this.route.hsts));
     if (!this.res.destroyed) {
       if (this.h2) this.res.writeHead(head.status, headers);
       else this.res.writeHead(head.status, reason, headers);

@@ -15,7 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RouteTable, normaliseHost } from './route-table.js';
+import { RouteTable, hstsValue, normaliseHost } from './route-table.js';
 import type { RouteSnapshot } from './snapshot.js';
 import { Upstreams, type BalanceMode, type UpstreamOptions } from './upstreams.js';
 import type { ForwardContext } from './proxy.js';
@@ -246,6 +246,7 @@ export class RouterServer {
       }
       return new GeneralExchange(this.ctx, route, req, res).start();
     }
+    if (route.hsts !== '' && (req.socket as { encrypted?: boolean }).encrypted) res.setHeader('strict-transport-security', hstsValue(route.hsts));
     const root = route.site?.root;
     if (!root) {
       const why = route.site?.problem ?? `${route.stack} has no release of ${route.node} yet`;

@@ -22,7 +22,8 @@ import { waitFor } from '../helpers/wait.js';
 import { makeTestCa, type Issued, type TestCa } from '../helpers/test-ca.js';
 import { call, endpointFor, putRoute, startBackend, type Backend, type Echo } from '../helpers/router-fixtures.js';
 import { connectEtcd } from '../../lib/store/client.js';
-import { certKey } from '../../lib/store/keys.js';
+import { certKey, stackKey } from '../../lib/store/keys.js';
+import type { StackRecord } from '../../lib/store/records.js';
 import { checkCertificate } from '../../lib/certs/custom.js';
 import { Router } from '../../lib/router/router.js';
 
@@ -39,6 +40,7 @@ let tlsPort: number;
 let shop: Issued;
 let wildcard: Issued;
 let special: Issued;
+let hsts: Issued;
 
 const D = 'tlsi.test';
 
@@ -83,6 +85,12 @@ before(async () => {
     ca.leaf([`special.apps.${D}`]),
     startBackend('tls-app'),
   ]);
+  hsts = await ca.leaf([`hsts.${D}`]);
+  // A node with `hsts: 600` in its Vikingfile: the stack record carries it for the router.
+  await putRoute(client, { stack: 'tls-hsts', current: 'v1', domains: [`hsts.${D}`], endpoints: [endpointFor('tls-hsts', 'web', 'v1', 1, backend.port)] });
+  const rec = JSON.parse((await client.get(stackKey('tls-hsts')).string())!) as StackRecord;
+  await client.put(stackKey('tls-hsts')).value(JSON.stringify({ ...rec, hsts: { web: 600 } } satisfies StackRecord));
+  await putCert(`hsts.${D}`, hsts);
   await putRoute(client, { stack: 'tls-shop', current: 'v1', domains: [`shop.${D}`, `nocert.${D}`], endpoints: [endpointFor('tls-shop', 'web', 'v1', 1, backend.port)] });
   await putRoute(client, { stack: 'tls-apps', current: 'v1', domains: [`*.apps.${D}`], endpoints: [endpointFor('tls-apps', 'web', 'v1', 1, backend.port)] });
   await putCert(`shop.${D}`, shop);
@@ -166,6 +174,22 @@ describe('TLS router', () => {
     assert.equal(w.headers.location, `https://x.apps.${D}:${tlsPort}/`);
     const acme = await call(port, `shop.${D}`, { path: '/.well-known/acme-challenge/tok' });
     assert.notEqual(acme.status, 308);
+  });
+
+  test('HSTS only for the node that opted in, only over HTTPS, on both request paths', async () => {
+    const fast = await get(`hsts.${D}`);
+    assert.equal(fast.status, 200, fast.body);
+    assert.equal(fast.headers['strict-transport-security'], 'max-age=600');
+    const general = await get(`hsts.${D}`, '/up', { method: 'POST', body: 'x', headers: { 'transfer-encoding': 'chunked' } });
+    assert.equal(general.status, 200, general.body);
+    assert.equal(general.headers['strict-transport-security'], 'max-age=600');
+    const other = await get(`shop.${D}`);
+    assert.equal(other.headers['strict-transport-security'], undefined);
+    const plain = await call(port, `hsts.${D}`, { path: '/.well-known/acme-challenge/x' });
+    assert.equal(plain.headers['strict-transport-security'], undefined);
+    const { stdout } = await run('curl', ['-sS', '--http2', '-D', '-', '-o', '/dev/null', '--cacert', ca.certFile, '--resolve', `hsts.${D}:${tlsPort}:127.0.0.1`, `https://hsts.${D}:${tlsPort}/`]);
+    assert.match(stdout, /^HTTP\/2 200/);
+    assert.match(stdout, /strict-transport-security: max-age=600/);
   });
 
   test('ALPN: h2 when offered, http/1.1 for a client that offers only that', async () => {
