@@ -33,6 +33,8 @@ export class TlsCertificates {
   private byId = new Map<string, Loaded>();
   /** Names checked by `covers`, cleared with each new set (a hostile client could send many names: bounded). */
   private coverCache = new Map<string, boolean>();
+  /** When a certificate of the set starts or stops being valid: the cache is dropped then. */
+  private nextChange = Infinity;
 
   constructor(private readonly log?: (msg: string) => void) {}
 
@@ -56,7 +58,7 @@ export class TlsCertificates {
     }
     this.byId = next;
     this.index = new SniIndex([...next.values()]);
-    this.coverCache = new Map();
+    this.recheck();
   }
 
   /** The context for a server name, or undefined (the handshake then fails at once). */
@@ -71,6 +73,7 @@ export class TlsCertificates {
    */
   covers(hostHeader: string): boolean {
     if (this.index.size === 0 || !hostHeader) return false;
+    if (this.nextChange !== Infinity && Date.now() >= this.nextChange) this.recheck();
     const hit = this.coverCache.get(hostHeader);
     if (hit !== undefined) return hit;
     const e = this.index.lookup(normaliseHost(hostHeader));
@@ -82,5 +85,15 @@ export class TlsCertificates {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** A certificate expired or became valid: answers cached before no longer hold. */
+  private recheck(): void {
+    this.coverCache = new Map();
+    const now = Date.now();
+    this.nextChange = Infinity;
+    for (const e of this.byId.values()) {
+      for (const t of [Date.parse(e.notBefore), Date.parse(e.notAfter)]) if (t > now && t < this.nextChange) this.nextChange = t;
+    }
   }
 }
