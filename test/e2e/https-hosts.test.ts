@@ -118,11 +118,11 @@ deploy:
       }
     }, 20_000);
     assert.match(h1.head, /^HTTP\/1\.1 200/);
-    assert.equal(h1.body, `proto=https host=${web}`, 'the app in its container sees X-Forwarded-Proto: https');
+    assert.equal(h1.body, `proto=https host=${web}:${h.httpsPort}`, 'the app in its container sees X-Forwarded-Proto: https');
     assert.match(h1.head, /strict-transport-security: max-age=600/i);
     const h2 = await curl(ip, h.httpsPort, '--http2');
     assert.match(h2.head, /^HTTP\/2 200/);
-    assert.equal(h2.body, `proto=https host=${web}`);
+    assert.equal(h2.body, `proto=https host=${web}:${h.httpsPort}`, 'HTTP/2 :authority becomes the Host header');
     const redirect = await plain(ip, h.routerPort, web, '/x?y=1');
     assert.equal(redirect.status, 308, label);
     assert.equal(redirect.location, `https://${web}:${h.httpsPort}/x?y=1`);
