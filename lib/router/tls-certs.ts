@@ -26,6 +26,8 @@ interface Loaded extends SniEntry {
   id: string;
 }
 
+const DNS_NAME = /^[a-z0-9.-]{1,253}$/;
+
 const bundleId = (b: CertBundle): string => `${b.fingerprint}/${createHash('sha256').update(b.keyPem).digest('hex')}`;
 
 export class TlsCertificates {
@@ -76,7 +78,9 @@ export class TlsCertificates {
     if (this.nextChange !== Infinity && Date.now() >= this.nextChange) this.recheck();
     const hit = this.coverCache.get(hostHeader);
     if (hit !== undefined) return hit;
-    const e = this.index.lookup(normaliseHost(hostHeader));
+    const host = normaliseHost(hostHeader);
+    // Only a plain DNS name ever goes into a redirect's Location (no '@', '#', '/': nothing that moves the target).
+    const e = DNS_NAME.test(host) ? this.index.lookup(host) : undefined;
     const yes = e !== undefined && currentlyValid(e);
     if (this.coverCache.size > 10_000) this.coverCache.clear();
     this.coverCache.set(hostHeader, yes);

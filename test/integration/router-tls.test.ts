@@ -174,6 +174,11 @@ describe('TLS router', () => {
     assert.equal(w.headers.location, `https://x.apps.${D}:${tlsPort}/`);
     const acme = await call(port, `shop.${D}`, { path: '/.well-known/acme-challenge/tok' });
     assert.notEqual(acme.status, 308);
+    // A Host that only a wildcard matches, with characters that would move a Location elsewhere: never redirected.
+    for (const host of [`evil#x.apps.${D}`, `evil@x.apps.${D}`, `evil\\x.apps.${D}`]) {
+      const r2 = await call(port, host);
+      assert.notEqual(r2.status, 308, `${host}: ${String(r2.headers.location)}`);
+    }
   });
 
   test('HSTS only for the node that opted in, only over HTTPS, on both request paths', async () => {
