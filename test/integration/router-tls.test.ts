@@ -260,6 +260,24 @@ describe('TLS router', () => {
     socket.destroy();
   });
 
+  test('a worker that dies is replaced, and the new one serves HTTPS with the certificates at once', async () => {
+    const [victim, other] = router.workerPids();
+    process.kill(victim!, 'SIGKILL');
+    await waitFor('a new worker beside the survivor', () => {
+      const pids = router.workerPids();
+      return pids.length === 2 && !pids.includes(victim!) && pids.includes(other!);
+    });
+    await waitFor('every worker to serve shop over TLS', async () => {
+      for (let i = 0; i < 10; i++) {
+        const got = await handshake(`shop.${D}`);
+        if (got instanceof Error) return false;
+      }
+      return true;
+    });
+    // Certificates reach a new worker before its first snapshot, so it never listens without them.
+    for (let i = 0; i < 10; i++) assert.ok(!((await handshake(`x.apps.${D}`)) instanceof Error));
+  });
+
   test('a certificate changes without a restart: every worker serves the new one, and a removed one stops being served', async () => {
     const pids = router.workerPids();
     const fresh = await ca.leaf([`shop.${D}`, `www.shop.${D}`]);
