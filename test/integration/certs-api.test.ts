@@ -24,6 +24,8 @@ import { createApi } from '../../lib/api/server.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { certKey, certPemPrefix } from '../../lib/store/keys.js';
 import type { CertRecord, CertSummary } from '../../lib/certs/record.js';
+import { checkCertificate } from '../../lib/certs/custom.js';
+import { VikingError } from '../../lib/errors.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -176,6 +178,17 @@ test('bad input gets its own error code from the CLI and the API, and nothing is
     assert.match(r.stderr, new RegExp(`error ${code}: `), args.join(' '));
   }
   assert.deepEqual(await client.getAll().prefix(certPemPrefix).strings(), before, 'no refused certificate changed etcd');
+});
+
+test('an expired or not yet valid certificate is refused with VIKING_E_CERT_INVALID', () => {
+  const day = 86_400_000;
+  for (const [now, why] of [[Date.now() + 30 * day, /expired on/], [Date.now() - 2 * day, /not valid before/]] as const) {
+    assert.throws(
+      () => checkCertificate(`shop.${D}`, shop.certPem, shop.keyPem, 'custom', now),
+      (e: unknown) => e instanceof VikingError && e.code === 'VIKING_E_CERT_INVALID' && why.test(e.message),
+    );
+  }
+  assert.equal(checkCertificate(`shop.${D}`, shop.certPem, shop.keyPem).source, 'custom');
 });
 
 test('viking certs rm removes a certificate; removing it again is NOT_FOUND', async () => {
