@@ -1,16 +1,21 @@
 /**
  * bench/router: the viking router against nginx, side by side, in one run.
  *
- * Starts a real etcd, N backend processes, nginx (the Debian binary, one
- * worker, upstream keepalive, its own temporary prefix) and the viking
- * router (routes read from etcd through the real feed, served by its worker
- * processes), then runs wrk against each in turn, several rounds
+ * Starts a real etcd, N backend processes, nginx (the Debian binary, its own
+ * temporary prefix, upstream keepalive) and the viking router (routes and
+ * the certificate read from etcd through the real feeds, served by its
+ * worker processes), then runs wrk against each in turn, several rounds
  * interleaved so background load hits all alike, and prints the medians:
- * req/s, p50, p99, errors and the ratio to nginx. Everything it started is
- * stopped and removed at the end.
+ * req/s, p50, p99, errors, CPU per request and the ratio to nginx with the
+ * same number of workers. The headline is equal workers (`--workers`, one
+ * per core by default) for plain HTTP keep-alive, HTTPS keep-alive and new
+ * TLS handshakes (every request on a new connection, `Connection: close`),
+ * with the same certificate (ECDSA P-256, from a throwaway openssl CA) in
+ * both; 1 worker each is measured too (`--single 0` skips it). Everything it
+ * started is stopped and removed at the end.
  *
  *   node dist/bench/router.js [--duration 10] [--runs 5] [--connections 64]
- *                             [--threads 2] [--backends 2] [--workers N]
+ *                             [--threads 2] [--backends 2] [--workers N] [--single 1]
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +26,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { freePort, startEtcdMember, type EtcdMember } from '../lib/up/etcd-process.js';
 import { connectEtcd } from '../lib/store/client.js';
-import { domainKey, portsKey, stackKey } from '../lib/store/keys.js';
+import { certKey, domainKey, portsKey, stackKey } from '../lib/store/keys.js';
+import { checkCertificate } from '../lib/certs/custom.js';
+import { makeTestCa } from '../test/helpers/test-ca.js';
 import type { DomainRecord, PortEndpoint, StackRecord } from '../lib/store/records.js';
 import { Router, defaultRouterWorkers } from '../lib/router/router.js';
 
@@ -35,10 +42,11 @@ interface Options {
   threads: number;
   backends: number;
   workers: number;
+  single: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1 };
+  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof Options;
     const value = Number(argv[i + 1]);
@@ -93,10 +101,24 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-async function wrk(port: number, o: Options, seconds = o.duration, pids: number[] = []): Promise<WrkResult> {
+/** What wrk is pointed at: plain or TLS, kept-alive or a new connection per request. */
+interface Target {
+  name: string;
+  /** Rows with the same group and workers are compared (nginx's row is the base). */
+  group: 'http' | 'https keep-alive' | 'https new handshakes';
+  workers: number;
+  nginx: boolean;
+  port: number;
+  pids: number[];
+}
+
+async function wrk(t: Pick<Target, 'port' | 'group'>, o: Options, seconds = o.duration, pids: number[] = []): Promise<WrkResult> {
   const cpu = async (): Promise<number> => (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
   const before = await cpu();
-  const { stdout } = await run('wrk', [`-t${o.threads}`, `-c${o.connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`], { maxBuffer: 1 << 20 });
+  // TLS: the URL names 127.0.0.1, which wrk also sends as SNI; the bench certificate covers it.
+  const url = `${t.group === 'http' ? 'http' : 'https'}://127.0.0.1:${t.port}/`;
+  const close = t.group === 'https new handshakes' ? ['-H', 'Connection: close'] : [];
+  const { stdout } = await run('wrk', [`-t${o.threads}`, `-c${o.connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...close, url], { maxBuffer: 1 << 20 });
   const used = (await cpu()) - before;
   const result = parseWrk(stdout);
   return pids.length && result.requests > 0 ? { ...result, cpuUs: (used / result.requests) * 1e6 } : result;
@@ -127,11 +149,12 @@ async function startBackends(n: number): Promise<{ ports: number[]; children: Ch
   return { ports, children };
 }
 
-/** nginx from the Debian package: one worker, upstream keepalive, everything under its own prefix. */
-async function startNginx(dir: string, backendPorts: number[]): Promise<{ port: number; child: ChildProcess }> {
+/** nginx from the Debian package: `workers` workers, upstream keepalive, HTTPS with the bench certificate, everything under its own prefix. */
+async function startNginx(dir: string, backendPorts: number[], workers: number, cert: { certFile: string; keyFile: string }): Promise<{ port: number; tlsPort: number; child: ChildProcess }> {
   const port = await freePort();
+  const tlsPort = await freePort();
   await mkdir(path.join(dir, 'logs'), { recursive: true });
-  const conf = `worker_processes 1;
+  const conf = `worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log warn;
 events { worker_connections 4096; }
@@ -150,6 +173,9 @@ http {
   }
   server {
     listen 127.0.0.1:${port};
+    listen 127.0.0.1:${tlsPort} ssl;
+    ssl_certificate ${cert.certFile};
+    ssl_certificate_key ${cert.keyFile};
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -169,7 +195,7 @@ http {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}; see ${dir}/logs/error.log`);
     try {
       await getStatus(port);
-      return { port, child };
+      return { port, tlsPort, child };
     } catch {
       if (Date.now() > deadline) throw new Error('nginx did not start in 10 s');
       await new Promise((r) => setTimeout(r, 100));
@@ -220,39 +246,64 @@ async function main(): Promise<void> {
     const backends = await startBackends(o.backends);
     cleanups.push(() => backends.children.forEach((c) => c.kill('SIGTERM')));
     await writeRoutes(etcd.url, backends.ports);
-    const nginx = await startNginx(path.join(dir, 'nginx'), backends.ports);
-    cleanups.push(() => nginx.child.kill('SIGTERM'));
-
+    // One certificate for both: ECDSA P-256 from a throwaway CA, for the name wrk sends as SNI (the URL's
+    // 127.0.0.1: wrk cannot resolve bench.local). It does not cover the Host header's bench.local, so the
+    // plain HTTP rows are proxied rather than redirected to HTTPS.
+    const ca = await makeTestCa('viking bench root');
+    cleanups.push(() => ca.remove());
+    const cert = await ca.leaf(['127.0.0.1'], { cn: 'viking bench' });
     const client = connectEtcd(etcd.url);
     cleanups.push(() => client.close());
-    const targets: Array<{ name: string; port: number; pids: number[] }> = [
-      { name: 'nginx, 1 worker, upstream keepalive', port: nginx.port, pids: await withChildren(nginx.child.pid!) },
-    ];
-    const workerCounts = [...new Set([o.workers, 1])];
-    for (const workers of workerCounts) {
-      const router = new Router({ client, hostName: `bench-${workers}`, dataDir: path.join(dir, `router-${workers}`), port: 0, host: '127.0.0.1', workers, log });
+    await client.put(certKey('127.0.0.1')).value(JSON.stringify(checkCertificate('127.0.0.1', cert.certPem, cert.keyPem)));
+
+    const counts = o.single && o.workers !== 1 ? [o.workers, 1] : [o.workers];
+    const targets: Target[] = [];
+    const s = (n: number): string => `${n} worker${n > 1 ? 's' : ''}`;
+    for (const workers of counts) {
+      const nginx = await startNginx(path.join(dir, `nginx-${workers}`), backends.ports, workers, cert);
+      cleanups.push(() => nginx.child.kill('SIGTERM'));
+      const router = new Router({ client, hostName: `bench-${workers}`, dataDir: path.join(dir, `router-${workers}`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, log });
       const port = await router.start();
       cleanups.push(() => router.stop());
-      targets.push({ name: `viking router, ${workers} worker${workers > 1 ? 's' : ''}`, port, pids: [process.pid, ...router.workerPids()] });
+      const nginxPids = await withChildren(nginx.child.pid!);
+      const vikingPids = [process.pid, ...router.workerPids()];
+      targets.push(
+        { name: `nginx, ${s(workers)}`, group: 'http', workers, nginx: true, port: nginx.port, pids: nginxPids },
+        { name: `viking, ${s(workers)}`, group: 'http', workers, nginx: false, port, pids: vikingPids },
+      );
+      // HTTPS only at the headline worker count: that is what the goals compare.
+      if (workers !== o.workers) continue;
+      for (const group of ['https keep-alive', 'https new handshakes'] as const) {
+        targets.push(
+          { name: `nginx, ${s(workers)}`, group, workers, nginx: true, port: nginx.tlsPort, pids: nginxPids },
+          { name: `viking, ${s(workers)}`, group, workers, nginx: false, port: router.httpsPort, pids: vikingPids },
+        );
+      }
     }
     for (const t of targets) {
+      if (t.group !== 'http') continue;
       const status = await getStatus(t.port);
       if (status !== 200) throw new Error(`${t.name} answered ${status} for ${HOST}`);
     }
     const loadBefore = os.loadavg()[0]!;
-    log(`warming up ${targets.length} proxies in front of ${o.backends} backends...`);
-    for (const t of targets) await wrk(t.port, o, 3);
-    const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
+    log(`warming up ${targets.length} rows in front of ${o.backends} backends...`);
+    for (const t of targets) {
+      const w = await wrk(t, o, 2);
+      if (w.requests === 0 || w.errors > w.requests / 2) throw new Error(`${t.group} ${t.name}: warm-up failed (${w.requests} requests, ${w.errors} errors)`);
+    }
+    const key = (t: Target): string => `${t.group}|${t.name}`;
+    const results = new Map<string, WrkResult[]>(targets.map((t) => [key(t), []]));
     for (let r = 1; r <= o.runs; r++) {
       for (const t of targets) {
-        const res = await wrk(t.port, o, o.duration, t.pids);
-        results.get(t.name)!.push(res);
-        log(`run ${r}/${o.runs} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request`);
+        const res = await wrk(t, o, o.duration, t.pids);
+        results.get(key(t))!.push(res);
+        log(`run ${r}/${o.runs} ${t.group} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request`);
       }
     }
     const rows = targets.map((t) => {
-      const rs = results.get(t.name)!;
+      const rs = results.get(key(t))!;
       return {
+        t,
         name: t.name,
         rps: median(rs.map((x) => x.rps)),
         p50: median(rs.map((x) => x.p50)),
@@ -261,16 +312,16 @@ async function main(): Promise<void> {
         errors: rs.reduce((s, x) => s + x.errors, 0),
       };
     });
-    const base = rows[0]!;
     const nginxVersion = (await run('nginx', ['-v']).catch((e: { stderr?: string }) => ({ stderr: e.stderr ?? '' }))).stderr.trim();
     process.stdout.write(
       `\nrouter benchmark: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, median of ${o.runs} runs, ${o.backends} node:http backends, ` +
         `${os.availableParallelism()} cores, load average ${loadBefore.toFixed(2)} before and ${os.loadavg()[0]!.toFixed(2)} after, node ${process.version}, ${nginxVersion}\n\n`,
     );
-    process.stdout.write('| proxy | req/s | p50 | p99 | errors | CPU/request | req/s × nginx | p99 × nginx |\n|---|---|---|---|---|---|---|---|\n');
+    process.stdout.write('| test | proxy | req/s | p50 | p99 | errors | CPU/request | req/s × nginx | p99 × nginx |\n|---|---|---|---|---|---|---|---|---|\n');
     for (const r of rows) {
+      const base = rows.find((b) => b.t.nginx && b.t.group === r.t.group && b.t.workers === r.t.workers)!;
       process.stdout.write(
-        `| ${r.name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.errors} | ${r.cpuUs.toFixed(0)} µs | ${(r.rps / base.rps).toFixed(2)} | ${(r.p99 / base.p99).toFixed(2)} |\n`,
+        `| ${r.t.group} | ${r.name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.errors} | ${r.cpuUs.toFixed(0)} µs | ${(r.rps / base.rps).toFixed(2)} | ${(r.p99 / base.p99).toFixed(2)} |\n`,
       );
     }
   } finally {

@@ -23,6 +23,7 @@ import { tokenCommand } from './commands/token.js';
 import { baseImagesCommand } from './commands/base-images.js';
 import { settingsCommand } from './commands/settings.js';
 import { trustRegistryCommand } from './commands/trust-registry.js';
+import { certsCommand } from './commands/certs.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
     baseImagesCommand,
     settingsCommand,
     trustRegistryCommand,
+    certsCommand,
   ]) {
     y = add(y);
   }

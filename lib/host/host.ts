@@ -42,6 +42,8 @@ export interface HostConfig {
   etcd: string[];
   master: boolean;
   routerPort: number;
+  /** HTTPS port of the router; 0 or absent: no HTTPS; -1: any free port. */
+  httpsPort?: number;
   apiPort: number;
   /** Address the API listens on (default: the host's ip). */
   apiListen?: string;
@@ -124,6 +126,8 @@ export class VikingHost {
   private registry: RegistryProcess | undefined;
   acmeIssuer: AcmeIssuer | undefined;
   routerPort = 0;
+  /** The HTTPS port the router serves (0: none). */
+  httpsPort = 0;
   apiPort = 0;
   /** The cluster's id, read (or made) at start. */
   clusterId = '';
@@ -172,6 +176,7 @@ export class VikingHost {
       hostName: c.name,
       dataDir: c.dataDir,
       port: c.routerPort,
+      ...(c.httpsPort ? { httpsPort: c.httpsPort } : {}),
       host: c.routerListen ?? '0.0.0.0',
       ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
       ...(c.routerBalance ? { balance: c.routerBalance } : {}),
@@ -179,6 +184,7 @@ export class VikingHost {
       log,
     });
     this.routerPort = await this.router.start();
+    this.httpsPort = this.router.httpsPort;
 
     this.api = createApi({
       client: this.client,
@@ -282,7 +288,7 @@ export class VikingHost {
     });
     this.acmeIssuer.start();
     this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);
-    log(`host ${c.name} of cluster ${this.clusterId} up: ip ${c.ip}, router :${this.routerPort}, api :${this.apiPort}${c.master ? ', master' : ''}`);
+    log(`host ${c.name} of cluster ${this.clusterId} up: ip ${c.ip}, router :${this.routerPort}${this.httpsPort ? `, https :${this.httpsPort}` : ''}, api :${this.apiPort}${c.master ? ', master' : ''}`);
   }
 
   /** The etcd prefixes this host watches: its own /deploy, the routes, and the leader's keys if it leads. */

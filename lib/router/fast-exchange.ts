@@ -23,6 +23,10 @@ export interface ExchangeClient {
   /** Bytes the client sent that are not used yet (request body, pipelined requests). */
   buf: Buffer | null;
   readonly remote: string;
+  /** The X-Forwarded-Proto line of this connection. */
+  readonly xfp: string;
+  /** The client came over TLS (HSTS is sent only then). */
+  readonly encrypted: boolean;
   readonly fp: {
     readonly now: number;
     readonly closing: boolean;
@@ -88,7 +92,7 @@ export class FastExchange {
     this.since = conn.fp.now;
     this.bodyLeft = req.contentLength;
     this.answer = new AnswerReader(req.method);
-    this.wire = requestWire(req, conn.remote, conn.fp.xfp, conn.fp.trust);
+    this.wire = requestWire(req, conn.remote, conn.xfp, conn.fp.trust);
   }
 
   start(): void {
@@ -169,7 +173,8 @@ export class FastExchange {
     // The client speaks HTTP/1.1 (the fast path takes nothing else): a body that ends at close is re-chunked, as nginx does.
     this.rechunk = answer.endsAtClose;
     const te = this.rechunk ? rechunkedLine(head) : '';
-    const wireHead = `${head.head}${te}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
+    const hsts = this.conn.encrypted ? this.route.hsts : '';
+    const wireHead = `${head.head}${te}${hsts}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
     this.responseStarted = true;
     this.phase = Phase.Body;
     const rest = answer.rest;

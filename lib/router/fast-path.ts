@@ -31,6 +31,8 @@ export interface FastPathOptions {
   routes: () => RouteTable;
   /** Takes over a connection the fast path does not serve (node:http). */
   handoff: (socket: net.Socket) => void;
+  /** A request for this host goes to node:http too (true), e.g. to be redirected to HTTPS. */
+  divert?: (host: string, encrypted: boolean) => boolean;
   proto?: string;
   /** Whose X-Forwarded-For is believed (default: nobody). */
   trust?: TrustedProxies;
@@ -54,6 +56,8 @@ export interface ClientTimeouts {
 }
 
 export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = { headMs: 15_000, idleMs: 65_000 };
+
+const HTTPS_XFP = 'x-forwarded-proto: https\r\n';
 
 /** Client bytes buffered before reading pauses (pipelined requests, bodies waiting for a connection). */
 const MAX_PENDING = 256 * 1024;
@@ -111,6 +115,9 @@ class ClientConnection implements ExchangeClient {
   private gone = false;
   private paused = false;
   readonly remote: string;
+  /** The X-Forwarded-Proto line: https when the client came over TLS. */
+  readonly xfp: string;
+  readonly encrypted: boolean;
 
   constructor(
     readonly fp: FastPath,
@@ -120,6 +127,8 @@ class ClientConnection implements ExchangeClient {
     // The first head's deadline runs from the accept, as nginx's client_header_timeout does.
     this.headSince = fp.now;
     this.remote = socket.remoteAddress ?? '';
+    this.encrypted = (socket as { encrypted?: boolean }).encrypted === true;
+    this.xfp = this.encrypted ? HTTPS_XFP : fp.xfp;
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('drain', this.onDrain);
@@ -176,6 +185,8 @@ class ClientConnection implements ExchangeClient {
     if (head === null) return this.handoff();
     // ACME HTTP-01 validations are the router's own to answer (node:http side), never an app's.
     if (head.target.startsWith(CHALLENGE_PATH)) return this.handoff();
+    const divert = this.fp.o.divert;
+    if (divert !== undefined && divert(head.host, this.encrypted)) return this.handoff();
     const route = this.fp.o.routes().lookup(head.host);
     if (!route || route.kind !== 'container' || route.endpoints.length === 0) return this.handoff();
     this.buf = head.bodyStart < buf.length ? buf.subarray(head.bodyStart) : null;

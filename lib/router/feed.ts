@@ -123,7 +123,7 @@ export class RouteFeed {
     return {
       revision: domains.revision,
       domains: [...checked.domains],
-      stacks: [...checked.stacks.values()].map((s) => ({ name: s.name, current: s.current })),
+      stacks: [...checked.stacks.values()].map((s) => ({ name: s.name, current: s.current, ...(s.hsts ? { hsts: s.hsts } : {}) })),
       endpoints: checked.endpoints,
       sites,
     };

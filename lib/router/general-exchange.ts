@@ -15,10 +15,10 @@
 import net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PortEndpoint } from '../store/records.js';
-import type { ContainerRoute } from './route-table.js';
+import { hstsValue, type ContainerRoute } from './route-table.js';
 import type { Upstream } from './upstreams.js';
 import { AnswerReader, LAST_CHUNK, writeChunk } from './answer-reader.js';
-import { BROKE_EARLY, CONNECT_FAILED, endpointLabel, failureAnswer, mayRetry, nextTry } from './forwarding.js';
+import { BROKE_EARLY, CONNECT_FAILED, HOP_BY_HOP, endpointLabel, failureAnswer, mayRetry, nextTry } from './forwarding.js';
 import { forwardHeaders, type ForwardContext } from './proxy.js';
 import { errorPage } from './pages.js';
 
@@ -45,6 +45,8 @@ export class GeneralExchange {
   private readonly head: string;
   private readonly bodyless: boolean;
   private readonly chunkedBody: boolean;
+  /** The client speaks HTTP/2: connection-specific answer headers are not allowed there. */
+  private readonly h2: boolean;
 
   constructor(
     private readonly ctx: ForwardContext,
@@ -53,7 +55,10 @@ export class GeneralExchange {
     private readonly res: ServerResponse,
   ) {
     const cl = req.headers['content-length'];
-    this.chunkedBody = req.headers['transfer-encoding'] !== undefined;
+    // HTTP/2 has no Transfer-Encoding: a body without Content-Length is one whose stream did not end with the headers.
+    this.h2 = req.httpVersionMajor === 2;
+    const h2Stream = this.h2 ? (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream : undefined;
+    this.chunkedBody = req.headers['transfer-encoding'] !== undefined || (h2Stream !== undefined && cl === undefined && h2Stream.endAfterHeaders === false);
     this.bodyless = !this.chunkedBody && (cl === undefined || cl === '0');
     this.bodyDone = this.bodyless;
     this.answer = new AnswerReader(req.method ?? 'GET');
@@ -168,11 +173,18 @@ export class GeneralExchange {
       if (line === '') continue;
       const colon = line.indexOf(':');
       const name = line.slice(0, colon);
+      const lower = name.toLowerCase();
       // node:http frames the answer for its client itself.
-      if (name.toLowerCase() === 'transfer-encoding') continue;
+      if (lower === 'transfer-encoding') continue;
+      if (this.h2 && HOP_BY_HOP.has(lower)) continue;
       headers.push(name, line.slice(colon + 1).trim());
     }
-    if (!this.res.destroyed) this.res.writeHead(head.status, reason, headers);
+    // HSTS of the node (`hsts:`), over TLS only: a browser ignores it on plain HTTP anyway.
+    if (this.route.hsts !== '' && (this.req.socket as { encrypted?: boolean } | undefined)?.encrypted) headers.push('strict-transport-security', hstsValue(this.route.hsts));
+    if (!this.res.destroyed) {
+      if (this.h2) this.res.writeHead(head.status, headers);
+      else this.res.writeHead(head.status, reason, headers);
+    }
     if (answer.done) return this.finish();
     if (answer.rest !== null) this.body(answer.rest);
   };

@@ -31,14 +31,17 @@ export function forwardHeaders(req: IncomingMessage, proto: string, keepUpgrade 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (ROUTER_SET.has(lower) || lower === 'expect') continue; // node:http answered Expect itself
+    // HTTP/2 pseudo-headers (:method, :authority...) are no HTTP/1.1 headers.
+    if (ROUTER_SET.has(lower) || lower === 'expect' || lower.charCodeAt(0) === 58) continue; // node:http answered Expect itself
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) {
       if (!(keepUpgrade && (lower === 'upgrade' || lower === 'connection'))) continue;
       if (lower === 'connection') continue; // re-added below as exactly `upgrade`
     }
     out.push(name, raw[i + 1]!);
   }
-  const host = req.headers.host ?? '';
+  const host = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
+  // A client that came over TLS (HTTP/1.1 or HTTP/2) is https whatever this listener's default.
+  if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) proto = 'https';
   const remote = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out.push('host', host, 'x-forwarded-for', trust.forwardedFor(Array.isArray(prior) ? prior.join(', ') : prior, remote), 'x-forwarded-proto', proto, 'x-forwarded-host', host);

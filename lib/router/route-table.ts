@@ -9,6 +9,7 @@
  */
 import type { PortEndpoint } from '../store/records.js';
 import type { RouteSnapshot, SiteRoot } from './snapshot.js';
+import { own } from '../store/dict.js';
 
 export interface ContainerRoute {
   kind: 'container';
@@ -18,6 +19,8 @@ export interface ContainerRoute {
   endpoints: PortEndpoint[];
   /** Balancer cursor (round-robin position, least-conn tie-break). */
   cursor: number;
+  /** The Strict-Transport-Security header line for HTTPS answers (`hsts:` of the node), or ''. */
+  hsts: string;
 }
 
 export interface WebsiteRoute {
@@ -26,6 +29,8 @@ export interface WebsiteRoute {
   node: string;
   /** Where this host has the files; undefined before the first release. */
   site: SiteRoot | undefined;
+  /** The Strict-Transport-Security header line for HTTPS answers, or ''. */
+  hsts: string;
 }
 
 export type Route = ContainerRoute | WebsiteRoute;
@@ -49,6 +54,7 @@ export class RouteTable {
       else byNode.set(key, [e]);
     }
     const current = new Map(snap.stacks.map((s) => [s.name, s.current]));
+    const hsts = new Map(snap.stacks.map((s) => [s.name, s.hsts]));
     const sites = new Map(snap.sites.map((s) => [`${s.stack}/${s.node}`, s]));
     const routes = new Map<string, Route>();
     for (const [domain, rec] of snap.domains) {
@@ -56,7 +62,7 @@ export class RouteTable {
       let route = routes.get(key);
       if (!route) {
         // The feed checked every record (route-records.ts); should one still be odd, it loses its own route only.
-        route = buildRoute(rec, key, byNode, current, sites);
+        route = buildRoute(rec, key, byNode, current, sites, hstsLine(own(hsts.get(rec.stack), rec.node)));
         if (!route) continue;
         if (route.kind === 'container') table.endpoints.push(...route.endpoints);
         routes.set(key, route);
@@ -104,16 +110,25 @@ function buildRoute(
   byNode: Map<string, PortEndpoint[]>,
   current: Map<string, string | null>,
   sites: Map<string, SiteRoot>,
+  hsts: string,
 ): Route | undefined {
   try {
-    if (rec.kind === 'website') return { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key) };
+    if (rec.kind === 'website') return { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key), hsts };
     const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null);
     // A random start spreads the first requests after a swap over all endpoints.
-    return { kind: 'container', stack: rec.stack, node: rec.node, endpoints, cursor: Math.floor(Math.random() * 1024) };
+    return { kind: 'container', stack: rec.stack, node: rec.node, endpoints, cursor: Math.floor(Math.random() * 1024), hsts };
   } catch {
     return undefined;
   }
 }
+
+/** `strict-transport-security: max-age=N\r\n` for a sane max-age, else '' (a bad record never reaches a header). */
+export function hstsLine(maxAge: unknown): string {
+  return typeof maxAge === 'number' && Number.isInteger(maxAge) && maxAge >= 0 && maxAge <= 63_072_000 ? `strict-transport-security: max-age=${maxAge}\r\n` : '';
+}
+
+/** The header's value (`max-age=N`) of an hstsLine, for node:http answers. */
+export const hstsValue = (line: string): string => line.slice('strict-transport-security: '.length, -2);
 
 export function normaliseHost(header: string): string {
   let host = header.trim().toLowerCase();

@@ -18,6 +18,9 @@ import type { RouterAck } from '../store/records.js';
 import { RouteFeed } from './feed.js';
 import { RouterServer, type RouterTuning } from './server.js';
 import { RouterWorkers } from './workers.js';
+import { randomBytes } from 'node:crypto';
+import { CertFeed } from './tls-feed.js';
+import type { CertBundle } from './tls-certs.js';
 import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './route-table.js';
 import type { BalanceMode } from './upstreams.js';
@@ -37,6 +40,8 @@ export interface RouterOptions {
   /** Worker processes; 0 serves from this process. Default: one per core. */
   workers?: number;
   balance?: BalanceMode;
+  /** HTTPS port beside `port`; 0 or absent: no HTTPS; -1: any free port (tests). */
+  httpsPort?: number;
   /** Client-facing limits: trusted proxies, head and idle timeouts, connection cap. */
   tuning?: RouterTuning;
   log?: (msg: string) => void;
@@ -51,6 +56,8 @@ export class Router {
   private readonly feed: RouteFeed;
   /** ACME HTTP-01 answers from etcd, handed to the HTTP servers like the routes. */
   private readonly challenges: ChallengeFeed;
+  private readonly certFeed: CertFeed | undefined;
+  private firstCerts: ((certs: CertBundle[]) => void) | undefined;
   private local: RouterServer | undefined;
   private workers: RouterWorkers | undefined;
   private first: ((snap: RouteSnapshot) => void) | undefined;
@@ -59,6 +66,8 @@ export class Router {
   private acking = false;
   private stopped = false;
   port = 0;
+  /** The HTTPS port served; 0 when HTTPS is off. */
+  httpsPort = 0;
 
   constructor(private readonly o: RouterOptions) {
     this.feed = new RouteFeed({
@@ -76,6 +85,9 @@ export class Router {
         this.workers?.sendChallenges(entries);
       },
     });
+    if (o.httpsPort) {
+      this.certFeed = new CertFeed({ client: o.client, ...(o.log ? { log: o.log } : {}), onCertificates: (certs) => this.onCertificates(certs) });
+    }
   }
 
   get workerCount(): number {
@@ -85,31 +97,42 @@ export class Router {
   /** Reads the routes, starts serving them, and resolves with the port. */
   async start(): Promise<number> {
     const firstSnapshot = new Promise<RouteSnapshot>((resolve) => (this.first = resolve));
+    const firstCerts = new Promise<CertBundle[]>((resolve) => (this.firstCerts = resolve));
     this.feed.start();
+    this.certFeed?.start();
     const snap = await firstSnapshot;
+    // HTTPS starts with the certificates etcd has now, never with none.
+    const certs = this.certFeed ? await firstCerts : [];
     const host = this.o.host ?? '0.0.0.0';
     const count = this.workerCount;
     if (count === 0) {
       this.local = new RouterServer({ ...this.o.tuning, balance: this.o.balance ?? 'least-conn', ...(this.o.log ? { log: this.o.log } : {}) });
       this.local.apply(snap);
+      this.local.applyCertificates(certs);
       this.port = await this.local.listen(this.o.port, host);
+      if (this.o.httpsPort) this.httpsPort = await this.local.listenTls(Math.max(0, this.o.httpsPort), host);
     } else {
       // Workers must all bind the same concrete port, also when a restarted one joins later.
       this.port = this.o.port === 0 ? await freePort(host) : this.o.port;
+      if (this.o.httpsPort) this.httpsPort = this.o.httpsPort < 0 ? await freePort(host) : this.o.httpsPort;
       this.workers = new RouterWorkers({
         count,
         port: this.port,
         host,
         balance: this.o.balance ?? 'least-conn',
         ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
+        ...(this.httpsPort ? { httpsPort: this.httpsPort, ticketKeys: randomBytes(48).toString('base64') } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
         onApplied: () => this.ack(),
       });
+      this.workers.sendCertificates(certs);
       await this.workers.start(snap);
     }
     // A change that came while the servers were starting.
     const latest = this.feed.latest;
     if (latest && latest !== snap) this.onSnapshot(latest);
+    const latestCerts = this.certFeed?.latest;
+    if (latestCerts && latestCerts !== certs) this.onCertificates(latestCerts);
     this.challenges.start();
     this.ack();
     return this.port;
@@ -119,6 +142,7 @@ export class Router {
     this.stopped = true;
     await this.feed.stop();
     await this.challenges.stop();
+    await this.certFeed?.stop();
     await this.workers?.stop();
     await this.local?.close();
   }
@@ -152,6 +176,16 @@ export class Router {
   /** Worker process ids (empty when serving in-process); `listening`: only those that take connections. */
   workerPids(o: { listening?: boolean } = {}): number[] {
     return (o.listening ? this.workers?.listeningPids() : this.workers?.pids()) ?? [];
+  }
+
+  private onCertificates(certs: CertBundle[]): void {
+    if (this.firstCerts) {
+      const first = this.firstCerts;
+      this.firstCerts = undefined;
+      return first(certs);
+    }
+    this.local?.applyCertificates(certs);
+    this.workers?.sendCertificates(certs);
   }
 
   private onSnapshot(snap: RouteSnapshot): void {

@@ -15,7 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RouteTable, normaliseHost } from './route-table.js';
+import { RouteTable, hstsValue, normaliseHost } from './route-table.js';
 import type { RouteSnapshot } from './snapshot.js';
 import { Upstreams, type BalanceMode, type UpstreamOptions } from './upstreams.js';
 import type { ForwardContext } from './proxy.js';
@@ -27,6 +27,9 @@ import { errorPage, rawErrorPage } from './pages.js';
 import { TrustedProxies } from './forwarding.js';
 import { MAX_HEADERS } from './http1.js';
 import { CHALLENGE_PATH, ChallengeAnswers } from './acme-challenges.js';
+import { TlsCertificates, type CertBundle } from './tls-certs.js';
+import { TlsListener } from './tls-listener.js';
+import { answerRedirect, wantsRedirect } from './tls-redirect.js';
 
 /** The client-facing limits an operator sets (flags of `viking host` / `viking up`). */
 export interface RouterTuning {
@@ -43,6 +46,8 @@ export interface RouterServerOptions extends RouterTuning {
   upstream?: UpstreamOptions;
   /** Scheme the clients used, for X-Forwarded-Proto. */
   proto?: string;
+  /** 48 bytes of TLS session ticket keys shared by every worker of the router. */
+  ticketKeys?: Buffer;
   /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
   fastPath?: boolean;
   log?: (msg: string) => void;
@@ -77,12 +82,21 @@ export class RouterServer {
   private readonly maxConnections: number;
   /** ACME HTTP-01 answers (acme-challenges.ts), fed by the host process. */
   readonly challenges = new ChallengeAnswers();
+  private readonly timeouts: ClientTimeouts;
+  /** Certificates by SNI (tls-certs.ts); empty until the host process sends some. */
+  readonly certs: TlsCertificates;
+  /** The HTTPS listener, once listenTls ran. */
+  private secure: TlsListener | undefined;
+  /** The port HTTPS is served on (for redirects); 0: no HTTPS, no redirects. */
+  private httpsPort = 0;
 
   constructor(private readonly o: RouterServerOptions = {}) {
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
     const trust = new TrustedProxies(o.trustedProxies ?? []);
     this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', trust, ...(o.log ? { log: o.log } : {}) };
     const timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts };
+    this.timeouts = timeouts;
+    this.certs = new TlsCertificates(o.log);
     this.maxConnections = o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.http = http.createServer(
       {
@@ -106,6 +120,8 @@ export class RouterServer {
         upstreams: this.upstreams,
         routes: () => this.table,
         handoff: (socket) => this.http.emit('connection', socket),
+        // Plain requests for a domain with a certificate go to node:http, which redirects them.
+        divert: (host, encrypted) => !encrypted && this.httpsPort !== 0 && this.certs.covers(host),
         proto: o.proto ?? 'http',
         trust,
         timeouts,
@@ -151,6 +167,27 @@ export class RouterServer {
     this.upstreams.retain(table.endpoints);
   }
 
+  /** Serves exactly these certificates from now on (no restart, handshakes in flight unaffected). */
+  applyCertificates(bundles: readonly CertBundle[]): void {
+    this.certs.apply(bundles);
+  }
+
+  /** Starts the HTTPS listener; resolves with its port. */
+  async listenTls(port: number, host = '0.0.0.0'): Promise<number> {
+    this.secure = new TlsListener({
+      certs: this.certs,
+      accept: (socket) => this.accept(socket),
+      onRequest: (req, res) => this.onRequest(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse),
+      handshakeTimeoutMs: this.timeouts.headMs,
+      idleMs: this.timeouts.idleMs,
+      maxConnections: this.maxConnections,
+      ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+      ...(this.o.log ? { log: this.o.log } : {}),
+    });
+    this.httpsPort = await this.secure.listen(port, host);
+    return this.httpsPort;
+  }
+
   get routes(): RouteTable {
     return this.table;
   }
@@ -174,6 +211,7 @@ export class RouterServer {
   /** Stops accepting, lets requests in flight finish for up to `graceMs`, then closes the rest. */
   async close(graceMs = 2000): Promise<void> {
     const stopped = new Promise<void>((r) => this.listener.close(() => r()));
+    const secureStopped = this.secure?.close(graceMs);
     this.fast?.shutdown();
     // Stops node:http's timeout checks (it never listened itself) and closes its idle connections.
     this.http.close();
@@ -184,6 +222,7 @@ export class RouterServer {
       for (const t of this.tunnels) t.destroy();
     }, graceMs);
     await stopped;
+    await secureStopped;
     clearTimeout(timer);
     await this.upstreams.closeAll();
   }
@@ -195,9 +234,14 @@ export class RouterServer {
       return errorPage(res, 431, 'Request header fields too large', `a request may carry at most ${MAX_HEADERS} header fields`);
     }
     if (req.url?.startsWith(CHALLENGE_PATH)) return this.challenges.serve(req, res);
-    const route = this.table.lookup(req.headers.host);
+    // HTTP/2 names the domain in :authority; node:http's compatibility API leaves Host unset then.
+    const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
+    if (this.httpsPort !== 0 && !(req.socket as { encrypted?: boolean }).encrypted && wantsRedirect(req.url, this.certs.covers(host ?? ''))) {
+      return answerRedirect(req, res, this.httpsPort);
+    }
+    const route = this.table.lookup(host);
     if (!route) {
-      const [status, title, detail] = unknownDomain(req.headers.host);
+      const [status, title, detail] = unknownDomain(host);
       return errorPage(res, status, title, detail);
     }
     if (route.kind === 'container') {
@@ -206,6 +250,7 @@ export class RouterServer {
       }
       return new GeneralExchange(this.ctx, route, req, res).start();
     }
+    if (route.hsts !== '' && (req.socket as { encrypted?: boolean }).encrypted) res.setHeader('strict-transport-security', hstsValue(route.hsts));
     const root = route.site?.root;
     if (!root) {
       const why = route.site?.problem ?? `${route.stack} has no release of ${route.node} yet`;

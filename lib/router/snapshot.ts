@@ -26,7 +26,8 @@ export interface RouteSnapshot {
   /** etcd revision the three prefixes were read at. */
   revision: string;
   domains: Array<[string, DomainRecord]>;
-  stacks: Array<{ name: string; current: string | null }>;
+  /** `hsts`: max-age by node, for the nodes that set hsts: (HTTPS answers only). */
+  stacks: Array<{ name: string; current: string | null; hsts?: Record<string, number> }>;
   endpoints: PortEndpoint[];
   sites: SiteRoot[];
 }

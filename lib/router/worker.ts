@@ -16,7 +16,12 @@ const config = JSON.parse(process.env.VIKING_ROUTER_WORKER ?? '{}') as WorkerCon
 const send = (msg: WorkerMessage): void => {
   if (process.connected) process.send?.(msg);
 };
-const server = new RouterServer({ ...config.tuning, balance: config.balance, log: (message) => send({ type: 'log', message }) });
+const server = new RouterServer({
+  ...config.tuning,
+  balance: config.balance,
+  ...(config.ticketKeys ? { ticketKeys: Buffer.from(config.ticketKeys, 'base64') } : {}),
+  log: (message) => send({ type: 'log', message }),
+});
 let listening = false;
 
 process.on('message', (msg: PrimaryMessage) => {
@@ -25,19 +30,26 @@ process.on('message', (msg: PrimaryMessage) => {
       server.apply(msg.snapshot);
       if (!listening) {
         listening = true;
-        server.listen(config.port, config.host).then(
-          (port) => send({ type: 'listening', port, revision: server.revision }),
-          (err: Error) => {
+        const https = config.httpsPort ?? 0;
+        server
+          .listen(config.port, config.host)
+          .then(async (port) => {
+            if (https !== 0) await server.listenTls(https, config.host).catch((err: Error) => Promise.reject(new Error(`HTTPS port ${https}: ${err.message}`)));
+            send({ type: 'listening', port, revision: server.revision });
+          })
+          .catch((err: Error) => {
             send({ type: 'log', message: `router worker: cannot listen on ${config.host}:${config.port}: ${err.message}` });
             process.exit(2);
-          },
-        );
+          });
       } else {
         send({ type: 'applied', revision: server.revision });
       }
       return;
     case 'acme-challenges':
       server.challenges.replace(msg.entries);
+      return;
+    case 'certs':
+      server.applyCertificates(msg.certs);
       return;
     case 'stop':
       void server.close(msg.graceMs).finally(() => process.exit(0));

@@ -14,16 +14,22 @@ import { fileURLToPath } from 'node:url';
 import type { RouteSnapshot } from './snapshot.js';
 import type { BalanceMode } from './upstreams.js';
 import type { RouterTuning } from './server.js';
+import type { CertBundle } from './tls-certs.js';
 
 export interface WorkerConfig {
   port: number;
   host: string;
   balance: BalanceMode;
   tuning?: RouterTuning;
+  /** HTTPS port (already chosen: every worker binds the same); 0 or absent: no HTTPS. */
+  httpsPort?: number;
+  /** TLS session ticket keys, base64 (48 bytes), the same in every worker. */
+  ticketKeys?: string;
 }
 
 export type PrimaryMessage =
   | { type: 'snapshot'; snapshot: RouteSnapshot }
+  | { type: 'certs'; certs: CertBundle[] }
   | { type: 'stop'; graceMs: number }
   /** The whole set of ACME HTTP-01 answers (lib/router/acme-challenges.ts). */
   | { type: 'acme-challenges'; entries: Array<[string, string]> };
@@ -67,6 +73,7 @@ export class RouterWorkers {
   private readonly slots = new Map<number, Slot>();
   private latest: RouteSnapshot | undefined;
   private challenges: Array<[string, string]> = [];
+  private certs: CertBundle[] = [];
   private stopping = false;
   private restarts = 0;
 
@@ -91,6 +98,14 @@ export class RouterWorkers {
     this.challenges = entries;
     for (const slot of this.slots.values()) {
       if (slot.worker.isConnected()) slot.worker.send({ type: 'acme-challenges', entries } satisfies PrimaryMessage);
+    }
+  }
+
+  /** Sends the certificate set to every worker (and to any worker started later). */
+  sendCertificates(certs: CertBundle[]): void {
+    this.certs = certs;
+    for (const slot of this.slots.values()) {
+      if (slot.worker.isConnected()) slot.worker.send({ type: 'certs', certs } satisfies PrimaryMessage);
     }
   }
 
@@ -142,7 +157,14 @@ export class RouterWorkers {
 
   private fork(): Promise<void> {
     cluster.setupPrimary({ exec: WORKER_SCRIPT, args: [], execArgv: workerExecArgv(), silent: false });
-    const config: WorkerConfig = { port: this.o.port, host: this.o.host, balance: this.o.balance, ...(this.o.tuning ? { tuning: this.o.tuning } : {}) };
+    const config: WorkerConfig = {
+      port: this.o.port,
+      host: this.o.host,
+      balance: this.o.balance,
+      ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
+      ...(this.o.httpsPort ? { httpsPort: this.o.httpsPort } : {}),
+      ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+    };
     const worker = cluster.fork({ VIKING_ROUTER_WORKER: JSON.stringify(config) });
     const slot: Slot = { worker, revision: undefined };
     this.slots.set(worker.id, slot);
@@ -151,6 +173,8 @@ export class RouterWorkers {
       worker.on('message', (msg: WorkerMessage) => {
         switch (msg.type) {
           case 'hello':
+            // Certificates first, so a worker never serves HTTPS without them.
+            worker.send({ type: 'certs', certs: this.certs } satisfies PrimaryMessage);
             if (this.challenges.length > 0) worker.send({ type: 'acme-challenges', entries: this.challenges } satisfies PrimaryMessage);
             if (this.latest) worker.send({ type: 'snapshot', snapshot: this.latest } satisfies PrimaryMessage);
             return;

@@ -129,6 +129,7 @@ async function pushReserved(
     nodes: templates,
     domains,
     websites,
+    ...hstsOf(vf),
     env: stack?.env ?? {},
   };
   await rollOut(
@@ -192,4 +193,11 @@ async function newJobs(
     jobs.push(...jobsFromTemplate(t, vf.stack, tag, replicas, stack?.env ?? {}));
   }
   return { jobs, scale };
+}
+
+/** `hsts:` of the nodes that set it, for the release record (nothing when none does). */
+function hstsOf(vf: Vikingfile): { hsts?: Record<string, number> } {
+  const out = dict<number>();
+  for (const node of vf.nodes) if (node.hsts !== undefined) out[node.name] = node.hsts;
+  return Object.keys(out).length > 0 ? { hsts: out } : {};
 }

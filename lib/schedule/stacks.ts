@@ -67,6 +67,9 @@ export function switched(s: StackRecord, release: ReleaseRecord, extra: SwitchEx
     domains: extra.domains,
     websites: extra.websites,
   };
+  // HSTS follows the release taking traffic, so a rollback brings back what that release declared.
+  if (release.hsts !== undefined) next.hsts = release.hsts;
+  else delete next.hsts;
   if (extra.comment !== undefined) next.comment = extra.comment;
   if (extra.env !== undefined) next.env = extra.env;
   if (extra.scale !== undefined) next.scale = extra.scale;

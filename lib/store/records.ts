@@ -134,6 +134,8 @@ export interface ReleaseRecord {
   /** Domains by node, and website nodes' document roots, as this release declared them. */
   domains?: Record<string, string[]>;
   websites?: Record<string, string>;
+  /** `hsts:` max-age by node, for the nodes that set it (a rollback brings back its release's). */
+  hsts?: Record<string, number>;
   /** The stack's env overrides (viking env) in force when the release was deployed. */
   env?: Record<string, string>;
 }
@@ -157,6 +159,8 @@ export interface StackRecord {
   domains: Record<string, string[]>;
   /** Website nodes: node -> document root inside the release source. */
   websites: Record<string, string>;
+  /** `hsts:` max-age by node, of the release taking traffic (the router reads it). */
+  hsts?: Record<string, number>;
   /** `viking env set` overrides, applied over every container node's env. */
   env?: Record<string, string>;
   /** `viking scale` overrides by node. */

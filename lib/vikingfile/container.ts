@@ -8,6 +8,7 @@
 
 import { missingImageHint } from './build.js';
 import { readDomains, type NodeContext } from './domains.js';
+import { readHsts } from './hsts.js';
 import { show } from './describe.js';
 import { asBoolean, asList, asMap, asNumber, asString, isNull, readKeys, readStrings, wrongType } from './fields.js';
 import { formatImageRef, parseImageRef } from './image-ref.js';
@@ -58,6 +59,8 @@ export function readContainer(name: string, keyPos: Pos, fields: Map<string, YEn
   });
   if (cwd !== undefined) spec.cwd = cwd;
   if (health !== undefined) spec.health = health;
+  const hsts = field('hsts', (v) => readHsts(v, problems));
+  if (hsts !== undefined) spec.hsts = hsts;
 
   // The router and the health check both talk to the first exposed port
   // (not checked when expose: itself is wrong: that problem is reported already).

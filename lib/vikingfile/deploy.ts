@@ -17,13 +17,14 @@ import { isValidName, nameRuleMessage } from './names.js';
 import type { Pos, ProblemList } from './problems.js';
 import type { NodeSpec, WebsiteNodeSpec } from './types.js';
 import { checkDocumentRoot } from './values.js';
+import { readHsts } from './hsts.js';
 import type { YEntry, YNode } from './yaml-tree.js';
 
 export const CONTAINER_KEYS = [
   'type', 'image', 'expose', 'volume', 'run', 'cwd', 'env', 'scale',
-  'domains', 'service', 'health', 'tags', 'prefer', 'memory', 'cpu',
+  'domains', 'service', 'health', 'tags', 'prefer', 'memory', 'cpu', 'hsts',
 ] as const;
-export const WEBSITE_KEYS = ['type', 'document_root', 'domains'] as const;
+export const WEBSITE_KEYS = ['type', 'document_root', 'domains', 'hsts'] as const;
 
 /** Reads `deploy:`; `missingAt` is where to report it missing (the top of the document). */
 export function readDeploy(entry: YEntry | undefined, missingAt: Pos, ctx: NodeContext): NodeSpec[] {
@@ -106,6 +107,8 @@ function readWebsite(name: string, keyPos: Pos, fields: Map<string, YEntry>, ctx
       problems.add('bad-domain', domainsEntry.value, `website node '${show(name)}' needs at least one domain`);
     }
   }
+  const hstsEntry = fields.get('hsts');
+  const hsts = hstsEntry === undefined ? undefined : readHsts(hstsEntry.value, problems);
   if (documentRoot === undefined || domains === undefined) return undefined;
-  return { kind: 'website', name, documentRoot, domains };
+  return { kind: 'website', name, documentRoot, domains, ...(hsts !== undefined ? { hsts } : {}) };
 }

@@ -49,6 +49,8 @@ export interface ContainerNodeSpec {
   memory: number;
   /** CPUs reserved per replica (0 = not declared). */
   cpu: number;
+  /** `hsts:` max-age in seconds for HTTPS answers of the node's domains; absent: no HSTS. */
+  hsts?: number;
 }
 
 /** `type: website`: static files served by every router. */
@@ -58,6 +60,8 @@ export interface WebsiteNodeSpec {
   /** Path inside the pushed source, normalised, never escaping it. */
   documentRoot: string;
   domains: string[];
+  /** `hsts:` max-age in seconds; absent: no HSTS. */
+  hsts?: number;
 }
 
 export type NodeSpec = ContainerNodeSpec | WebsiteNodeSpec;

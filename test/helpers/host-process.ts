@@ -44,6 +44,8 @@ export interface HostProcess {
   token: string;
   child: ChildProcess;
   routerPort: number;
+  /** The router's HTTPS port (any free one: hosts here start with --router-port 0), 0 when off. */
+  httpsPort: number;
   apiPort: number;
   api: string;
   output: () => string;
@@ -71,17 +73,17 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = await new Promise<{ router: number; api: number }>((resolve, reject) => {
+  const ready = await new Promise<{ router: number; api: number; https: number }>((resolve, reject) => {
     // A host that is not ready in time is ended here: left running it would outlive the test.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`host ${o.name} not ready in 20 s:\n${out}`));
     }, 20_000);
     const onData = (): void => {
-      const m = /ready router=(\d+) api=(\d+)/.exec(out);
+      const m = /ready router=(\d+) api=(\d+)(?: https=(\d+))?/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ router: Number(m[1]), api: Number(m[2]) });
+        resolve({ router: Number(m[1]), api: Number(m[2]), https: Number(m[3] ?? 0) });
       }
     };
     child.stdout?.on('data', onData);
@@ -95,6 +97,7 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
     token,
     child,
     routerPort: ready.router,
+    httpsPort: ready.https,
     apiPort: ready.api,
     api: `http://${ip}:${ready.api}`,
     output: () => out,

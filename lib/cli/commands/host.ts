@@ -11,7 +11,7 @@ import { VikingError } from '../../errors.js';
 import { parseMemory } from '../../vikingfile/values.js';
 import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
-import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { httpsPortOf, routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 import { DEFAULT_LEADER_TTL_SECONDS } from '../../leader/election.js';
 import { acmeSettings, withAcmeFlags, type AcmeFlagArgs } from './acme-flags.js';
 
@@ -150,6 +150,7 @@ export function hostCommand(y: Argv): Argv {
         etcd: args.etcd.split(','),
         master: args.master ?? false,
         routerPort: args['router-port'],
+        httpsPort: httpsPortOf(args, args['router-port']),
         apiPort: args['api-port'],
         dataDir: path.resolve(args['data-dir']),
         tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
@@ -173,7 +174,7 @@ export function hostCommand(y: Argv): Argv {
       onShutdown(() => host.stop({ planned: true }));
       await host.start();
       // Machine-readable line for scripts and tests that start hosts on port 0.
-      logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
+      logLine(`ready router=${host.routerPort} api=${host.apiPort} https=${host.httpsPort}`);
     }),
   );
 }

@@ -13,6 +13,27 @@ export interface RouterFlagArgs {
   'router-head-timeout'?: number;
   'router-idle-timeout'?: number;
   'router-max-connections'?: number;
+  'https-port'?: number;
+}
+
+/** 443 as root, else 8443 (as --router-port is 80 or 8080). */
+export function defaultHttpsPort(): number {
+  return process.getuid?.() === 0 ? 443 : 8443;
+}
+
+/**
+ * The HTTPS port for the host's router: the flag; when it is not given, the
+ * default, or any free port when the router port is 0 (any free port) too,
+ * so hosts started on port 0 (tests, several on one machine) do not fight
+ * over 443. `--https-port 0` turns HTTPS off. -1 means any free port.
+ */
+export function httpsPortOf(args: RouterFlagArgs, routerPort: number): number {
+  const given = args['https-port'];
+  if (given !== undefined) {
+    if (!Number.isInteger(given) || given < 0 || given > 65535) throw new Error(`--https-port: ${given} is not a port (0 turns HTTPS off)`);
+    return given;
+  }
+  return routerPort === 0 ? -1 : defaultHttpsPort();
 }
 
 /** `10.0.0.0/8,192.168.1.7` -> a checked list; a bad entry stops the command with its name. */
@@ -31,6 +52,7 @@ export function withRouterFlags<T>(a: Argv<T>): Argv<T & RouterFlagArgs> {
     })
     .option('router-head-timeout', { type: 'number', describe: 'seconds a client has to send a whole request head, from its first byte (default 15)' })
     .option('router-idle-timeout', { type: 'number', describe: 'seconds an idle kept-alive client connection stays open (default 65)' })
+    .option('https-port', { type: 'number', describe: 'HTTPS port of the router, beside --router-port (default 443 as root, else 8443; any free port when --router-port is 0; 0 turns HTTPS off)' })
     .option('router-max-connections', { type: 'number', describe: 'client connections per router worker; more get 503 (default 4096)' }) as unknown as Argv<T & RouterFlagArgs>;
 }
 

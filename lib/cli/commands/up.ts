@@ -19,7 +19,7 @@ import type { Argv } from 'yargs';
 import { handled } from '../output.js';
 import { configPath, readConfig, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
-import { routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { httpsPortOf, routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 import { acmeSettings, withAcmeFlags, type AcmeFlagArgs } from './acme-flags.js';
 
 interface UpArgs extends RouterFlagArgs, AcmeFlagArgs {
@@ -151,6 +151,7 @@ export function upCommand(y: Argv): Argv {
         etcd: running.endpoints,
         master: true,
         routerPort: args['router-port'],
+        httpsPort: httpsPortOf(args, args['router-port']),
         apiPort: args['api-port'],
         // Nothing listens beyond the address given (127.0.0.1 unless told otherwise).
         apiListen: args.listen ?? args.ip,
@@ -182,7 +183,7 @@ export function upCommand(y: Argv): Argv {
         await stopAll();
         throw err;
       }
-      logLine(`ready router=${host.routerPort} api=${host.apiPort}`);
+      logLine(`ready router=${host.routerPort} api=${host.apiPort} https=${host.httpsPort}`);
       logLine(`viking is up: viking push <dir> --api http://${at}:${host.apiPort}`);
     }),
   );
