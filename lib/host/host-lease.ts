@@ -5,7 +5,12 @@
  * lease) vanishes: that is how the cluster learns a host is gone.
  *
  * If the lease is lost while we live (etcd unreachable for longer than the
- * TTL), a new one is granted and everything is put again.
+ * TTL), a new one is granted and everything is put again. When etcd lost
+ * its quorum instead, the old lease may still live in etcd (a new etcd
+ * leader gives every lease a fresh TTL), holding the host key: the key is
+ * taken over from our own lost lease at once (compare on its mod revision),
+ * so the host's record and endpoints never lapse in between; endpoints put
+ * again move onto the new lease, and the old one ends by itself.
  *
  * A name is one host's at a time. The key is created only if absent, in one
  * transaction, so of two hosts starting with one name exactly one wins; the
