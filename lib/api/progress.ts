@@ -12,6 +12,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { toVikingError } from '../errors.js';
+import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 import type { Emit, RolloutEvent } from '../schedule/rollout.js';
 
 export type ProgressLine<R> =
@@ -57,9 +58,12 @@ export async function streamProgress<R extends object>(
     raw.end();
     return { streamed: true };
   } catch (err) {
-    const e = toVikingError(err);
+    // etcd that cannot answer is a 503 VIKING_E_ETCD_UNAVAILABLE, not an internal error: before the
+    // stream starts the API's error handler says so (with this host's name), after it the error line does.
+    const unavailable = isEtcdUnavailable(err);
+    const e = unavailable ? etcdUnavailableError('this API host', err) : toVikingError(err);
     onError?.(e.code, e.message);
-    if (!started) throw e;
+    if (!started) throw unavailable ? err : e;
     write({ type: 'error', ...e.toJSON() });
     raw.end();
     return { streamed: true, failed: e.code };
