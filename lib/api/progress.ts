@@ -65,11 +65,13 @@ export async function streamProgress<R extends object>(
     raw.end();
     return { streamed: true };
   } catch (err) {
-    // etcd gone mid-stream (no quorum, every member's breaker open) is told as
-    // such, as the API's error handler does before a stream starts, not as a 500.
-    const e = isEtcdUnavailable(err) ? etcdUnavailableError(ctx.hostName, err, ctx.etcdUrls) : toVikingError(err);
+    // etcd gone (no quorum, every member's breaker open) is told as such, not as a
+    // 500: before the stream starts the API's error handler says so (the original
+    // error goes on to it), after it the error line does.
+    const unavailable = isEtcdUnavailable(err);
+    const e = unavailable ? etcdUnavailableError(ctx.hostName, err, ctx.etcdUrls) : toVikingError(err);
     onError?.(e.code, e.message);
-    if (!started) throw e;
+    if (!started) throw unavailable ? err : e;
     write({ type: 'error', ...e.toJSON() });
     raw.end();
     return { streamed: true, failed: e.code };

@@ -5,7 +5,12 @@
  * lease) vanishes: that is how the cluster learns a host is gone.
  *
  * If the lease is lost while we live (etcd unreachable for longer than the
- * TTL), a new one is granted and everything is put again.
+ * TTL), a new one is granted and everything is put again. When etcd lost
+ * its quorum instead, the old lease may still live in etcd (a new etcd
+ * leader gives every lease a fresh TTL), holding the host key: the key is
+ * taken over from our own lost lease at once (compare on its mod revision),
+ * so the host's record and endpoints never lapse in between; endpoints put
+ * again move onto the new lease, and the old one ends by itself.
  *
  * A name is one host's at a time. The key is created only if absent, in one
  * transaction, so of two hosts starting with one name exactly one wins; the
@@ -21,10 +26,37 @@
  * once its slave has published again what it adopted (releaseGrace).
  */
 import type { Etcd3, Lease } from 'etcd3';
+import { connectEtcd } from '../store/client.js';
 import { VikingError } from '../errors.js';
 import { PREFIX, hostKey } from '../store/keys.js';
 import type { HostRecord } from '../store/records.js';
 import type { LeasedWriter } from '../slave/slave.js';
+
+/** How far past its due time (a third of the TTL after the last one) a renewal counts as stalled, and goes to every member. */
+const STALL_GRACE_MS = 300;
+/** How often a stalled lease sends another single keepalive, and each one's deadline. */
+const STALL_TICK_MS = 100;
+const LEASE_GONE = 'lease gone';
+const STALL_TRY_MS = 500;
+
+/** One keepalive of lease `id` through `client` (one member), answered within `ms`: true if etcd renewed it. */
+async function keepaliveOnceVia(client: Etcd3, id: string, ms: number): Promise<void> {
+  const stream = await client.leaseClient.leaseKeepAlive({ deadline: new Date(Date.now() + ms) });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer')), ms + 100);
+    stream.on('data', (res: { TTL: string }) => {
+      clearTimeout(timer);
+      stream.end();
+      if (Number(res.TTL) > 0) resolve();
+      else reject(new Error(LEASE_GONE));
+    });
+    stream.on('error', (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    stream.write({ ID: id });
+  });
+}
 
 export class HostLease implements LeasedWriter {
   private lease: Lease | undefined;
@@ -45,6 +77,8 @@ export class HostLease implements LeasedWriter {
     private readonly client: Etcd3,
     private record: HostRecord,
     private readonly ttlSeconds = 3,
+    /** Every etcd member's URL: a stalled keepalive stream is got around through the others. */
+    private readonly memberUrls: string[] = [],
   ) {}
 
   /** Milliseconds since the lease was last renewed. */
@@ -83,22 +117,75 @@ export class HostLease implements LeasedWriter {
     }
     this.lease = lease;
     this.renewedAt = Date.now();
+    this.stallTimer = setInterval(() => this.tick(), STALL_TICK_MS);
+  }
+
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** A keepalive is under way. */
+  private renewing = false;
+  /** One client per etcd member (or the host's own client when no URLs were given). */
+  private perMember: Etcd3[] | undefined;
+  /** The member the next routine keepalive goes to (the last one that answered). */
+  private preferred = 0;
+
+  /**
+   * Keeps the lease alive, a keepalive every third of the TTL, each on a
+   * fresh stream to one member with a short deadline; this class does it
+   * rather than the etcd client. The client keeps one stream on one member,
+   * and if that member stops answering without a reset (a pulled cable, a
+   * frozen process) it notices only a whole TTL after the last answer and
+   * then needs another try, while etcd ends the lease a TTL after the last
+   * renewal: a live, connected host lost its key and endpoints, the leader
+   * moved its jobs, and they ran twice while this host took its copies down
+   * (seen in test/e2e/netns-faults). (Its retry also leaks a timer when a
+   * stream both times out and errors.) So a renewal overdue by
+   * STALL_GRACE_MS goes to every member at once, and any answer renews the
+   * lease (test/integration/host-lease-stalled-member). An answer that the
+   * lease is gone, or no renewal for two TTLs, makes a new lease (renewSoon).
+   */
+  private tick(): void {
+    const lease = this.lease;
+    if (!lease || this.closed || this.renewing) return;
+    const since = this.sinceRenewed();
+    const every = (this.ttlSeconds * 1000) / 3;
+    if (since < every) return;
+    if (since > 2 * this.ttlSeconds * 1000) return this.lost(lease);
+    this.perMember ??= this.memberUrls.length > 0 ? this.memberUrls.map((u) => connectEtcd([u])) : [this.client];
+    const members = this.perMember;
+    const stalled = since >= every + STALL_GRACE_MS;
+    const first = this.preferred % members.length;
+    const targets = stalled ? members.map((_, i) => i) : [first];
+    this.renewing = true;
+    void lease
+      .grant()
+      .then((id) => Promise.any(targets.map(async (i) => ((await keepaliveOnceVia(members[i]!, id, STALL_TRY_MS)), i))))
+      .then((i) => {
+        this.preferred = i;
+        if (this.lease === lease && !this.closed) this.renewedAt = Date.now();
+      })
+      .catch((err: unknown) => {
+        this.troubleAt = Date.now();
+        if (!stalled) this.preferred = first + 1;
+        const errors = err instanceof AggregateError ? err.errors : [err];
+        if (errors.some((e) => e instanceof Error && e.message === LEASE_GONE)) this.lost(lease);
+      })
+      .finally(() => {
+        this.renewing = false;
+      });
+  }
+
+  /** etcd no longer holds `lease` for us (or we cannot tell for two TTLs): a new one takes the key over. */
+  private lost(lease: Lease): void {
+    this.troubleAt = Date.now();
+    if (this.closed || this.lease !== lease) return;
+    this.lease = undefined;
+    lease.release();
+    this.renewSoon(100);
   }
 
   private newLease(): Lease {
-    const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
-    lease.on('keepaliveSucceeded', () => {
-      if (this.lease === lease) this.renewedAt = Date.now();
-    });
-    lease.on('keepaliveFailed', () => {
-      this.troubleAt = Date.now();
-    });
-    lease.on('lost', () => {
-      this.troubleAt = Date.now();
-      if (this.closed || this.lease !== lease) return;
-      this.lease = undefined;
-      this.renewSoon(100);
-    });
+    const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: false });
+    lease.on('lost', () => this.lost(lease));
     return lease;
   }
 
@@ -164,6 +251,9 @@ export class HostLease implements LeasedWriter {
    */
   async handOver(graceSeconds: number): Promise<{ endpoints: number; until: string }> {
     this.closed = true;
+    clearInterval(this.stallTimer);
+    for (const c of this.perMember ?? []) if (c !== this.client) c.close();
+    this.perMember = undefined;
     clearTimeout(this.renewTimer);
     const lease = this.lease;
     if (!lease) throw new Error('no host lease to hand over (etcd was unreachable)');
@@ -190,6 +280,9 @@ export class HostLease implements LeasedWriter {
   /** Revokes the lease: the host key and its endpoints disappear now, not after the TTL. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.stallTimer);
+    for (const c of this.perMember ?? []) if (c !== this.client) c.close();
+    this.perMember = undefined;
     clearTimeout(this.renewTimer);
     const lease = this.lease;
     this.lease = undefined;

@@ -221,7 +221,7 @@ export class VikingHost {
       startedAt: new Date().toISOString(),
       version: VERSION,
     };
-    this.lease = new HostLease(this.client, record, c.leaseTtlSeconds ?? 3);
+    this.lease = new HostLease(this.client, record, c.leaseTtlSeconds ?? 3, c.etcd);
     await this.lease.start();
 
     this.slave = new Slave({

@@ -147,7 +147,8 @@ export class Slave {
         const spec = this.specs.get(jobPath(c.job));
         if (!spec || spec.volumes.length > 0) return;
         this.published.delete(c.id);
-        await removeContainer(this.o.docker, c.id, 2);
+        // Killed at once: no router of the cluster reaches it any more, and it must be gone before its replacement runs.
+        await removeContainer(this.o.docker, c.id, 0);
         stopped++;
         this.o.log?.(`${jobPath(c.job)}: stopped ${c.id.slice(0, 12)}: this host is cut off and the job moves elsewhere`);
       }),

@@ -105,6 +105,9 @@ test('a server whose cable is pulled stops its stateless copies, keeps its volum
   const webOnC = [...(await copies())].filter(([j, s]) => j.includes('/web/') && s[0] === c.name).map(([j]) => j);
   assert.equal(webOnC.length, 1);
 
+  // The worst case: C's etcd member leads etcd when its cable goes (it keeps renewing C's lease
+  // until check-quorum makes it step down, and the others elect a leader that gives every lease a fresh TTL).
+  await leadEtcdWith(2);
   const t0 = Date.now();
   await c.cutCable();
   // In C's own dockerd: its web copy stops within the lease TTL plus a few seconds; db keeps running.
@@ -130,23 +133,54 @@ test('a server whose cable is pulled stops its stateless copies, keeps its volum
   await c.restoreCable();
   const t1 = Date.now();
   let worst = 0;
+  const twice: string[] = [];
   await waitFor('the cluster whole again: one copy of each replica, C registered', async () => {
     const m = await copies();
     worst = Math.max(worst, ...[...m.values()].map((s) => s.length));
+    for (const [job, on] of m) if (on.length > 1) twice.push(`${Date.now() - t1} ms after the cable came back: ${job} on ${on.join(', ')}`);
     const web = [...m].filter(([j]) => j.includes('/web/'));
     const back = await bounded(client.get(`${PREFIX.host}${victim.name}`).string()).catch(() => null);
     return web.length === 3 && web.every(([, s]) => s.length === 1) && m.get('v1/db/1')?.length === 1 && back !== null;
   }, 10_000, 100);
   t.diagnostic(`cable back: one copy of each replica and C registered after ${Date.now() - t1} ms`);
-  assert.equal(worst, 1, 'no replica ever ran twice after the cable came back');
+  if (worst > 1) for (const [i, h] of hosts.entries()) t.diagnostic(`${servers[i]!.name} (${h.name}) log:\n${h.output().split('\n').slice(-60).join('\n')}`);
+  assert.equal(worst, 1, `no replica ever ran twice after the cable came back: ${twice.slice(0, 5).join('; ')}`);
   // C takes work again: a scale-up places a replica on it.
-  const scale = await runCli(['scale', stack, 'web=6', '--api', hosts[0]!.api]);
+  // Right after a member comes back the API may answer 503 VIKING_E_ETCD_UNAVAILABLE for a moment
+  // (a call that lands on the returning member spends its 1.2 s budget there): a user retries it.
+  const s0 = Date.now();
+  let scale = await runCli(['scale', stack, 'web=6', '--api', hosts[0]!.api]);
+  const unavailable: number[] = [];
+  while (scale.code !== 0 && /VIKING_E_ETCD_UNAVAILABLE/.test(scale.stderr) && Date.now() - s0 < 10_000) {
+    unavailable.push(Date.now() - s0);
+    await new Promise((r) => setTimeout(r, 500));
+    scale = await runCli(['scale', stack, 'web=6', '--api', hosts[0]!.api]);
+  }
+  if (unavailable.length) t.diagnostic(`viking scale answered 503 etcd unavailable ${unavailable.length} time(s) after the cable came back, then ${scale.code === 0 ? 'succeeded' : 'failed'} ${Date.now() - s0} ms after the first try`);
   assert.equal(scale.code, 0, `${scale.stdout}\n${scale.stderr}`);
   await waitFor('C runs a web replica again', async () => {
     const list = await c.docker.listContainers({ filters: { label: [`viking.stack=${stack}`, 'viking.node=web'], status: ['running'] } });
     return list.length >= 1;
   }, 60_000, 200);
 });
+
+/** Makes the etcd member of server `index` etcd's raft leader (etcd's MoveLeader). */
+async function leadEtcdWith(index: number): Promise<void> {
+  const etcdUrls = servers.map((s) => `http://${s.ip}:2379`);
+  const single = etcdUrls.map((u) => connectEtcd([u]));
+  try {
+    const ids = await Promise.all(single.map(async (x) => (await x.maintenance.status()).header.member_id));
+    await waitFor(`etcd member of ${servers[index]!.name} to lead`, async () => {
+      const status = await single[index]!.maintenance.status();
+      if (status.leader === ids[index]) return true;
+      const leader = ids.indexOf(status.leader);
+      if (leader >= 0) await single[leader]!.maintenance.moveLeader({ targetID: ids[index]! }).catch(() => {});
+      return false;
+    }, 20_000, 200);
+  } finally {
+    for (const x of single) x.close();
+  }
+}
 
 /** Stops a server's dockerd with SIGTERM, as `systemctl restart docker` does, and starts it again. */
 async function restartDockerd(s: NetnsServer): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isolated } from '../../lib/host/self-fence.js';
+import { fenceAfterMs, isolated } from '../../lib/host/self-fence.js';
 
 const cases: Array<[others: number, reachable: number, cutOff: boolean]> = [
   [0, 0, false], // alone in its cluster: nothing to fence against
@@ -20,4 +20,9 @@ const cases: Array<[others: number, reachable: number, cutOff: boolean]> = [
 ];
 for (const [others, reachable, cutOff] of cases) {
   test(`${reachable} of ${others} other hosts reachable -> ${cutOff ? 'cut off' : 'stays'}`, () => assert.equal(isolated(others, reachable), cutOff));
+}
+
+// A cut-off host checks its peers before etcd can end its lease: the TTL less 1.5 s, never under half the TTL.
+for (const [ttl, after] of [[3, 1500], [2, 1000], [10, 8500], [1, 500]] as const) {
+  test(`lease TTL ${ttl} s -> peers checked after ${after} ms without a renewal`, () => assert.equal(fenceAfterMs(ttl), after));
 }

@@ -57,13 +57,13 @@ export function logLine(msg: string): void {
 }
 
 /** Stops `stop` once on the first SIGINT/SIGTERM, then exits. */
-export function onShutdown(stop: () => Promise<void>): void {
+export function onShutdown(stop: (signal: NodeJS.Signals) => Promise<void>): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     logLine(`${signal}: shutting down`);
-    stop().then(
+    stop(signal).then(
       () => process.exit(0),
       (err: Error) => {
         logLine(`shutdown failed: ${err.message}`);

@@ -97,10 +97,14 @@ export function upCommand(y: Argv): Argv {
       let guarded = false;
       let stopping = false;
       const docker = connectDocker(args['docker-socket']);
-      const stopAll = async (): Promise<void> => {
+      const stopAll = async (signal?: NodeJS.Signals): Promise<void> => {
         stopping = true;
-        await host?.stop();
-        if (host && !args['keep-containers']) {
+        // SIGTERM (the supervisor or systemd: a restart, an upgrade) is a planned stop: the host's
+        // work stays in place for its grace (60 s) and its containers keep serving until it is back.
+        // Ctrl-C (SIGINT) and a dying etcd member stop everything this command started.
+        const planned = signal === 'SIGTERM';
+        await host?.stop({ planned });
+        if (host && !planned && !args['keep-containers']) {
           // Only this cluster's: another cluster on this Docker Engine may use the same host name.
           if (host.clusterId) for (const c of await listOwned(docker, { cluster: host.clusterId, host: args.name })) await removeContainer(docker, c.id, 5);
         }
