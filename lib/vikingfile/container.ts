@@ -7,6 +7,7 @@
  */
 
 import { missingImageHint } from './build.js';
+import { readCron } from './cron.js';
 import { readDomains, type NodeContext } from './domains.js';
 import { show } from './describe.js';
 import { asBoolean, asList, asMap, asNumber, asString, isNull, readKeys, readStrings, wrongType } from './fields.js';
@@ -58,6 +59,8 @@ export function readContainer(name: string, keyPos: Pos, fields: Map<string, YEn
   });
   if (cwd !== undefined) spec.cwd = cwd;
   if (health !== undefined) spec.health = health;
+  const cron = readCron(name, fields, problems);
+  if (cron !== undefined) spec.cron = cron;
 
   // The router and the health check both talk to the first exposed port
   // (not checked when expose: itself is wrong: that problem is reported already).
