@@ -23,6 +23,7 @@ import type { LeaderStats } from '../leader/leader.js';
 import { registerWebsiteSource } from './website-route.js';
 import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
+import { registerOpsRoutes } from './ops-routes.js';
 import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 
@@ -155,5 +156,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerWebsiteSource(app, full);
   registerSettingsRoutes(app, full);
   registerCleanupRoute(app, full);
+  registerOpsRoutes(app, full);
   return app;
 }
