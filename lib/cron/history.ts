@@ -68,7 +68,7 @@ export async function cronTotals(client: Etcd3): Promise<Array<{ stack: string; 
   });
 }
 
-/** `viking ps` rows for cron nodes: state `cron-<last run's state>` (`cron-idle` before the first), a failure's reason and output. */
+/** `viking ps` rows for cron nodes: state `cron-<last finished run's state>` (`cron-idle` before the first), a failure's reason and output. */
 export async function cronPsRows(client: Etcd3, stacks: StackRecord[]): Promise<Array<{
   stack: string; tag: string; node: string; instance: number; host: string | null; state: string; current: boolean;
   container: string | null; endpoints: string[]; reason: string | null; logs: string[]; image: string; restarts: number; nextTry: string | null;
@@ -78,7 +78,8 @@ export async function cronPsRows(client: Etcd3, stacks: StackRecord[]): Promise<
   const runs = await runsBy(client, cronRunsPrefix);
   return nodes.map((n) => {
     const list = runs.get(`${n.stack}/${n.node}`) ?? [];
-    const last = list[0];
+    // The last run that finished says how the job does; one in flight does not hide a failure.
+    const last = list.find((r) => r.state !== 'placed' && r.state !== 'running') ?? list[0];
     const failures = list.filter((r) => FAILED_STATES.has(r.state)).length;
     const next = nextTick(n.template.cron!, Date.now());
     const failed = last !== undefined && FAILED_STATES.has(last.state);
