@@ -138,6 +138,34 @@ test('every tick runs exactly once, including the tick at which the leader is SI
   process.stdout.write(`# failover tick ${atKill.tick}: ${atKill.state} (claimed by ${atKill.claimedBy} at +${Date.parse(atKill.claimedAt) - tick} ms; leader killed at +${killedAt - tick} ms); ${all.length} ticks, each once\n`);
 });
 
+test('a tick the dying leader already claimed is carried out or marked lost, never claimed again by the next leader', async () => {
+  // Bring the killed host back: two hosts again.
+  const dead = names.find((n) => hosts.get(n)!.child.exitCode !== null || hosts.get(n)!.child.signalCode !== null)!;
+  const i = names.indexOf(dead);
+  hosts.set(dead, await startHostProcess({
+    name: dead, etcd: etcd.url, ip: `127.0.0.${i + 2}`, master: true, dataDir: path.join(work, dead),
+    extra: ['--lease-ttl', '2', '--leader-ttl', '2'],
+  }));
+  const leader = (await currentLeader(client))!;
+  const tick = nextTick({ schedule: SCHEDULE, concurrency: 'allow' }, Date.now() + 1500)!;
+  await new Promise((r) => setTimeout(r, tick - Date.now()));
+  // Kill it just after its claim is in etcd.
+  const claimed = await waitFor('the leader to claim the tick', async () => (await runs()).find((r) => r.node === 'tick' && r.tickMs === tick), 3000, 5);
+  hosts.get(leader)!.child.kill('SIGKILL');
+  const killedAt = Date.now();
+  assert.equal(claimed.claimedBy, leader);
+  await waitFor('another leader', async () => { const l = await currentLeader(client); return l !== undefined && l !== leader; }, 15_000, 100);
+  await waitFor('two runs after that tick', async () => (await runs()).filter((r) => r.node === 'tick' && r.tickMs > tick && r.state === 'succeeded').length >= 2, 30_000, 200);
+  await waitFor('the claimed run to finish or be marked lost', async () => !['placed', 'running'].includes((await runs()).find((r) => r.node === 'tick' && r.tickMs === tick)!.state), 20_000, 200);
+  const rec = (await runs()).find((r) => r.node === 'tick' && r.tickMs === tick)!;
+  assert.equal(rec.claimedBy, leader, 'the record is still the dead leader\'s claim: nobody claimed the tick again');
+  const n = starts.get(`${stack}/tick/${tick}`) ?? 0;
+  assert.ok(n <= 1, `${n} containers for one tick`);
+  if (rec.state === 'succeeded') assert.equal(n, 1);
+  else assert.equal(rec.state, 'lost', JSON.stringify(rec));
+  process.stdout.write(`# tick claimed ${Date.parse(rec.claimedAt) - tick} ms after it by ${leader}, killed at +${killedAt - tick} ms: ${rec.state} on ${rec.host}, ${n} container start(s)\n`);
+});
+
 test('a failing cron job shows its exit code, output and duration in viking cron, viking ps and /metrics', async () => {
   const api = hosts.get(names.find((n) => hosts.get(n)!.child.exitCode === null && hosts.get(n)!.child.signalCode === null)!)!;
   await waitFor('a failed run of broken', async () => (await runs()).some((r) => r.node === 'broken' && r.state === 'failed'), 20_000, 200);
