@@ -14,6 +14,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
@@ -34,6 +35,8 @@ let etcd: TestEtcd;
 let client: Etcd3;
 let work: string;
 const hosts = new Map<string, HostProcess>();
+/** Both hosts use one copy of the secrets key (the first one makes it), as an operator would copy it. */
+const hostFlags = (): string[] => ['--lease-ttl', '2', '--leader-ttl', '2', '--secrets-key', path.join(work, 'secrets.key')];
 /** Container starts seen on the daemon, by run label (`stack/node/tick`). */
 const starts = new Map<string, number>();
 let events: NodeJS.ReadableStream | undefined;
@@ -51,7 +54,7 @@ before(async () => {
   for (const [i, name] of names.entries()) {
     hosts.set(name, await startHostProcess({
       name, etcd: etcd.url, ip: `127.0.0.${i + 2}`, master: true, dataDir: path.join(work, name),
-      extra: ['--lease-ttl', '2', '--leader-ttl', '2'],
+      extra: hostFlags(),
     }));
   }
   events = (await docker.getEvents({ filters: { type: ['container'], event: ['start'], label: [`viking.stack=${stack}`] } })) as NodeJS.ReadableStream;
@@ -76,7 +79,7 @@ before(async () => {
     '    image: viking/busybox',
     `    schedule: '${SCHEDULE}'`,
     '    concurrency: allow',
-    '    run: echo "tick $VIKING_CRON_TICK on $VIKING_HOST"',
+    '    run: echo "tick $VIKING_CRON_TICK on $VIKING_HOST"; [ -z "$CRON_TOKEN" ] || echo "token $(printf %s "$CRON_TOKEN" | md5sum | cut -c1-8)"',
     '  broken:',
     '    image: viking/busybox',
     `    schedule: '${SCHEDULE}'`,
@@ -144,7 +147,7 @@ test('a tick the dying leader already claimed is carried out or marked lost, nev
   const i = names.indexOf(dead);
   hosts.set(dead, await startHostProcess({
     name: dead, etcd: etcd.url, ip: `127.0.0.${i + 2}`, master: true, dataDir: path.join(work, dead),
-    extra: ['--lease-ttl', '2', '--leader-ttl', '2'],
+    extra: hostFlags(),
   }));
   const leader = (await currentLeader(client))!;
   const tick = nextTick({ schedule: SCHEDULE, concurrency: 'allow' }, Date.now() + 1500)!;
@@ -196,4 +199,16 @@ test('a failing cron job shows its exit code, output and duration in viking cron
   assert.match(metrics, new RegExp(`viking_cron_last_failed\\{stack="${stack}",node="broken"\\} 1`));
   assert.match(metrics, new RegExp(`viking_cron_last_failed\\{stack="${stack}",node="tick"\\} 0`));
   assert.match(metrics, new RegExp(`viking_cron_last_exit_code\\{stack="${stack}",node="broken"\\} 3`));
+});
+
+test('a cron run gets the stack\'s secrets, opened on the host that runs it', async () => {
+  const api = [...hosts.values()].find((h) => h.child.exitCode === null && h.child.signalCode === null)!;
+  const value = `cron-secret-${Date.now()}`;
+  const set = await runCli(['secrets', stack, 'set', `CRON_TOKEN=${value}`, '--api', api.api]);
+  assert.equal(set.code, 0, `${set.stdout}\n${set.stderr}`);
+  const digest = createHash('md5').update(value).digest('hex').slice(0, 8);
+  const run = await waitFor('a run that saw the secret', async () => (await runs()).find((r) => r.node === 'tick' && r.logs?.includes(`token ${digest}`)), 30_000, 200);
+  assert.equal(run.state, 'succeeded');
+  const everything = Object.values(await client.getAll().prefix('').strings()).join('\n');
+  assert.ok(!everything.includes(value), 'the value is nowhere in etcd in clear (the cron placement carries it sealed)');
 });
