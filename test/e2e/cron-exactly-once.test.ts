@@ -195,6 +195,10 @@ test('a failing cron job shows its exit code, output and duration in viking cron
   assert.equal(row.state, 'cron-failed');
   assert.match(row.reason, /exit 3/);
 
+  const scale = await runCli(['scale', stack, 'tick=2', '--api', api.api]);
+  assert.notEqual(scale.code, 0);
+  assert.match(scale.stderr + scale.stdout, /VIKING_E_CRON_NODE/);
+
   const metrics = await (await fetch(`${api.api}/metrics`, { headers: { authorization: `Bearer ${api.token}` } })).text();
   assert.match(metrics, new RegExp(`viking_cron_last_failed\\{stack="${stack}",node="broken"\\} 1`));
   assert.match(metrics, new RegExp(`viking_cron_last_failed\\{stack="${stack}",node="tick"\\} 0`));
