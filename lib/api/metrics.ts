@@ -126,8 +126,7 @@ export class ApiMetrics {
     const value = (async () => {
       const [stacks, jobs, hosts] = await Promise.all([listStacks(this.client), listJobs(this.client), listHosts(this.client)]);
       const byState = new Map<string, number>();
-      // Cron nodes' rows are not containers wanted: viking_cron_* counts them.
-      for (const j of jobs) if (!j.state.startsWith('cron-')) byState.set(j.state, (byState.get(j.state) ?? 0) + 1);
+      for (const j of jobs) byState.set(j.state, (byState.get(j.state) ?? 0) + 1);
       const byHost = new Map<string, number>();
       for (const h of hosts) byHost.set(h.draining ? 'draining' : 'up', (byHost.get(h.draining ? 'draining' : 'up') ?? 0) + 1);
       return { stacks: stacks.length, jobs: byState, hosts: byHost };

@@ -7,7 +7,6 @@ import type { Etcd3 } from 'etcd3';
 import { readPrefix, readRecords } from '../store/client.js';
 import { PREFIX, jobFromKey, jobPath, parseDeployKey } from '../store/keys.js';
 import type { DeployState, HostRecord, JobId, JobSpec, PortEndpoint, StackRecord } from '../store/records.js';
-import { cronPsRows } from '../cron/history.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from '../router/route-records.js';
 
 export interface JobRow {
@@ -93,9 +92,6 @@ export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]>
     if (rows.some((r) => affects(p, r))) continue;
     rows.push({ stack: p.stack ?? '?', tag: '-', node: p.node ?? '-', instance: 0, host: null, state: 'unroutable', current: false, container: null, endpoints: [], reason: describeProblem(p), logs: [], image: '', restarts: 0, nextTry: null });
   }
-  // Cron nodes have no /proc jobs: one row each, with the last run's state (a failed run shows here).
-  const stackRecords = stacks.entries.flatMap((e) => (e.value && typeof e.value === 'object' && (stack === undefined || e.value.name === stack) ? [e.value] : []));
-  rows.push(...(await cronPsRows(client, stackRecords)));
   return rows;
 }
 

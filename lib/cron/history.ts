@@ -54,6 +54,8 @@ export async function cronView(client: Etcd3, stack: string, now = Date.now()): 
   });
 }
 
+/** Runs that say how the job does: finished, or could not run. A skipped tick (forbid) says nothing new. */
+export const RAN_STATES: ReadonlySet<CronRunRecord['state']> = new Set(['succeeded', 'failed', 'unplaced', 'lost']);
 export const FAILED_STATES: ReadonlySet<CronRunRecord['state']> = new Set(['failed', 'unplaced', 'lost']);
 
 /** Per cron node in the cluster: runs kept by state, and the last finished run. For /metrics. */
@@ -63,12 +65,12 @@ export async function cronTotals(client: Etcd3): Promise<Array<{ stack: string; 
     const [stack, node] = k.split('/') as [string, string];
     const byState: Record<string, number> = Object.create(null) as Record<string, number>;
     for (const r of list) byState[r.state] = (byState[r.state] ?? 0) + 1;
-    const last = list.find((r) => r.state !== 'placed' && r.state !== 'running');
+    const last = list.find((r) => RAN_STATES.has(r.state));
     return { stack, node, byState, ...(last ? { last } : {}) };
   });
 }
 
-/** `viking ps` rows for cron nodes: state `cron-<last finished run's state>` (`cron-idle` before the first), a failure's reason and output. */
+/** `viking ps` rows for cron nodes: state `cron-<state of the last run that ran>` (`cron-idle` before the first), a failure's reason and output. */
 export async function cronPsRows(client: Etcd3, stacks: StackRecord[]): Promise<Array<{
   stack: string; tag: string; node: string; instance: number; host: string | null; state: string; current: boolean;
   container: string | null; endpoints: string[]; reason: string | null; logs: string[]; image: string; restarts: number; nextTry: string | null;
@@ -79,7 +81,7 @@ export async function cronPsRows(client: Etcd3, stacks: StackRecord[]): Promise<
   return nodes.map((n) => {
     const list = runs.get(`${n.stack}/${n.node}`) ?? [];
     // The last run that finished says how the job does; one in flight does not hide a failure.
-    const last = list.find((r) => r.state !== 'placed' && r.state !== 'running') ?? list[0];
+    const last = list.find((r) => RAN_STATES.has(r.state)) ?? list[0];
     const failures = list.filter((r) => FAILED_STATES.has(r.state)).length;
     const next = nextTick(n.template.cron!, Date.now());
     const failed = last !== undefined && FAILED_STATES.has(last.state);

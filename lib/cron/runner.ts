@@ -44,6 +44,12 @@ interface Assignment {
 
 export class CronRunner {
   private readonly inFlight = new Set<string>();
+  /**
+   * Runs this process finished, by id, with when: a pass whose etcd read
+   * came before a run deleted its assignment must not start it again (a
+   * tick is never assigned twice, so an id once done stays done).
+   */
+  private readonly done = new Map<string, number>();
   private watch: PrefixWatch | undefined;
   private resync: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -81,10 +87,14 @@ export class CronRunner {
     const byRun = new Map(containers.map((c) => [c.Labels[CRON_LABEL.run] ?? '', c.Id]));
     for (const a of wanted) {
       const id = `${a.stack}/${a.node}/${a.tick}`;
-      if (this.inFlight.has(id)) continue;
+      if (this.inFlight.has(id) || this.done.has(id)) continue;
       this.inFlight.add(id);
-      void this.run(a, byRun.get(id)).finally(() => this.inFlight.delete(id));
+      void this.run(a, byRun.get(id)).finally(() => {
+        this.done.set(id, Date.now());
+        this.inFlight.delete(id);
+      });
     }
+    for (const [id, at] of this.done) if (Date.now() - at > 10 * 60_000) this.done.delete(id);
     // Containers of runs no longer wanted here (marked lost while this host was away): gone.
     const ids = new Set(wanted.map((a) => `${a.stack}/${a.node}/${a.tick}`));
     for (const [run, cid] of byRun) {
@@ -110,6 +120,8 @@ export class CronRunner {
         const info = await this.o.docker.getContainer(id).inspect();
         started = Date.parse(info.State.StartedAt) || started;
       } else {
+        // The assignment may have been read before it was withdrawn (marked lost, stack removed): look again.
+        if ((await this.o.client.get(a.key).string()) === null) return;
         id = await this.create(a);
         started = Date.now();
         await this.report(a, { state: 'running', host: this.o.host, container: id, startedAt: new Date(started).toISOString() });
