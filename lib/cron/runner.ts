@@ -111,6 +111,27 @@ export class CronRunner {
     await this.o.client.if(key, 'Version', '>', 0).then(this.o.client.put(key).value(JSON.stringify(next))).commit();
   }
 
+  /** `placed` here -> `running`, in one transaction on the record's revision and the assignment's presence. */
+  private async begin(a: Assignment): Promise<boolean> {
+    const key = cronRunKey(a.stack, a.node, a.tick);
+    const res = await this.o.client.get(key).exec();
+    const kv = res.kvs[0];
+    if (!kv) return false;
+    const rec = JSON.parse(kv.value.toString()) as CronRunRecord;
+    if (rec.state === 'running' && rec.host === this.o.host) {
+      // Begun by this host before it restarted, with no container left: it may not have run; it is not run twice.
+      throw new Error('this host restarted after it began the run and before its container started; the tick is not run again');
+    }
+    if (rec.state !== 'placed' || rec.host !== this.o.host) return false;
+    const next: CronRunRecord = { ...rec, state: 'running', startedAt: new Date().toISOString() };
+    const txn = await this.o.client
+      .if(key, 'Mod', '==', kv.mod_revision)
+      .and(a.key, 'Version', '>', 0)
+      .then(this.o.client.put(key).value(JSON.stringify(next)))
+      .commit();
+    return txn.succeeded;
+  }
+
   private async run(a: Assignment, existing: string | undefined): Promise<void> {
     const where = `${a.stack}/${a.node} tick ${new Date(a.tick).toISOString()}`;
     let id = existing;
@@ -120,11 +141,12 @@ export class CronRunner {
         const info = await this.o.docker.getContainer(id).inspect();
         started = Date.parse(info.State.StartedAt) || started;
       } else {
-        // The assignment may have been read before it was withdrawn (marked lost, stack removed): look again.
-        if ((await this.o.client.get(a.key).string()) === null) return;
+        // Begin the run in etcd first, only while it is still placed here (the leader moves a run
+        // no host began away from a host that died): after this, it is never run elsewhere.
+        if (!(await this.begin(a))) return;
         id = await this.create(a);
         started = Date.now();
-        await this.report(a, { state: 'running', host: this.o.host, container: id, startedAt: new Date(started).toISOString() });
+        await this.report(a, { container: id, startedAt: new Date(started).toISOString() });
         this.o.log?.(`cron: ${where}: started ${id.slice(0, 12)}`);
       }
       const container = this.o.docker.getContainer(id);

@@ -15,7 +15,7 @@
  * Runs whose host vanished (its lease ended) before they finished are
  * marked `lost`, so `concurrency: forbid` does not wait for them forever.
  */
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, IOperation } from 'etcd3';
 import { placeJobs } from '../dowding/plan.js';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../store/wake-loop.js';
@@ -190,7 +190,13 @@ export class CronScheduler {
     // Else another leader claimed it first: it runs there, not here.
   }
 
-  /** Unfinished runs on hosts whose lease is gone: `lost`, and their placement withdrawn. */
+  /**
+   * Unfinished runs on hosts whose lease is gone. A run its host never began
+   * (still `placed`: the runner marks it `running` in a transaction before it
+   * creates the container) goes to another host, so a tick placed on a host
+   * that was dying still runs once. A run that began is marked `lost`: it may
+   * have run, so it is not run again.
+   */
   private async markLost(): Promise<void> {
     const c = this.o.client;
     const [runs, hosts] = await Promise.all([readPrefix<CronRunRecord>(c, cronRunsPrefix), c.getAll().prefix(PREFIX.host).keys()]);
@@ -200,11 +206,22 @@ export class CronScheduler {
       if (!r || !CRON_UNFINISHED.has(r.state) || !r.host || live.has(r.host)) continue;
       const p = parseCronPath(e.key.slice(cronRunsPrefix.length));
       if (!p) continue;
-      const lost: CronRunRecord = { ...r, state: 'lost', finishedAt: new Date().toISOString(), reason: `host ${r.host} went away before the run finished` };
-      await c
-        .if(e.key, 'Mod', '==', e.modRevision)
-        .then(c.put(e.key).value(JSON.stringify(lost)), c.delete().key(cronHostKey(r.host, p.stack, p.node, p.tick)))
-        .commit();
+      const oldKey = cronHostKey(r.host, p.stack, p.node, p.tick);
+      const specText = r.state === 'placed' ? await c.get(oldKey).string() : null;
+      let next: CronRunRecord = { ...r, state: 'lost', finishedAt: new Date().toISOString(), reason: `host ${r.host} went away before the run finished` };
+      const ops: IOperation[] = [c.delete().key(oldKey)];
+      if (specText !== null) {
+        const spec = JSON.parse(specText) as JobSpec;
+        const snap = await readSnapshot(c);
+        const planJob = { ...toPlanJob(spec, snap.pins), id: `${p.stack}/${spec.tag}/${p.node}/cron-${p.tick}` };
+        const host = placeJobs({ hosts: toPlanHosts(snap) }, [planJob]).placements[0]?.host;
+        if (host !== undefined && host !== r.host) {
+          next = { ...r, host, reason: `moved from ${r.host}, which went away before it began the run` };
+          ops.push(c.put(cronHostKey(host, p.stack, p.node, p.tick)).value(specText));
+        }
+      }
+      const res = await c.if(e.key, 'Mod', '==', e.modRevision).then(c.put(e.key).value(JSON.stringify(next)), ...ops).commit();
+      if (res.succeeded) this.o.log?.(`cron: ${p.stack}/${p.node} tick ${r.tick}: ${next.state === 'lost' ? 'lost' : `moved to ${next.host}`} (host ${r.host} went away)`);
     }
   }
 
