@@ -128,6 +128,12 @@ test('every tick runs exactly once, including the tick at which the leader is SI
   }
   assert.ok(ticks.includes(tick), `the failover tick ${new Date(tick).toISOString()} has a record: ${ticks.map((t) => new Date(t).toISOString()).join(', ')}`);
   const atKill = all.find((r) => r.tickMs === tick)!;
+  // It ran: claimed late by the survivor, or claimed by the dying leader and run (or moved off the dead host) once.
+  // Only a run the dead host had already begun before it died may be `lost` instead.
+  if (atKill.state !== 'succeeded') {
+    assert.equal(atKill.state, 'lost', JSON.stringify(atKill));
+    assert.ok(atKill.startedAt && Date.parse(atKill.startedAt) <= killedAt + 50, `lost although never begun: ${JSON.stringify(atKill)}`);
+  }
   // Containers: never two for one tick; exactly one for each that ran to the end.
   for (const r of all) {
     const n = starts.get(`${stack}/tick/${r.tickMs}`) ?? 0;
