@@ -286,7 +286,9 @@ export class VikingHost {
   /** Secrets key and cron runner (issue 15): see lib/secrets/key-file.ts and lib/cron/runner.ts. */
   private async startOps(limits: ContainerLimits, log: (msg: string) => void): Promise<void> {
     const c = this.config;
-    const loaded = await loadSecretsKey(this.client, c.secretsKeyFile ?? path.join(c.dataDir, SECRETS_KEY_FILE), c.master);
+    const file = c.secretsKeyFile ?? path.join(c.dataDir, SECRETS_KEY_FILE);
+    // A broken key file costs this host its secrets (said in the log and in each refusal), not its start.
+    const loaded = await loadSecretsKey(this.client, file, c.master).catch((err: Error) => ({ key: undefined, why: `secrets key at ${file} unusable: ${err.message}` }));
     setHostSecretsKey(loaded.key, loaded.why);
     log(loaded.why);
     this.cronRunner = new CronRunner({ host: c.name, cluster: this.clusterId, client: this.client, docker: this.docker, limits, log });
