@@ -13,6 +13,7 @@
  * Point Prometheus' `authorization: {credentials: <token>}` at it.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerCronMetrics } from './cron-metrics.js';
 import type { FastifyInstance } from 'fastify';
 import type { Etcd3 } from 'etcd3';
 import { listJobs, listStacks } from './status.js';
@@ -103,6 +104,7 @@ export class ApiMetrics {
         for (const [state, n] of c.jobs) this.set({ state }, n);
       },
     });
+    registerCronMetrics(registers, this.client);
     new Gauge({
       name: 'viking_hosts',
       help: 'Live hosts, by state: up or draining.',

@@ -24,6 +24,7 @@ import { registerWebsiteSource } from './website-route.js';
 import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
 import { registerCertRoutes } from './cert-routes.js';
+import { registerOpsRoutes } from './ops-routes.js';
 import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 
@@ -157,5 +158,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerSettingsRoutes(app, full);
   registerCleanupRoute(app, full);
   registerCertRoutes(app, full);
+  registerOpsRoutes(app, full);
   return app;
 }

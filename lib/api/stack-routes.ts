@@ -16,6 +16,7 @@ import { readStack } from '../schedule/stacks.js';
 import { readStackLock } from '../schedule/lock.js';
 import { allocate } from './allocate.js';
 import { listJobs, listStacks } from './status.js';
+import { cronPsRows } from '../cron/history.js';
 import { NAME, OBJ, OBJS, TAG, noQuery, okArray, okObject, params } from './schemas.js';
 import type { ApiContext } from './server.js';
 import { dict, own } from '../store/dict.js';
@@ -145,6 +146,11 @@ export function registerStackRoutes(app: FastifyInstance, ctx: ApiContext): void
         response: okArray({ stack: { type: 'string' }, tag: { type: 'string' }, node: { type: 'string' }, instance: { type: 'integer' }, state: { type: 'string' } }, ['stack', 'state']),
       },
     },
-    async (req) => listJobs(ctx.client, req.query.stack),
+    async (req) => {
+      const jobs = await listJobs(ctx.client, req.query.stack);
+      // Cron nodes have no /proc jobs: one row each with the last finished run (a failed run shows here). Only in ps.
+      const stacks = (await listStacks(ctx.client)).filter((st) => req.query.stack === undefined || st.name === req.query.stack);
+      return [...jobs, ...(await cronPsRows(ctx.client, stacks))];
+    },
   );
 }

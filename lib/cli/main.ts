@@ -17,6 +17,8 @@ import { logsCommand } from './commands/logs.js';
 import { scaleCommand } from './commands/scale.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { envCommand } from './commands/env.js';
+import { cronCommand } from './commands/cron.js';
+import { secretsCommand } from './commands/secrets.js';
 import { rmCommand } from './commands/rm.js';
 import { allocateCommand } from './commands/allocate.js';
 import { tokenCommand } from './commands/token.js';
@@ -41,6 +43,8 @@ export async function main(argv: string[]): Promise<void> {
     scaleCommand,
     rollbackCommand,
     envCommand,
+    cronCommand,
+    secretsCommand,
     rmCommand,
     allocateCommand,
     tokenCommand,

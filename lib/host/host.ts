@@ -7,6 +7,7 @@
  * the containers keep running and serving, and the host that starts again
  * adopts them (lib/host/host-lease.ts).
  */
+import path from 'node:path';
 import os from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +30,8 @@ import type { BalanceMode } from '../router/upstreams.js';
 import type { RouterTuning } from '../router/server.js';
 import { createApi } from '../api/server.js';
 import { LeaderRole } from '../leader/leader.js';
+import { CronRunner } from '../cron/runner.js';
+import { SECRETS_KEY_FILE, loadSecretsKey, setHostSecretsKey } from '../secrets/key-file.js';
 import type { ContainerLimits, HostRecord } from '../store/records.js';
 import { DEFAULT_LIMITS } from '../slave/containers.js';
 import { AcmeIssuer } from '../certs/acme-issuer.js';
@@ -83,6 +86,8 @@ export interface HostConfig {
    * past its holder's death.
    */
   acme?: { settings?: Omit<AcmeConfig, 'updatedAt'> | null; issuerTtlSeconds?: number };
+  /** The cluster's secrets key file (default `<dataDir>/secrets.key`; a master makes it if the cluster has none). */
+  secretsKeyFile?: string;
   log?: (msg: string) => void;
 }
 
@@ -119,6 +124,7 @@ export class VikingHost {
   readonly docker: Docker;
   private lease: HostLease | undefined;
   private slave: Slave | undefined;
+  private cronRunner: CronRunner | undefined;
   private fence: SelfFence | undefined;
   private router: Router | undefined;
   private api: FastifyInstance | undefined;
@@ -243,6 +249,7 @@ export class VikingHost {
     };
     this.router.attachAcks(this.lease);
     this.slave.start();
+    await this.startOps(limits, log);
     const slave = this.slave;
     const lease = this.lease;
     this.fence = new SelfFence({
@@ -302,6 +309,18 @@ export class VikingHost {
    * and the grace is not 0: then the record and endpoints stay under a grace
    * lease and the containers keep serving until this host is back.
    */
+  /** Secrets key and cron runner (issue 15): see lib/secrets/key-file.ts and lib/cron/runner.ts. */
+  private async startOps(limits: ContainerLimits, log: (msg: string) => void): Promise<void> {
+    const c = this.config;
+    const file = c.secretsKeyFile ?? path.join(c.dataDir, SECRETS_KEY_FILE);
+    // A broken key file costs this host its secrets (said in the log and in each refusal), not its start.
+    const loaded = await loadSecretsKey(this.client, file, c.master).catch((err: Error) => ({ key: undefined, why: `secrets key at ${file} unusable: ${err.message}` }));
+    setHostSecretsKey(loaded.key, loaded.why);
+    log(loaded.why);
+    this.cronRunner = new CronRunner({ host: c.name, cluster: this.clusterId, client: this.client, docker: this.docker, limits, log });
+    this.cronRunner.start();
+  }
+
   async stop(o: { planned?: boolean } = {}): Promise<void> {
     const grace = this.config.stopGraceSeconds ?? 60;
     await this.leader?.stop().catch(() => {});
@@ -311,6 +330,7 @@ export class VikingHost {
     await this.router?.stop().catch(() => {});
     this.fence?.stop();
     await this.slave?.stop().catch(() => {});
+    await this.cronRunner?.stop().catch(() => {});
     if (o.planned && grace > 0 && this.lease) {
       const handed = await this.lease.handOver(grace).catch((err: Error) => {
         this.config.log?.(`planned stop: could not keep the work in place (${err.message}); it will move`);

@@ -11,6 +11,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { Dispatcher } from '../dispatch/dispatch.js';
+import { CronScheduler } from '../cron/scheduler.js';
 import { DEFAULT_LEADER_TTL_SECONDS, LeaderElection, type Leadership } from './election.js';
 
 export interface LeaderOptions {
@@ -39,6 +40,8 @@ export interface LeaderStats {
 export class LeaderRole {
   readonly election: LeaderElection;
   private dispatcher: Dispatcher | undefined;
+  /** Cron ticks are claimed by the leader too, on the same fence (lib/cron/scheduler.ts). */
+  private cron: CronScheduler | undefined;
   /** The leadership the running Dispatcher works for. */
   private workingFor: string | undefined;
   /** Start and stop run one after another, never interleaved. */
@@ -106,6 +109,17 @@ export class LeaderRole {
       this.workingFor = held.createRevision;
       this.started++;
       this.dispatcher.start();
+      this.cron = new CronScheduler({
+        client: this.client,
+        hostName: this.hostName,
+        fence: () => this.election.current,
+        ...(log ? { log } : {}),
+        onFenced: (fenced) => {
+          this.fenced++;
+          this.election.relinquish(fenced, new Error('a cron claim was refused by the fence: another host leads'));
+        },
+      });
+      this.cron.start();
     });
   }
 
@@ -115,8 +129,11 @@ export class LeaderRole {
 
   private async stopDispatcher(): Promise<void> {
     const d = this.dispatcher;
+    const cron = this.cron;
     this.dispatcher = undefined;
+    this.cron = undefined;
     this.workingFor = undefined;
+    await cron?.stop();
     if (!d) return;
     // Waits for its pass in flight: a refusal of that pass is still counted.
     await d.stop();

@@ -38,6 +38,7 @@ export function nodeTemplate(node: ContainerNodeSpec, image: string): NodeTempla
   if (node.run !== undefined) t.run = node.run;
   if (node.cwd !== undefined) t.cwd = node.cwd;
   if (node.health !== undefined) t.health = node.health;
+  if (node.cron !== undefined) t.cron = node.cron;
   return t;
 }
 
@@ -54,6 +55,8 @@ export function jobsFromTemplate(
   envOverrides: Record<string, string> = {},
 ): JobSpec[] {
   const jobs: JobSpec[] = [];
+  // A cron node has no replicas: the leader runs it once per tick (lib/cron/scheduler.ts).
+  if (t.cron !== undefined) return jobs;
   for (let instance = 1; instance <= replicas; instance++) {
     jobs.push({ ...structuredClone(t), env: { ...t.env, ...envOverrides }, stack, tag, instance, scale: replicas });
   }

@@ -69,12 +69,12 @@ export function rollbackTarget(stack: StackRecord, named?: string): ReleaseRecor
   return prev;
 }
 
-/** Deploys `from` again as a new release of the stack, with `env` as the stack's overrides. */
-async function redeploy(
+/** Deploys `from` again as a new release of the stack, with `env` as the stack's overrides (also used by lib/secrets/store.ts). */
+export async function redeploy(
   ctx: ReleaseOpContext,
   stack: StackRecord,
   from: ReleaseRecord,
-  kind: 'rollback' | 'env',
+  kind: 'rollback' | 'env' | 'secrets',
   env: Record<string, string>,
 ): Promise<DerivedRelease> {
   const emit: Emit = ctx.emit ?? (() => {});
@@ -85,7 +85,7 @@ async function redeploy(
   const endClaims = await reserveDomains(ctx.client, stack.name, from.domains ?? {});
   try {
     const { tag, number } = await allocateRelease(ctx.client, stack.name);
-    emit('release', `release ${tag} of ${stack.name}: ${kind === 'rollback' ? `rollback to ${from.tag}` : `env change on ${from.tag}`}`);
+    emit('release', `release ${tag} of ${stack.name}: ${kind === 'rollback' ? `rollback to ${from.tag}` : `${kind === 'env' ? 'env' : 'secrets'} change on ${from.tag}`}`);
     for (const [image, ref] of Object.entries(from.images)) await ctx.client.put(imageKey(stack.name, tag, image)).value(ref);
 
     // A rollback leaves running services alone, as a push does; an env change restarts them too.
@@ -115,7 +115,7 @@ async function redeploy(
       { stack: stack.name, release, jobs, declared: [...declared], env, ...(stack.comment !== undefined ? { comment: stack.comment } : {}) },
       { timeoutMs: ctx.timeoutMs ?? 120_000, emit },
     );
-    emit('done', `${stack.name} ${tag} is live (${kind === 'rollback' ? `the code of ${from.tag}` : 'new environment'})`);
+    emit('done', `${stack.name} ${tag} is live (${kind === 'rollback' ? `the code of ${from.tag}` : kind === 'env' ? 'new environment' : 'new secrets'})`);
     return { stack: stack.name, tag, from: from.tag, retired };
   } finally {
     await endClaims();

@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
-import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, runStackPrefix, stackKey } from '../store/keys.js';
+import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, runStackPrefix, stackKey, cronRunsStackPrefix, secretsKey } from '../store/keys.js';
 import type { DomainRecord, StackRecord } from '../store/records.js';
 import type { CleanupRequest, HostCleanup } from '../api/cleanup.js';
 import { fencedDelete, withStackLock } from './lock.js';
@@ -101,6 +101,9 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
     let keys = 0;
     keys += await deletePrefix(ctx.client, imagesStackPrefix(name));
     keys += await deletePrefix(ctx.client, fixedStackPrefix(name));
+    // Cron history (runs in flight finish and find no record to report to) and the sealed secrets.
+    keys += await deletePrefix(ctx.client, cronRunsStackPrefix(name));
+    keys += await fencedDelete(ctx.client, ctx.client.delete().key(secretsKey(name)));
     const counters = await ctx.client.getAll().prefix(PREFIX.counter).keys();
     for (const k of counters) {
       if (k.slice(PREFIX.counter.length).split('/')[1] === name) {

@@ -22,6 +22,7 @@ import { emptyStack, switched, type SwitchExtra } from './stacks.js';
 import { waitForJobs } from './wait.js';
 import { hasKey } from '../store/dict.js';
 import { assertLockHeld, fencedIf, fencedWrite } from './lock.js';
+import { attachSecrets } from '../secrets/store.js';
 
 export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done' | 'rebalance';
 
@@ -54,6 +55,8 @@ export interface RolloutOptions {
 
 /** Writes jobs to /proc, a hundred per transaction (fenced on the stack lock), so a release's jobs appear together. */
 export async function writeJobs(client: Etcd3, jobs: JobSpec[]): Promise<void> {
+  // The stack's secrets go in sealed, as they are now: a secrets change is rolled out as a new release.
+  await attachSecrets(client, jobs);
   for (let i = 0; i < jobs.length; i += 100) {
     const batch = jobs.slice(i, i + 100);
     await fencedWrite(client, batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j))));

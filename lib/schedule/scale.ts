@@ -66,6 +66,7 @@ function toTemplate(job: JobSpec): NodeTemplate {
 async function scaleOne(ctx: ReleaseOpContext, stack: StackRecord, node: string, replicas: number): Promise<NodeScaled> {
   const emit = ctx.emit ?? (() => {});
   const { tag, jobs, template } = await nodeJobs(ctx.client, stack, node);
+  if (template.cron) throw new VikingError('VIKING_E_CRON_NODE', `${node} is a cron node (schedule: ${template.cron.schedule}): it runs once per tick and has no replicas to scale`);
   const from = jobs.length;
   if (replicas > from) {
     // New replicas copy the running ones exactly (env overrides included), or the release's spec when none runs.

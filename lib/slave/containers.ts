@@ -15,6 +15,7 @@ import type { ContainerLimits, JobId, JobSpec } from '../store/records.js';
 import { followProgress } from '../docker/client.js';
 import { VikingError } from '../errors.js';
 import { ensureVolume } from './volumes.js';
+import { openJobSecrets } from '../secrets/open.js';
 
 export const LABEL = {
   stack: 'viking.stack',
@@ -56,7 +57,9 @@ export function specHash(spec: JobSpec): string {
   const { image, expose, volumes, run, cwd, env, health, memory, cpu } = spec;
   // The incarnation names the volumes, so it counts only where there are some (undefined drops out of the JSON).
   const incarnation = volumes.length > 0 ? spec.incarnation : undefined;
-  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu, incarnation });
+  // Sealed secrets count by their ciphertext (absent when the stack has none, so older hashes stay as they were).
+  const secrets = spec.secrets?.length ? spec.secrets.map((s) => [s.name, s.data, s.iv]) : undefined;
+  const canonical = JSON.stringify({ image, expose, volumes, run, cwd, env: Object.entries(env).sort(), health, memory, cpu, incarnation, secrets });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
@@ -175,6 +178,8 @@ export async function startJob(
   const env = {
     ...(spec.expose[0] !== undefined ? { PORT: String(spec.expose[0]) } : {}),
     ...spec.env,
+    // Opened here, on the host that starts it, with this host's copy of the cluster key (lib/secrets).
+    ...openJobSecrets(spec),
     VIKING_STACK: spec.stack,
     VIKING_TAG: spec.tag,
     VIKING_NODE: spec.node,

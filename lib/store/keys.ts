@@ -29,6 +29,10 @@ export const PREFIX = {
   certs: '/certs/',
   /** ACME HTTP-01 answers every router serves: `/acme-challenge/<token>` -> key authorization, under the issuer's lease. */
   acmeChallenge: '/acme-challenge/',
+  /** Cron ticks: `/cron/runs/<stack>/<node>/<tick>` (claim + history), `/cron/host/<host>/<stack>/<node>/<tick>` (what a host runs). */
+  cron: '/cron/',
+  /** `/secrets/<stack>`: SecretsRecord, sealed values only. */
+  secrets: '/secrets/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -55,6 +59,26 @@ export const ACME_CONFIG_KEY = '/certs/acme/config';
 /** Held under a lease by the one host that orders certificates now. */
 export const ACME_ISSUER_KEY = '/certs/acme/issuer';
 export const acmeChallengeKey = (token: string): string => `${PREFIX.acmeChallenge}${token}`;
+
+/** Fingerprint of the cluster's secrets key, put once by the host that made the key; no key material. */
+export const SECRETS_KEY_ID_KEY = '/secrets-key/id';
+export const secretsKey = (stack: string): string => `${PREFIX.secrets}${stack}`;
+export const cronRunsPrefix = `${PREFIX.cron}runs/`;
+export const cronRunsStackPrefix = (stack: string): string => `${cronRunsPrefix}${stack}/`;
+export const cronRunsNodePrefix = (stack: string, node: string): string => `${cronRunsPrefix}${stack}/${node}/`;
+export const cronHostPrefix = (host: string): string => `${PREFIX.cron}host/${host}/`;
+const tickSeg = (tick: number): string => String(tick).padStart(15, '0');
+export const cronRunKey = (stack: string, node: string, tick: number): string => `${cronRunsNodePrefix(stack, node)}${tickSeg(tick)}`;
+export const cronHostKey = (host: string, stack: string, node: string, tick: number): string => `${cronHostPrefix(host)}${stack}/${node}/${tickSeg(tick)}`;
+
+/** `<stack>/<node>/<tick>`, the part after cronRunsPrefix or cronHostPrefix(host). */
+export function parseCronPath(path: string): { stack: string; node: string; tick: number } | null {
+  const parts = path.split('/');
+  if (parts.length !== 3) return null;
+  const [stack, node, seg] = parts as [string, string, string];
+  if (!stack || !node || !/^\d{15}$/.test(seg)) return null;
+  return { stack, node, tick: Number(seg) };
+}
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;
 export const stackKey = (stack: string): string => `${PREFIX.stack}${stack}`;

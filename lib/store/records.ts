@@ -2,6 +2,7 @@
  * The JSON records viking keeps in etcd, one interface per key family.
  * Everything that crosses a process boundary through etcd is typed here.
  */
+import type { CronSchedule } from '../cron/schedule.js';
 
 /** `/host/<name>`: a live server, under the host's lease. */
 export interface HostRecord {
@@ -75,6 +76,60 @@ export interface JobSpec extends JobId {
    * one's. Absent in releases made before incarnations.
    */
   incarnation?: string;
+  /** `schedule:` in the Vikingfile: a cron job, never a /proc replica (lib/cron). */
+  cron?: CronSchedule;
+  /**
+   * The stack's secrets (`viking secrets`), sealed with the cluster key,
+   * laid into the job when it is written (lib/secrets): the slave opens them
+   * at container start. Never plaintext in etcd.
+   */
+  secrets?: SealedSecret[];
+}
+
+/** One secret as etcd keeps it: AES-256-GCM under the cluster key, bound to its stack and name. */
+export interface SealedSecret {
+  name: string;
+  /** base64 of the 12-byte nonce, the ciphertext and the 16-byte tag. */
+  iv: string;
+  data: string;
+  tag: string;
+  /** Fingerprint of the cluster key it was sealed with (lib/secrets/key-file.ts). */
+  key: string;
+}
+
+/** `/secrets/<stack>`: the stack's secrets, sealed. */
+export interface SecretsRecord {
+  stack: string;
+  secrets: SealedSecret[];
+  updatedAt: string;
+}
+
+/**
+ * `/cron/runs/<stack>/<node>/<tick>`: one tick of a cron node. Created once,
+ * with a create-only transaction fenced on the leadership: the key is the
+ * claim that makes the tick run exactly once. Then the runner updates it.
+ */
+export interface CronRunRecord {
+  stack: string;
+  node: string;
+  /** The scheduled instant (ISO). */
+  tick: string;
+  /** Release whose image and command ran. */
+  tag: string;
+  /** The leader that claimed the tick. */
+  claimedBy: string;
+  claimedAt: string;
+  /** `skipped` (concurrency: forbid), `unplaced` (no host fit), `lost` (its host vanished before it finished). */
+  state: 'placed' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'unplaced' | 'lost';
+  host?: string;
+  container?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  exitCode?: number;
+  reason?: string;
+  /** The last lines of its output (at most CRON_LOG_LINES, each cut at 500 characters). */
+  logs?: string[];
 }
 
 /** What the slave reports in `/deploy/<host>/<job>` once it has acted. */
@@ -128,7 +183,7 @@ export interface ReleaseRecord {
   source: string;
   builtOn: string;
   /** How the release came to be: a push, a rollback to `from`, or an env change on top of `from`. */
-  origin?: { kind: 'push' | 'rollback' | 'env'; from?: string };
+  origin?: { kind: 'push' | 'rollback' | 'env' | 'secrets'; from?: string };
   /** Container nodes as declared (scale and env from the Vikingfile), so the release can be deployed again. */
   nodes?: Record<string, NodeTemplate>;
   /** Domains by node, and website nodes' document roots, as this release declared them. */

@@ -7,6 +7,7 @@
  */
 
 import { missingImageHint } from './build.js';
+import { readCron } from './cron.js';
 import { readDomains, type NodeContext } from './domains.js';
 import { readHsts } from './hsts.js';
 import { show } from './describe.js';
@@ -61,6 +62,8 @@ export function readContainer(name: string, keyPos: Pos, fields: Map<string, YEn
   if (health !== undefined) spec.health = health;
   const hsts = field('hsts', (v) => readHsts(v, problems));
   if (hsts !== undefined) spec.hsts = hsts;
+  const cron = readCron(name, fields, problems);
+  if (cron !== undefined) spec.cron = cron;
 
   // The router and the health check both talk to the first exposed port
   // (not checked when expose: itself is wrong: that problem is reported already).

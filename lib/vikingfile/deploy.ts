@@ -23,6 +23,8 @@ import type { YEntry, YNode } from './yaml-tree.js';
 export const CONTAINER_KEYS = [
   'type', 'image', 'expose', 'volume', 'run', 'cwd', 'env', 'scale',
   'domains', 'service', 'health', 'tags', 'prefer', 'memory', 'cpu', 'hsts',
+  // A cron job (lib/vikingfile/cron.ts).
+  'schedule', 'timezone', 'concurrency',
 ] as const;
 export const WEBSITE_KEYS = ['type', 'document_root', 'domains', 'hsts'] as const;
 

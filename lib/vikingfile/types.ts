@@ -4,6 +4,7 @@
  * The YAML is user input; these objects are what survived validation, so
  * every name here is already a safe etcd key segment (`[a-z0-9-]`).
  */
+import type { CronSchedule } from '../cron/schedule.js';
 
 /** A reference to an image: one built by a stack, or any other image. */
 export type ImageRef =
@@ -51,6 +52,8 @@ export interface ContainerNodeSpec {
   cpu: number;
   /** `hsts:` max-age in seconds for HTTPS answers of the node's domains; absent: no HSTS. */
   hsts?: number;
+  /** `schedule:`: a cron job, run to completion once per tick (lib/cron), not a long-running replica. */
+  cron?: CronSchedule;
 }
 
 /** `type: website`: static files served by every router. */

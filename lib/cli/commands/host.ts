@@ -24,6 +24,7 @@ export interface HostArgs extends RouterFlagArgs, AcmeFlagArgs {
   'router-port': number;
   'api-port': number;
   'data-dir': string;
+  'secrets-key'?: string;
   tags?: string;
   'max-containers'?: number;
   'default-memory'?: string;
@@ -122,6 +123,7 @@ export function hostCommand(y: Argv): Argv {
         .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port (0: any free port)' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port (0: any free port)' })
         .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'where pushed sources are kept' })
+        .option('secrets-key', { type: 'string', describe: "the cluster's secrets key file (default <data-dir>/secrets.key; the first master makes it, copy it to other hosts)" })
         .option('tags', { type: 'string', describe: 'host tags for placement, comma separated' })
         .option('max-containers', { type: 'number', describe: 'containers this host accepts (default: no limit)' })
         .option('default-memory', { type: 'string', describe: "memory limit of a container whose node sets no memory:, and what the planner counts for it (default 512m; 0: none)" })
@@ -153,6 +155,7 @@ export function hostCommand(y: Argv): Argv {
         httpsPort: httpsPortOf(args, args['router-port']),
         apiPort: args['api-port'],
         dataDir: path.resolve(args['data-dir']),
+        ...(args['secrets-key'] ? { secretsKeyFile: path.resolve(args['secrets-key']) } : {}),
         tags: args.tags ? args.tags.split(',').map((t) => t.trim()).filter(Boolean) : [],
         ...(args['max-containers'] !== undefined ? { capacity: { containers: args['max-containers'] } } : {}),
         limits: containerLimits(args),
