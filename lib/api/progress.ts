@@ -13,6 +13,14 @@
 import type { FastifyReply } from 'fastify';
 import { toVikingError } from '../errors.js';
 import type { Emit, RolloutEvent } from '../schedule/rollout.js';
+import { noteAudit } from './audit-route.js';
+
+/** The release a result says was made: a push's or rollback's `tag`, an env change's `release.tag`. */
+function releaseOf(result: object): string | undefined {
+  const r = result as { tag?: unknown; release?: { tag?: unknown } };
+  if (typeof r.tag === 'string') return r.tag;
+  return typeof r.release?.tag === 'string' ? r.release.tag : undefined;
+}
 
 export type ProgressLine<R> =
   | ({ type: 'progress' } & RolloutEvent)
@@ -52,12 +60,15 @@ export async function streamProgress<R extends object>(
   };
   try {
     const result = await op(emit);
+    const release = releaseOf(result);
+    if (release) noteAudit(reply.request, { release });
     start();
     write({ type: 'result', ...result });
     raw.end();
     return { streamed: true };
   } catch (err) {
     const e = toVikingError(err);
+    noteAudit(reply.request, { code: e.code });
     onError?.(e.code, e.message);
     if (!started) throw e;
     write({ type: 'error', ...e.toJSON() });
