@@ -202,8 +202,11 @@ test('a token scoped to some stacks lists only those', async () => {
   assert.deepEqual(await names('x'), ['blog']);
   assert.deepEqual(await names('d'), ['team-a', 'team-b']);
   const ps = async (t: Kind): Promise<string[]> => (await call({ method: 'GET', url: '/v1/ps' }, tokens[t])).json.map((j: any) => j.stack).sort();
-  assert.deepEqual(await ps('R'), ['blog', 'shop', 'team-a']);
-  assert.deepEqual(await ps('D'), ['shop']);
+  // (shop's seeded job was withdrawn by the table's pushes of shop, which settle what an unfinished change left.)
+  assert.deepEqual(await ps('R'), ['blog', 'team-a']);
+  assert.deepEqual(await ps('x'), ['blog']);
+  assert.deepEqual(await ps('d'), ['team-a']);
+  assert.deepEqual(await ps('D'), []);
   const who = await call({ method: 'GET', url: '/v1/whoami' }, tokens.d);
   assert.equal(who.json.role, 'deployer');
   assert.deepEqual(who.json.stacks, ['team-*']);
