@@ -69,17 +69,19 @@ export async function appendAudit(client: Etcd3, entry: Omit<AuditEntry, 'at'>):
 
 /**
  * Removes entries older than the age limit, then the oldest beyond the count
- * limit. Each is one range delete; concurrent trims remove the same oldest keys.
+ * limit. Each is one range delete, so a lowered limit costs one call.
  */
 export async function trimAudit(client: Etcd3, limits: Pick<ClusterSettings, 'auditMaxEntries' | 'auditMaxAgeDays'>, now = Date.now()): Promise<number> {
   let removed = 0;
   const cutoff = now - limits.auditMaxAgeDays * 86_400_000;
   const aged = await client.delete().range(new Range(PREFIX.audit, auditTimeKey(cutoff))).exec();
   removed += Number(aged.deleted);
-  const count = await client.getAll().prefix(PREFIX.audit).count();
-  const excess = count - limits.auditMaxEntries;
+  // Count and oldest keys from one revision: concurrent trims then each delete a prefix of the same
+  // order, so together they remove no more than the later one wanted.
+  const head = await client.getAll().prefix(PREFIX.audit).limit(1).exec();
+  const excess = Number(head.count) - limits.auditMaxEntries;
   if (excess > 0) {
-    const oldest = await client.getAll().prefix(PREFIX.audit).sort('Key', 'Ascend').limit(excess).keys();
+    const oldest = await client.getAll().prefix(PREFIX.audit).sort('Key', 'Ascend').limit(excess).revision(String(head.header.revision)).keys();
     const last = oldest.at(-1);
     if (last) {
       const res = await client.delete().range(new Range(PREFIX.audit, `${last}\0`)).exec();
