@@ -205,3 +205,42 @@ test('entries are trimmed by the cluster\'s count and age limits, oldest first',
   const refused = await send(0, 'POST', '/v1/settings', admin.token, { auditMaxEntries: 1 });
   assert.equal(refused.status, 400);
 });
+
+test('viking token create/list/rotate with roles, a deployer refused outside its stacks, and audit settings, through the CLI', async () => {
+  const env = { VIKING_API: apis[1]!.base, VIKING_TOKEN: admin.token };
+  const made = await runCli(['token', 'create', 'ci', '--role', 'deployer', '--stacks', 'shop,team-*', '--expires', '30d', '--json'], env);
+  assert.equal(made.code, 0, made.stderr);
+  const ci = JSON.parse(made.stdout) as { id: string; token: string; role: string; stacks: string[]; expiresAt: string };
+  assert.equal(ci.role, 'deployer');
+  assert.deepEqual(ci.stacks, ['shop', 'team-*']);
+  const list = await runCli(['token', 'list'], env);
+  assert.equal(list.code, 0, list.stderr);
+  const [header, ...rows] = list.stdout.trim().split('\n');
+  assert.match(header!, /^ID\s+NAME\s+ROLE\s+STACKS\s+DOMAINS\s+EXPIRES\s+CREATED\s+BY$/);
+  const row = rows.find((r) => r.startsWith(ci.id))!;
+  assert.match(row, new RegExp(`^${ci.id}\\s+ci\\s+deployer\\s+shop,team-\\*\\s+-\\s+${ci.expiresAt.replace(/[.]/g, '\\.')}\\s`));
+  assert.match(rows.find((r) => r.includes(' root '))!, /\sadmin\s+all\s+-\s+never\s/);
+  const listed = JSON.parse((await runCli(['token', 'list', '--json'], env)).stdout) as Array<{ id: string; role: string }>;
+  assert.equal(listed.find((t) => t.id === ci.id)!.role, 'deployer');
+
+  const refused = await runCli(['scale', 'blog', 'web=2'], { ...env, VIKING_TOKEN: ci.token });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /VIKING_E_FORBIDDEN: forbidden: needs stack:scale on stack blog/);
+  const noTokens = await runCli(['token', 'list'], { ...env, VIKING_TOKEN: ci.token });
+  assert.match(noTokens.stderr, /VIKING_E_FORBIDDEN: .*needs tokens:admin/);
+
+  const rotated = await runCli(['token', 'rotate', ci.id, '--json'], env);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  const fresh = JSON.parse(rotated.stdout) as { token: string; role: string };
+  assert.notEqual(fresh.token, ci.token);
+  assert.equal(fresh.role, 'deployer');
+  const old = await runCli(['stacks'], { ...env, VIKING_TOKEN: ci.token });
+  assert.match(old.stderr, /VIKING_E_UNAUTHORIZED/);
+
+  const set = await runCli(['settings', 'audit-max-entries=500', 'audit-max-age-days=30'], env);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /audit-max-entries\s+500/);
+  assert.match(set.stdout, /audit-max-age-days\s+30/);
+  const bad = await runCli(['settings', 'audit-forever=1'], env);
+  assert.match(bad.stderr, /VIKING_E_BAD_REQUEST: 'audit-forever=1' is not a setting; settings: max-scale=N, audit-max-entries=N, audit-max-age-days=N/);
+});
