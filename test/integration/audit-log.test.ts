@@ -15,7 +15,8 @@ import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { docker } from '../helpers/docker.js';
 import { waitFor } from '../helpers/wait.js';
-import { runCli } from '../helpers/host-process.js';
+import { runCli, VIKING_BIN, NO_CONFIG } from '../helpers/host-process.js';
+import { spawn } from 'node:child_process';
 import { connectEtcd } from '../../lib/store/client.js';
 import { createApi } from '../../lib/api/server.js';
 import { createToken } from '../../lib/auth/tokens.js';
@@ -243,4 +244,29 @@ test('viking token create/list/rotate with roles, a deployer refused outside its
   assert.match(set.stdout, /audit-max-age-days\s+30/);
   const bad = await runCli(['settings', 'audit-forever=1'], env);
   assert.match(bad.stderr, /VIKING_E_BAD_REQUEST: 'audit-forever=1' is not a setting; settings: max-scale=N, audit-max-entries=N, audit-max-age-days=N/);
+});
+
+test('viking audit -f prints entries written after it started, as they come', async () => {
+  await (await send(0, 'POST', '/v1/scale/shop', admin.token, {}, 'before-f')).text();
+  await waitFor('the entry before', async () => (await entries()).find((e) => e.user === 'before-f'));
+  const child = spawn(process.execPath, [VIKING_BIN, 'audit', '-f', '--json', '--stack', 'shop', '--limit', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, VIKING_CONFIG: NO_CONFIG, VIKING_API: apis[0]!.base, VIKING_TOKEN: admin.token },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    // The newest old entry first (--limit 1), then only what comes after.
+    await waitFor('the first answer', () => out.split('\n').filter(Boolean).length >= 1, 30_000);
+    await (await send(1, 'POST', '/v1/scale/shop', admin.token, {}, 'followed-1')).text();
+    await (await send(0, 'POST', '/v1/scale/blog', admin.token, {}, 'other-stack')).text();
+    await (await send(0, 'POST', '/v1/scale/shop', admin.token, {}, 'followed-2')).text();
+    const users = await waitFor('both new shop entries', () => {
+      const u = out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as AuditEntry).user);
+      return u.includes('followed-2') ? u : undefined;
+    }, 30_000);
+    assert.deepEqual(users, ['before-f', 'followed-1', 'followed-2'], 'the newest old entry, then each new one once, in order, only of shop');
+  } finally {
+    child.kill('SIGTERM');
+  }
 });

@@ -44,8 +44,11 @@ function query(args: AuditArgs, afterRevision?: string): string {
   const q = new URLSearchParams();
   if (args.stack) q.set('stack', args.stack);
   if (args.since && afterRevision === undefined) q.set('since', args.since);
-  if (args.limit) q.set('limit', String(args.limit));
-  if (afterRevision !== undefined) q.set('afterRevision', afterRevision);
+  // --limit is for the first answer; following asks for everything new (up to the API's most a call).
+  if (afterRevision !== undefined) {
+    q.set('afterRevision', afterRevision);
+    q.set('limit', '5000');
+  } else if (args.limit) q.set('limit', String(args.limit));
   const s = q.toString();
   return `/v1/audit${s ? `?${s}` : ''}`;
 }
