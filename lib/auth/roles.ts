@@ -92,7 +92,9 @@ export class Access {
 
   constructor(record: Pick<TokenRecord, 'role' | 'stacks'>) {
     this.role = isRole(record.role) ? record.role : record.role === undefined ? 'admin' : 'reader';
-    const stacks = Array.isArray(record.stacks) ? record.stacks.filter((s): s is string => typeof s === 'string') : undefined;
+    // A scope that cannot be read holds no stack: a broken record never widens a token.
+    const raw: unknown = record.stacks;
+    const stacks = raw === undefined ? undefined : Array.isArray(raw) ? raw.filter((s): s is string => typeof s === 'string') : [];
     this.stacks = this.role === 'admin' || stacks === undefined || stacks.includes('*') ? undefined : stacks;
   }
 

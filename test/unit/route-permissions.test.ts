@@ -99,6 +99,10 @@ test('roles: what each holds, scopes, and old records as admin', () => {
   const everywhere = new Access({ role: 'deployer', stacks: ['*'] });
   assert.equal(everywhere.allStacks, true);
   assert.ok(everywhere.refusal('cluster:read'), 'a deployer never reads the cluster, even with every stack');
+  // A scope that is not a list holds nothing, never everything.
+  const broken = new Access({ role: 'reader', stacks: 'shop' as unknown as string[] });
+  assert.equal(broken.allStacks, false);
+  assert.ok(broken.refusal('stack:read', 'shop'));
   // A role viking does not know (a newer version's) is the least: a reader.
   assert.equal(new Access({ role: 'superuser' }).role, 'reader');
 });
