@@ -45,7 +45,6 @@ export const ERROR_CODES = {
   VIKING_E_JOIN_STATE_INVALID: { status: 500, summary: 'The join state file (join.json in the data dir) is unreadable; fix it or remove the data dir to join from scratch.' },
   VIKING_E_SECRETS_KEY_MISSING: { status: 503, summary: "This host has no copy of the cluster's secrets key (secrets.key in a master's data dir), or a different one: it can neither seal nor open secrets. Copy the file from a master (see README, Secrets)." },
   VIKING_E_SECRET_UNREADABLE: { status: 500, summary: 'A sealed secret in etcd does not open with the cluster key (altered, or sealed under another key); set it again.' },
-  VIKING_E_FORBIDDEN: { status: 403, summary: 'The token may not do this (e.g. reveal secret values, which needs an admin token).' },
   VIKING_E_CRON_NODE: { status: 409, summary: 'The operation does not apply to a cron node (one with schedule:): it has no replicas to scale.' },
   VIKING_E_DOCKER_CONFIG_INVALID: { status: 400, summary: 'The Docker daemon config (daemon.json) is not a JSON object, or its insecure-registries is not a list; it was left unchanged.' },
   VIKING_E_ETCD_BINARY_MISSING: { status: 500, summary: 'viking up needs the etcd binary (Debian package etcd-server) on the PATH.' },
@@ -63,6 +62,9 @@ export const ERROR_CODES = {
   VIKING_E_REBALANCE_BUSY: { status: 409, summary: 'Another `viking hosts rebalance` is moving replicas; wait for it to finish.' },
   VIKING_E_MOVE_CONFLICT: { status: 409, summary: 'A replica being rebalanced changed meanwhile (moved, retired) or its target host went away or started draining; that move was skipped and the old copy keeps serving.' },
   VIKING_E_HOST_NAME_TAKEN: { status: 409, summary: 'Another live host of this cluster already has the name; give this host another --name, or stop the other one first.' },
+  VIKING_E_FORBIDDEN: { status: 403, summary: 'The token is valid but its role or stack scope lacks the permission the request needs; the message names the permission (viking token list shows roles and scopes). Nothing was changed.' },
+  VIKING_E_TOKEN_EXPIRED: { status: 401, summary: 'The API token has expired; an admin can rotate it (viking token rotate ID) or make a new one.' },
+  VIKING_E_TOKEN_CHANGED: { status: 409, summary: 'The token was rotated or revoked by someone else while this rotation ran; list the tokens and try again.' },
   VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
 } as const satisfies Record<string, ErrorDefinition>;
 

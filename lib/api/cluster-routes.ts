@@ -9,13 +9,15 @@
  *   POST   /v1/server/:name/drain     {drain: true|false}: move its stateless jobs away, or stop draining
  *   DELETE /v1/server/:name[?force=1] forget a host that is gone
  *   POST   /v1/rebalance              {dryRun?}: move replicas to spread nodes and even load, one at a time (NDJSON progress)
- *   POST   /v1/tokens  GET /v1/tokens  DELETE /v1/tokens/:id
+ *   POST   /v1/tokens {name, role?, stacks?, domains?, expires?}   make a token (shown once)
+ *   GET    /v1/tokens  DELETE /v1/tokens/:id  POST /v1/tokens/:id/rotate {expires?}
  */
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import { drainHost, listHosts, removeHost } from '../hosts/ops.js';
 import { readMembers, summarise, withEtcdRoles } from '../hosts/etcd-roles.js';
-import { createToken, listTokens, revokeToken } from '../auth/tokens.js';
+import { createToken, listTokens, publicView, revokeToken, rotateToken, type TokenGrant } from '../auth/tokens.js';
+import { ROLES } from '../auth/roles.js';
 import { LEADER_KEY } from '../store/keys.js';
 import { VERSION } from '../host/host.js';
 import { listJobs, listStacks } from './status.js';
@@ -32,8 +34,10 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     host: ctx.hostName,
   }));
 
-  app.get('/v1/whoami', { schema: { querystring: noQuery, response: okObject({ id: { type: 'string' }, name: { type: 'string' } }, ['id', 'name']) } }, async (req) => ({
+  app.get('/v1/whoami', { schema: { querystring: noQuery, response: okObject({ id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } }, ['id', 'name', 'role']) } }, async (req) => ({
     ...req.token,
+    role: req.access?.role,
+    ...(req.access?.stacks ? { stacks: [...req.access.stacks] } : {}),
     host: ctx.hostName,
   }));
 
@@ -141,23 +145,46 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     },
   );
 
-  app.post<{ Body: { name: string } }>(
+  const PATTERNS = { type: 'array', minItems: 1, maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 253 } } as const;
+  const EXPIRES = { type: 'string', minLength: 2, maxLength: 8 } as const;
+  const TOKEN_VIEW = { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } };
+
+  app.post<{ Body: TokenGrant & { name: string } }>(
     '/v1/tokens',
     {
       schema: {
-        body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } },
-        response: okObject({ id: { type: 'string' }, name: { type: 'string' }, token: { type: 'string' } }, ['id', 'name', 'token']),
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: { name: { type: 'string', minLength: 1, maxLength: 64 }, role: { type: 'string', enum: [...ROLES] }, stacks: PATTERNS, domains: PATTERNS, expires: EXPIRES },
+        },
+        response: okObject({ ...TOKEN_VIEW, token: { type: 'string' } }, ['id', 'name', 'role', 'token']),
       },
     },
     async (req) => {
-      const made = await createToken(ctx.client, req.body.name, req.token?.name ?? 'api');
-      const { hash: _hash, ...record } = made.record;
-      return { ...record, token: made.token };
+      const { name, ...grant } = req.body;
+      const made = await createToken(ctx.client, name, req.token?.name ?? 'api', grant);
+      return { ...publicView(made.record), token: made.token };
     },
   );
 
-  app.get('/v1/tokens', { schema: { querystring: noQuery, response: okArray({ id: { type: 'string' }, name: { type: 'string' } }, ['id', 'name']) } }, async () =>
-    listTokens(ctx.client),
+  app.get('/v1/tokens', { schema: { querystring: noQuery, response: okArray(TOKEN_VIEW, ['id', 'name', 'role']) } }, async () => listTokens(ctx.client));
+
+  app.post<{ Params: { id: string }; Body: { expires?: string } | undefined }>(
+    '/v1/tokens/:id/rotate',
+    {
+      schema: {
+        params: params({ id: { type: 'string', pattern: '^[a-f0-9]{12}$' } }),
+        querystring: noQuery,
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { expires: EXPIRES } },
+        response: okObject({ ...TOKEN_VIEW, token: { type: 'string' } }, ['id', 'name', 'role', 'token']),
+      },
+    },
+    async (req) => {
+      const made = await rotateToken(ctx.client, req.params.id, req.body?.expires);
+      return { ...publicView(made.record), token: made.token };
+    },
   );
 
   app.delete<{ Params: { id: string } }>(

@@ -20,6 +20,7 @@ import { liveHosts, peerJson } from './peers.js';
 import { writeTexts } from './stream-out.js';
 import { FLAG, NAME, TAG, TAIL, errorResponses, flagOn, okArray, params } from './schemas.js';
 import type { ApiContext } from './server.js';
+import { accessOf } from '../auth/hook.js';
 
 export interface LocalContainer {
   id: string;
@@ -74,7 +75,10 @@ export function registerLocalRoutes(app: FastifyInstance, ctx: ApiContext): void
         response: okArray({ id: { type: 'string' }, stack: { type: 'string' }, running: { type: 'boolean' } }, ['id', 'stack']),
       },
     },
-    async (req) => localContainers(ctx, req.query.stack),
+    async (req) => {
+      const access = accessOf(req);
+      return (await localContainers(ctx, req.query.stack)).filter((c) => access.covers(c.stack));
+    },
   );
 
   app.get<{ Params: { stack: string; tag: string; node: string; instance: number }; Querystring: { follow?: string; tail?: number | 'all' } }>(

@@ -37,7 +37,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (req.query.reveal === undefined || !flagOn(req.query.reveal)) {
         return { stack: req.params.stack, updatedAt: record?.updatedAt ?? null, secrets: secrets.map((s) => ({ name: s.name })) };
       }
-      if (!mayRevealSecrets(req.token)) throw new VikingError('VIKING_E_FORBIDDEN', 'revealing secret values needs an admin token');
+      if (!mayRevealSecrets(req.access)) throw new VikingError('VIKING_E_FORBIDDEN', 'forbidden: needs secrets:reveal; revealing secret values needs an admin token', { permission: 'secrets:reveal' });
       const key = hostSecretsKey();
       ctx.log?.(`secrets: ${actorOf(req)} revealed the values of ${req.params.stack}`);
       return {

@@ -14,6 +14,14 @@ import type { FastifyReply } from 'fastify';
 import { toVikingError } from '../errors.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 import type { Emit, RolloutEvent } from '../schedule/rollout.js';
+import { noteAudit } from './audit-route.js';
+
+/** The release a result says was made: a push's or rollback's `tag`, an env change's `release.tag`. */
+function releaseOf(result: object): string | undefined {
+  const r = result as { tag?: unknown; release?: { tag?: unknown } };
+  if (typeof r.tag === 'string') return r.tag;
+  return typeof r.release?.tag === 'string' ? r.release.tag : undefined;
+}
 
 export type ProgressLine<R> =
   | ({ type: 'progress' } & RolloutEvent)
@@ -60,6 +68,8 @@ export async function streamProgress<R extends object>(
   };
   try {
     const result = await op(emit);
+    const release = releaseOf(result);
+    if (release) noteAudit(reply.request, { release });
     start();
     write({ type: 'result', ...result });
     raw.end();
@@ -70,6 +80,7 @@ export async function streamProgress<R extends object>(
     // error goes on to it), after it the error line does.
     const unavailable = isEtcdUnavailable(err);
     const e = unavailable ? etcdUnavailableError(ctx.hostName, err, ctx.etcdUrls) : toVikingError(err);
+    noteAudit(reply.request, { code: e.code });
     onError?.(e.code, e.message);
     if (!started) throw unavailable ? err : e;
     write({ type: 'error', ...e.toJSON() });

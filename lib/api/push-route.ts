@@ -16,6 +16,10 @@ import { streamProgress, type ProgressLine } from './progress.js';
 import { noQuery, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';
 import { ensureClusterId } from '../store/cluster-id.js';
+import { accessOf } from '../auth/hook.js';
+import { demand } from '../auth/roles.js';
+import { checkPushDomains } from '../auth/push-policy.js';
+import { noteAudit } from './audit-route.js';
 
 export interface PushResultLine {
   stack: string;
@@ -58,11 +62,25 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
       throw err;
     }
     let failed: string | undefined;
+    const access = accessOf(req);
     await streamProgress<PushResultLine>(
       reply,
       async (emit) => {
-        emit('vikingfile', `received ${received.files} files, ${(received.bytes / 1024).toFixed(1)} KiB`);
+        // The first line waits until the push is allowed, so a refusal is a plain 403 before any stream.
+        let receivedShown = false;
+        const showReceived = (): void => {
+          if (receivedShown) return;
+          receivedShown = true;
+          emit('vikingfile', `received ${received.files} files, ${(received.bytes / 1024).toFixed(1)} KiB`);
+        };
+        const authorize = async (stack: string, domains: string[]): Promise<void> => {
+          noteAudit(req, { stack });
+          demand(access, 'stack:push', stack);
+          await checkPushDomains(ctx.client, access, req.token?.domains, stack, domains);
+          showReceived();
+        };
         const result = await pushRelease({
+          authorize,
           client: ctx.client,
           docker: ctx.docker,
           uploadDir,
@@ -71,7 +89,13 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
           by: actorOf(req),
           cluster: (ctx.clusterId ??= await ensureClusterId(ctx.client)),
           ...(ctx.rolloutTimeoutMs !== undefined ? { timeoutMs: ctx.rolloutTimeoutMs } : {}),
-          onEvent: (e) => emit(e.stage, e.message),
+          onEvent: (e) => {
+            showReceived();
+            emit(e.stage, e.message);
+          },
+        }).catch((err: unknown) => {
+          if (!(err instanceof VikingError && err.code === 'VIKING_E_FORBIDDEN')) showReceived();
+          throw err;
         });
         return { stack: result.stack, tag: result.tag, domains: result.domains, routerPort: ctx.routerPort, images: result.images };
       },

@@ -2,7 +2,9 @@
  * The /v1 REST API every host serves (fastify). The CLI talks only to it.
  *
  * Every route declares JSON schemas for what it accepts; every route but
- * `GET /v1/ping` needs a bearer token (lib/auth); errors leave as
+ * `GET /v1/ping` needs a bearer token whose role and stacks hold the
+ * permission the route needs (lib/auth/route-permissions.ts, the one table);
+ * every request that changes something leaves one audit entry; errors leave as
  * `{statusCode, code, message}` from the one registry in lib/errors.ts,
  * whatever threw them, and `GET /metrics` counts it all for Prometheus.
  */
@@ -25,6 +27,7 @@ import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
 import { registerCertRoutes } from './cert-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import { noteAudit, registerAuditLog, registerAuditRoute } from './audit-route.js';
 import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
 
@@ -120,7 +123,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   const full: ApiContext = { ...ctx, metrics };
 
   registerCallScope(app, ctx.etcdCallBudgetMs ?? REQUEST_CALL_BUDGET_MS);
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
     const vk =
       isEtcdUnavailable(err)
         ? etcdUnavailableError(ctx.hostName, err, ctx.etcdUrls)
@@ -134,6 +137,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
             ? new VikingError('VIKING_E_BAD_REQUEST', err.message)
             : toVikingError(err);
     if (vk.statusCode >= 500) ctx.log?.(`api: ${vk.code}: ${vk.message}`);
+    noteAudit(req, { code: vk.code });
     void reply.status(vk.statusCode).send(vk.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -146,6 +150,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
   app.decorate('vikingRoutes', routes);
+  registerAuditLog(app, full);
   registerAuth(app, ctx.client);
   metrics.register(app);
   registerClusterRoutes(app, full);
@@ -159,5 +164,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerCleanupRoute(app, full);
   registerCertRoutes(app, full);
   registerOpsRoutes(app, full);
+  registerAuditRoute(app, full);
   return app;
 }

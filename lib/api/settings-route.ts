@@ -2,14 +2,16 @@
  * Cluster settings, the same for every host (kept in etcd, lib/store/settings.ts):
  *
  *   GET  /v1/settings                the settings in force
- *   POST /v1/settings {maxScale: N}  changes the ones named
+ *   POST /v1/settings {maxScale?, auditMaxEntries?, auditMaxAgeDays?}  changes the ones named
  */
 import type { FastifyInstance } from 'fastify';
-import { MAX_SCALE_CEILING, readSettings, writeSettings, type ClusterSettings } from '../store/settings.js';
+import { SETTING_RANGES, readSettings, writeSettings, type ClusterSettings } from '../store/settings.js';
 import { noQuery, okObject } from './schemas.js';
 import type { ApiContext } from './server.js';
 
-const SETTINGS = { maxScale: { type: 'integer', minimum: 1, maximum: MAX_SCALE_CEILING } } as const;
+const SETTINGS = Object.fromEntries(
+  Object.entries(SETTING_RANGES).map(([name, r]) => [name, { type: 'integer', minimum: r.min, maximum: r.max }]),
+) as Record<keyof ClusterSettings, { type: 'integer'; minimum: number; maximum: number }>;
 
 export function registerSettingsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/settings', { schema: { querystring: noQuery, response: okObject(SETTINGS, ['maxScale']) } }, async () => readSettings(ctx.client));

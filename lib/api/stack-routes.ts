@@ -1,5 +1,6 @@
 /**
- * Read routes about stacks and their releases:
+ * Read routes about stacks and their releases (a token scoped to some
+ * stacks lists only those; lib/auth/route-permissions.ts):
  *
  *   GET /v1/stacks                        every stack, its live release, domains
  *   GET /v1/stack/:name                   the stack record, its history and its jobs
@@ -20,6 +21,7 @@ import { cronPsRows } from '../cron/history.js';
 import { NAME, OBJ, OBJS, TAG, noQuery, okArray, okObject, params } from './schemas.js';
 import type { ApiContext } from './server.js';
 import { dict, own } from '../store/dict.js';
+import { accessOf } from '../auth/hook.js';
 
 async function stackOr404(ctx: ApiContext, name: string): Promise<StackRecord> {
   const stack = await readStack(ctx.client, name);
@@ -36,8 +38,9 @@ export function registerStackRoutes(app: FastifyInstance, ctx: ApiContext): void
         response: okArray({ name: { type: 'string' }, current: { type: ['string', 'null'] }, releases: { type: 'integer' }, domains: { type: 'array', items: { type: 'string' } } }, ['name']),
       },
     },
-    async () => {
-      const stacks = await listStacks(ctx.client);
+    async (req) => {
+      const access = accessOf(req);
+      const stacks = (await listStacks(ctx.client)).filter((s) => access.covers(s.name));
       return stacks.map((s) => ({
         name: s.name,
         current: s.current,
@@ -147,9 +150,10 @@ export function registerStackRoutes(app: FastifyInstance, ctx: ApiContext): void
       },
     },
     async (req) => {
-      const jobs = await listJobs(ctx.client, req.query.stack);
+      const access = accessOf(req);
+      const jobs = (await listJobs(ctx.client, req.query.stack)).filter((j) => access.covers(j.stack));
       // Cron nodes have no /proc jobs: one row each with the last finished run (a failed run shows here). Only in ps.
-      const stacks = (await listStacks(ctx.client)).filter((st) => req.query.stack === undefined || st.name === req.query.stack);
+      const stacks = (await listStacks(ctx.client)).filter((st) => (req.query.stack === undefined || st.name === req.query.stack) && access.covers(st.name));
       return [...jobs, ...(await cronPsRows(ctx.client, stacks))];
     },
   );

@@ -22,6 +22,7 @@ import { secretsCommand } from './commands/secrets.js';
 import { rmCommand } from './commands/rm.js';
 import { allocateCommand } from './commands/allocate.js';
 import { tokenCommand } from './commands/token.js';
+import { auditCommand } from './commands/audit.js';
 import { baseImagesCommand } from './commands/base-images.js';
 import { settingsCommand } from './commands/settings.js';
 import { trustRegistryCommand } from './commands/trust-registry.js';
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     rmCommand,
     allocateCommand,
     tokenCommand,
+    auditCommand,
     baseImagesCommand,
     settingsCommand,
     trustRegistryCommand,

@@ -43,6 +43,11 @@ export interface PushRequest {
   cluster?: string;
   timeoutMs?: number;
   onEvent?: (e: PushEvent) => void;
+  /**
+   * Called once the Vikingfile is read, before any lock, build or event:
+   * throws when the caller may not push this stack or claim these domains.
+   */
+  authorize?: (stack: string, domains: string[]) => Promise<void>;
 }
 
 export interface PushResult {
@@ -57,6 +62,7 @@ export async function pushRelease(req: PushRequest): Promise<PushResult> {
   const emit = (stage: PushEvent['stage'], message: string): void => req.onEvent?.({ stage, message });
   const { maxScale } = await readSettings(req.client);
   const { vikingfile: vf } = await loadVikingfile(req.uploadDir, { maxScale });
+  await req.authorize?.(vf.stack, vf.nodes.flatMap((n) => n.domains));
   emit('vikingfile', `stack ${vf.stack}: ${vf.images.length} image(s), ${vf.nodes.length} node(s)`);
   return withStackLock(req.client, vf.stack, { what: 'push', by: req.by, host: req.hostName }, ({ settled }) => {
     if (settled.removed > 0) {

@@ -1,11 +1,11 @@
 /**
- * Who may read secret values back (`viking secrets ls --reveal`). The one
- * place that decides it: today every token is an admin token, so every
- * token may; the roles work (issue 14) tightens this function to admin
- * tokens only, and nothing else has to change.
+ * Who may read secret values back (`viking secrets ls --reveal`): the one
+ * place that decides it. Only a token holding `secrets:reveal`, which only
+ * admins have (lib/auth/roles.ts); a deployer may set and unset secrets but
+ * never read them, a reader sees names only.
  */
-import type { TokenRecord } from '../store/records.js';
+import type { Access } from '../auth/roles.js';
 
-export function mayRevealSecrets(token: Omit<TokenRecord, 'hash'> | undefined): boolean {
-  return token !== undefined;
+export function mayRevealSecrets(access: Access | undefined): boolean {
+  return access !== undefined && access.refusal('secrets:reveal') === undefined;
 }

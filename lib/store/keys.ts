@@ -33,6 +33,8 @@ export const PREFIX = {
   cron: '/cron/',
   /** `/secrets/<stack>`: SecretsRecord, sealed values only. */
   secrets: '/secrets/',
+  /** The audit log (lib/audit/log.ts): `/audit/<time>-<seq>-<random>`, created once, never rewritten. */
+  audit: '/audit/',
 } as const;
 
 export const LEADER_KEY = '/leader';
@@ -78,6 +80,22 @@ export function parseCronPath(path: string): { stack: string; node: string; tick
   const [stack, node, seg] = parts as [string, string, string];
   if (!stack || !node || !/^\d{15}$/.test(seg)) return null;
   return { stack, node, tick: Number(seg) };
+}
+
+/**
+ * `/audit/<ms>-<seq>-<random>`: the milliseconds since 1970 zero-padded to 15
+ * digits, so keys sort by time as strings; a per-process sequence keeps one
+ * API host's entries in order within a millisecond; 16 random hex digits keep
+ * two API hosts' keys apart (and the create-only put refuses the rare clash).
+ */
+export const auditKey = (ms: number, seq: number, random: string): string =>
+  `${PREFIX.audit}${String(Math.max(0, Math.floor(ms))).padStart(15, '0')}-${String(seq).padStart(6, '0')}-${random}`;
+/** The first possible audit key at or after `ms`: the start of a range read by time. */
+export const auditTimeKey = (ms: number): string => `${PREFIX.audit}${String(Math.max(0, Math.floor(ms))).padStart(15, '0')}`;
+/** The time an audit key was written, or undefined for a key of another shape. */
+export function auditKeyTime(key: string): number | undefined {
+  const m = /^\/audit\/(\d{15})-\d{6}-[0-9a-f]{16}$/.exec(key);
+  return m ? Number(m[1]) : undefined;
 }
 
 export const hostKey = (host: string): string => `${PREFIX.host}${host}`;

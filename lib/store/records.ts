@@ -235,6 +235,16 @@ export interface TokenRecord {
   hash: string;
   createdAt: string;
   createdBy: string;
+  /** admin, deployer or reader (lib/auth/roles.ts); records from before roles have none and are admin. */
+  role?: string;
+  /** Stack patterns the token is scoped to (`shop`, `team-*`); none means every stack. */
+  stacks?: string[];
+  /** Domain patterns a deployer's push may claim beyond the default policy (lib/auth/push-policy.ts). */
+  domains?: string[];
+  /** When the token stops working (ISO time); none means never. */
+  expiresAt?: string;
+  /** When the secret was last replaced by `viking token rotate`. */
+  rotatedAt?: string;
 }
 
 /** `/locks/<stack>`: who is changing the stack right now (under the holder's lease). */

@@ -257,7 +257,7 @@ test('env set restarts the node and the app sees the new value; unset brings the
   await waitFor('the Vikingfile\'s greeting again', async () => (await answering(h1.routerPort, 4)).bodies.every((b) => b.startsWith('Hello from')), 10_000);
 });
 
-test('rm removes containers, routes and keys; without a token or confirmation nothing changes', async () => {
+test('rm removes containers, routes and keys, by a deployer of the stack; without a token, scope or confirmation nothing changes', async () => {
   assert401(await runCli(['rm', stack, '--yes', ...api()], NO_TOKEN), 'rm');
   const unconfirmed = await runCli(['rm', stack, ...api()]);
   assert.equal(unconfirmed.code, 1);
@@ -265,8 +265,17 @@ test('rm removes containers, routes and keys; without a token or confirmation no
   assert.ok(await client.get(`/stack/${stack}`).string(), 'the stack is still there');
   assert.equal((await get(h1.routerPort)).status, 200);
 
-  const r = await runCli(['rm', stack, '--yes', ...api()]);
+  // A deployer of other stacks is refused; a deployer of this one removes it, its token asking
+  // every host for its containers and their cleanup (the host-local routes check it too).
+  const elsewhere = JSON.parse((await runCli(['token', 'create', 'deploy-else', '--role', 'deployer', '--stacks', 'nothing-*', ...api(), '--json'])).stdout) as { token: string };
+  const refused = await runCli(['rm', stack, '--yes', ...api()], { VIKING_TOKEN: elsewhere.token });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /VIKING_E_FORBIDDEN: forbidden: needs stack:rm on stack/);
+  assert.ok(await client.get(`/stack/${stack}`).string(), 'the stack is still there');
+  const deployer = JSON.parse((await runCli(['token', 'create', 'deploy-it', '--role', 'deployer', '--stacks', stack, ...api(), '--json'])).stdout) as { token: string };
+  const r = await runCli(['rm', stack, '--yes', ...api()], { VIKING_TOKEN: deployer.token });
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.doesNotMatch(r.stdout + r.stderr, /FORBIDDEN|403/, 'no host refused the deployer\'s cleanup');
   assert.deepEqual(await containers(), [], 'every container is gone when rm returns');
   for (const prefix of [`/proc/${stack}/`, `/run/${stack}/`, `/ports/${stack}/`, `/images/${stack}/`, `/stack/${stack}`, `/domains/${domain}`]) {
     assert.deepEqual(await client.getAll().prefix(prefix).keys(), [], `${prefix} is empty`);

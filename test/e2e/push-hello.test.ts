@@ -80,6 +80,14 @@ test('viking push serves both replicas through the router, then a new release', 
   assert.equal(res.status, 200);
   assert.match(res.body, /second release/, 'the router switched to v2 when the push returned');
 
+  // Each push left one audit entry naming the release it made.
+  const audit = await waitFor('both pushes in the audit log', async () => {
+    const r = await runCli(['audit', '--stack', stack, '--json', '--api', host.api]);
+    const got = JSON.parse(r.stdout) as Array<{ route: string; result: string; release?: string; status: number }>;
+    return got.length >= 2 ? got : undefined;
+  });
+  assert.deepEqual(audit.map((e) => [e.route, e.status, e.result, e.release]), [['/v1/push', 200, 'ok', 'v1'], ['/v1/push', 200, 'ok', 'v2']]);
+
   // The old release's containers are retired.
   await waitFor('v1 containers to be removed', async () => {
     const list = await docker.listContainers({ all: true, filters: { label: [`viking.host=${hostName}`] } });
