@@ -82,8 +82,8 @@ interface Sample {
   req: InjectOptions | (() => Promise<InjectOptions>);
   /** The kinds of token allowed; every other gets 403. */
   allowed: string;
-  /** The permission a 403 names when the route checks one beyond its table rule (reveal). */
-  need?: string;
+  /** A permission the route checks beyond its table rule (reveal), and the kinds of token that pass the rule and fail on it. */
+  also?: { permission: string; kinds: string };
 }
 
 const ALL = KINDS.join('');
@@ -125,7 +125,7 @@ const SAMPLES: Sample[] = [
   { route: 'GET /v1/audit', req: { method: 'GET', url: '/v1/audit?stack=shop' }, allowed: 'AORrDW' },
   { route: 'GET /v1/cron/:stack', req: { method: 'GET', url: '/v1/cron/shop' }, allowed: 'AORrDW' },
   { route: 'GET /v1/secrets/:stack', req: { method: 'GET', url: '/v1/secrets/shop' }, allowed: 'AORrDW' },
-  { route: 'GET /v1/secrets/:stack', req: { method: 'GET', url: '/v1/secrets/shop?reveal=1' }, allowed: 'AO', need: 'secrets:reveal' },
+  { route: 'GET /v1/secrets/:stack', req: { method: 'GET', url: '/v1/secrets/shop?reveal=1' }, allowed: 'AO', also: { permission: 'secrets:reveal', kinds: 'RrDW' } },
   { route: 'POST /v1/secrets/:stack', req: { method: 'POST', url: '/v1/secrets/shop', payload: {} }, allowed: 'AODW' },
   { route: 'POST /v1/push', req: () => pushOf('shop'), allowed: 'AODW' },
   { route: 'POST /v1/push', req: () => pushOf('team-b'), allowed: 'AOdW' },
@@ -181,8 +181,8 @@ test('every route with every role and scope: allowed, or 403 VIKING_E_FORBIDDEN 
   for (const s of SAMPLES) {
     const [method, url] = s.route.split(' ') as [string, string];
     const rule = ruleFor(method, url);
-    const need = s.need ?? (rule && 'need' in rule ? rule.need : undefined);
     for (const kind of KINDS) {
+      const need = s.also?.kinds.includes(kind) ? s.also.permission : rule && 'need' in rule ? rule.need : undefined;
       const req = typeof s.req === 'function' ? await s.req() : s.req;
       const r = await call(req, tokens[kind]);
       checked++;
