@@ -84,6 +84,19 @@ async function handshake(record: CertRecord, servername: string, root: string): 
   }
 }
 
+/** A TLS handshake with a router's HTTPS port, checked against `root`. */
+function routerHandshake(host: string, port: number, servername: string, root: string): Promise<{ authorized: boolean; error: string | null; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host, port, servername, ca: [root], rejectUnauthorized: false }, () => {
+      const peer = s.getPeerX509Certificate();
+      resolve({ authorized: s.authorized, error: s.authorizationError ? String(s.authorizationError) : null, fingerprint: peer?.fingerprint256 ?? '' });
+      s.end();
+    });
+    s.setTimeout(3000, () => s.destroy(new Error('handshake timed out')));
+    s.on('error', reject);
+  });
+}
+
 before(async () => {
   assert.ok(pebbleInstalled(), 'pebble, pebble-challtestsrv and openssl must be installed (scripts/install-deps.sh)');
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'viking-acme-'));
@@ -138,6 +151,16 @@ test('the router of a host that is not the issuer answers the challenge the issu
   assert.equal(first.fingerprint, leaf.fingerprint256);
   // A pebble root it was not issued under does not verify it (the check can fail).
   assert.equal((await handshake(first, 'app.viking.test', inter.toString())).authorized, false);
+
+  // Every router serves it over HTTPS, the issuer's and the other: verified against pebble's root.
+  for (const h of hosts) {
+    assert.ok(h.httpsPort > 0, `${h.name} serves HTTPS`);
+    const served = await waitFor(`${h.name}'s router to serve the certificate`, async () => {
+      const got = await routerHandshake(ipOf(h), h.httpsPort, 'app.viking.test', root).catch(() => null);
+      return got?.fingerprint === first.fingerprint ? got : null;
+    }, 15_000, 200);
+    assert.equal(served.authorized, true, `${h.name}: ${served.error}`);
+  }
 });
 
 test('a wildcard domain is marked failed with an error that says to add a custom certificate, and nothing is ordered', async () => {
