@@ -2,7 +2,8 @@
  * Each host watches only its own keys (the mistake that capped CoreOS fleet
  * was every agent watching everything): a host watches its own /deploy and
  * the three route prefixes its router needs, plus the ACME challenge answers
- * every router serves; only the leader adds the prefixes dispatch reads, and
+ * every router serves and its own cron runs (`/cron/host/<me>/`); only the
+ * leader adds the prefixes dispatch and the cron scheduler read, and
  * only the ACME issuer the keys it orders certificates from. Counted on real
  * hosts against a real etcd.
  */
@@ -42,12 +43,13 @@ test('a host watches its own /deploy and the routes; only the leader watches wha
   const leader = await waitFor('a leader', () => hosts.find((h) => h.leader?.isLeader));
   const issuer = await waitFor('an ACME issuer', () => hosts.find((h) => h.acmeIssuer?.isIssuer));
   const routes = ['/acme-challenge/', '/domains/', '/ports/', '/stack/'];
-  const dispatch = ['/fixed/', '/host/', '/proc/', '/run/'];
+  // Dispatch's four, and the cron scheduler's /stack/ (it reads schedules from the stacks).
+  const dispatch = ['/fixed/', '/host/', '/proc/', '/run/', '/stack/'];
   const issuing = ['/certs/acme/config', '/certs/pem/', '/domains/'];
-  const count = (h: VikingHost): number => 5 + (h === leader ? dispatch.length : 0) + (h === issuer ? issuing.length : 0);
+  const count = (h: VikingHost): number => 6 + (h === leader ? dispatch.length : 0) + (h === issuer ? issuing.length : 0);
   await waitFor('all watches open', () => hosts.every((h) => h.watches().length === count(h)));
   for (const h of hosts) {
-    const expected = [`/deploy/${h.config.name}/`, ...routes, ...(h === leader ? dispatch : []), ...(h === issuer ? issuing : [])].sort();
+    const expected = [`/deploy/${h.config.name}/`, `/cron/host/${h.config.name}/`, ...routes, ...(h === leader ? dispatch : []), ...(h === issuer ? issuing : [])].sort();
     assert.deepEqual(h.watches(), expected, `${h.config.name}${h === leader ? ' (leader)' : ''}${h === issuer ? ' (issuer)' : ''}`);
     assert.ok(!h.watches().includes('/deploy/'), 'never the whole /deploy tree');
   }
