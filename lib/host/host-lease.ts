@@ -137,7 +137,7 @@ export class HostLease implements LeasedWriter {
    * then needs another try, while etcd ends the lease a TTL after the last
    * renewal: a live, connected host lost its key and endpoints, the leader
    * moved its jobs, and they ran twice while this host took its copies down
-   * (seen in test/e2e/netns-faults). (Its retry also leaks a timer when a
+   * (seen in test/e2e/netns-faults, now the pulled-cable scenario of test/chaos/servers-chaos). (Its retry also leaks a timer when a
    * stream both times out and errors.) So a renewal overdue by
    * STALL_GRACE_MS goes to every member at once, and any answer renews the
    * lease (test/integration/host-lease-stalled-member). An answer that the
@@ -210,7 +210,8 @@ export class HostLease implements LeasedWriter {
           this.troubleAt = Date.now();
           this.onRenewFailed(err);
           void lease.revoke().catch(() => {});
-          this.renewSoon(500);
+          // Soon: while etcd elects a leader every try fails fast, and the key may be gone meanwhile.
+          this.renewSoon(250);
         });
     }, ms);
   }

@@ -59,21 +59,28 @@ export interface HealthResult {
   healthy: boolean;
   detail: string;
   elapsedMs: number;
+  /** The check stopped because `wanted()` said the container is no longer asked for. */
+  abandoned?: boolean;
 }
 
 /**
  * Probes until healthy, the deadline passes, or `alive()` says the container
  * died. Probes back off from 50 ms to 500 ms so a fast app is seen fast.
+ * `wanted()` is asked before each probe: a job withdrawn while its new
+ * container is checked (a push that died, a newer release) must not keep
+ * that container until the deadline (60 s by default).
  */
 export async function waitHealthy(
   target: HealthTarget,
   deadlineMs: number,
   alive: () => Promise<boolean>,
+  wanted: () => boolean = () => true,
 ): Promise<HealthResult> {
   const start = Date.now();
   let delay = 50;
   let detail = 'no answer yet';
   for (;;) {
+    if (!wanted()) return { healthy: false, abandoned: true, detail: `${detail}; the job was withdrawn`, elapsedMs: Date.now() - start };
     if (target.path !== undefined) {
       const r = await probeHttp(target.ip, target.port, target.path);
       detail = `GET ${target.path}: ${r.detail}`;

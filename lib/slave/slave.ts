@@ -313,7 +313,19 @@ export class Slave {
       const target = { ip: this.o.ip, port: hostPort, ...(spec.health?.path ? { path: spec.health.path } : {}) };
       const alive = async (): Promise<boolean> =>
         (await this.o.docker.getContainer(id).inspect().then((i) => i.State.Running, () => false)) as boolean;
-      const health = await waitHealthy(target, this.o.healthTimeoutMs ?? 60_000, alive);
+      const path = jobPath(spec);
+      const hash = specHash(spec);
+      // Still in /deploy/<me> with this spec (each pass refreshes this.specs).
+      const wanted = (): boolean => {
+        const now = this.specs.get(path);
+        return !this.stopped && now !== undefined && specHash(now) === hash;
+      };
+      const health = await waitHealthy(target, this.o.healthTimeoutMs ?? 60_000, alive, wanted);
+      if (health.abandoned) {
+        // Not a failure of the app: the next pass removes the container, no longer asked for.
+        this.o.log?.(`${path}: health check of ${id.slice(0, 12)} abandoned: ${health.detail}`);
+        return;
+      }
       if (!health.healthy) {
         // A container that died while being checked says how it died, not just that the check failed.
         const died = !(await alive()) ? ` (container ${await exitInfo(this.o.docker, id)})` : '';

@@ -1,4 +1,6 @@
 /**
+ * Runs alone: three servers each with its own dockerd, and promises in seconds.
+ *
  * Issue 11, proven on real servers: one cluster of three servers made by the
  * servers harness (test/helpers/servers.ts: each a network namespace with its
  * own dockerd, etcd member and `viking up` under its supervisor, installed by

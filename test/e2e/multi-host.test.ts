@@ -246,7 +246,7 @@ test('one etcd member killed: pushes and failover still work', async () => {
 
 test('a crash-looping node is retried for ever, and ps shows the reason, restarts and next try', async () => {
   // Healthy long enough to pass its check, then dies: restarted with backoff, past --max-failures too.
-  const dir = await stackCopy('crash', (vf) => vf.replace('run: node server.js', "run: 'node server.js & sleep 4; echo fatal: lost my marbles >&2; exit 3'").replace('scale: 2', 'scale: 1'));
+  const dir = await stackCopy('crash', (vf) => vf.replace('run: node server.js', "run: 'node server.js & sleep 2; echo fatal: lost my marbles >&2; exit 3'").replace('scale: 2', 'scale: 1'));
   const push = await runCli(['push', dir, '--api', live()[0]!.api]);
   assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
   const row = await waitFor('the job in crash-loop, still retried', async () => {
@@ -256,7 +256,7 @@ test('a crash-looping node is retried for ever, and ps shows the reason, restart
   }, 90_000, 250);
   assert.match(row.reason ?? '', /exited with code 3/);
   assert.ok(row.logs.some((l) => l.includes('lost my marbles')), JSON.stringify(row.logs));
-  // The table between two tries (the job runs for 4 s each time, then waits longer and longer).
+  // The table between two tries (the job runs for 2 s each time, then waits longer and longer).
   const table = await waitFor('the table to show the crash loop', async () => {
     const out = (await runCli(['ps', stack, '--api', live()[0]!.api])).stdout;
     return /crash-loop/.test(out) ? out : undefined;

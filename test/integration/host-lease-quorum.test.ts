@@ -1,4 +1,6 @@
 /**
+ * Runs alone: it freezes etcd members and measures lapses in ms.
+ *
  * A host's lease across a loss of etcd quorum longer than its TTL (found by
  * test/chaos/servers-chaos: after quorum came back every host waited out its
  * own old lease, so every host key and endpoint lapsed and the routers
@@ -14,9 +16,14 @@
  *   member: it wakes still leader, its clock says every lease ran out while
  *   it slept, and it revokes them at once; etcd refuses to renew an expired
  *   lease (Renew waits for the revoke). The key and endpoint then lapse for
- *   a moment, unless the host's take-over commits first: the promise there
- *   is that they are put back within a second or two (routers hold vanished
- *   endpoints 5 s and a new leader holds unseen hosts 5 s, so nothing moves).
+ *   a moment, unless the host's take-over commits first. Usually the lapse
+ *   is a few ms; but the woken leader may also step down (check-quorum saw
+ *   no follower while it slept), and then nothing can be written until etcd
+ *   has elected again: 1-2 election timeouts, 3.2 s once in CI on a loaded
+ *   machine. So the promise is the one that matters: the key and endpoint
+ *   are back before a router drops a vanished endpoint (ENDPOINT_HOLD_MS)
+ *   and before the leader moves the work of a host it does not see
+ *   (hostGraceMs, 5 s), so no request fails and nothing moves.
  *
  * A real 3-member etcd; two members are frozen (SIGSTOP) for 8 s, longer
  * than the 3 s lease; the host's client talks only to the member that stays
@@ -32,6 +39,7 @@ import { connectEtcd } from '../../lib/store/client.js';
 import { hostKey } from '../../lib/store/keys.js';
 import { HostLease } from '../../lib/host/host-lease.js';
 import type { HostRecord } from '../../lib/store/records.js';
+import { ENDPOINT_HOLD_MS } from '../../lib/router/endpoint-hold.js';
 
 let etcd: EtcdCluster;
 let own: Etcd3;
@@ -125,9 +133,10 @@ test('quorum lost for longer than the lease while etcd\'s leader lives on: the h
   assert.deepEqual(lapses, [], 'the host key and its endpoint never disappeared');
 });
 
-test('etcd\'s leader frozen with another member for longer than the lease: any lapse of the host key and endpoint ends within 2 s', { timeout: 90_000 }, async (t) => {
+test('etcd\'s leader frozen with another member for longer than the lease: any lapse of the host key and endpoint ends before the routers drop it', { timeout: 90_000 }, async (t) => {
   await leadWith(1);
   const { lapses, renewedMs } = await quorumLoss('quorum-host-b', [1, 2]);
   t.diagnostic(`leader and a follower frozen 8 s: host lease renewed ${renewedMs} ms after quorum came back; lapses ${JSON.stringify(lapses)}`);
-  for (const l of lapses) assert.ok(l.ms <= 2000, `${l.key} put back within 2 s: ${l.ms} ms`);
+  // A margin of 1 s below the hold for the router's own reaction to the put.
+  for (const l of lapses) assert.ok(l.ms <= ENDPOINT_HOLD_MS - 1000, `${l.key} put back within ${ENDPOINT_HOLD_MS - 1000} ms: ${l.ms} ms`);
 });

@@ -1,4 +1,6 @@
 /**
+ * Runs alone: a keepalive must get around a frozen member within ms.
+ *
  * A host's lease when the etcd member its keepalive stream is on stops
  * answering without a reset (a pulled cable; here SIGSTOP, which looks the
  * same to a client: the connection stays open and nothing comes back).

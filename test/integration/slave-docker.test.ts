@@ -128,6 +128,25 @@ test('a job removed from /deploy loses its endpoint, then its container', async 
   assert.deepEqual(await endpointsOf(job), []);
 });
 
+test('a job withdrawn while its container is still in its health check is removed at once, not at the health deadline', async () => {
+  // httpd serves nothing at /ready: 404, so the check goes on until the 15 s deadline.
+  const job = webJob(7, { health: { path: '/ready' } });
+  await deploy(job);
+  const list = async () => docker.listContainers({ all: true, filters: { label: [`viking.host=${host}`, `viking.stack=${stack}`, 'viking.instance=7'] } });
+  const [container] = await waitFor('job 7 started, in its health check', async () => {
+    const l = await list();
+    return l.length === 1 && (await stateOf(job))?.state === 'starting' ? l : undefined;
+  });
+  await new Promise((r) => setTimeout(r, 500)); // a few probes answered 404
+  const t0 = Date.now();
+  await client.delete().key(deployKey(host, job));
+  await waitFor('the withdrawn container gone', async () => (await list()).length === 0, 8000, 100);
+  const took = Date.now() - t0;
+  assert.ok(took < 8000, `gone ${took} ms after it was withdrawn (health deadline 15 s)`);
+  assert.equal(await docker.getContainer(container!.Id).inspect().catch(() => undefined), undefined);
+  assert.deepEqual(await endpointsOf(job), [], 'never published');
+});
+
 test('a changed spec replaces the container (start new, then the old goes)', async () => {
   const job = webJob(1, { env: { GREETING: 'hej' } });
   const before = (await endpointsOf(job))[0];

@@ -1,4 +1,6 @@
 /**
+ * Runs alone: it measures this process's event-loop delay, which another test file's load would raise.
+ *
  * Issue 9, item 5: nothing a user sends or asks for starves the host process.
  *
  * The API runs in this process on a real etcd and talks to the real Docker
