@@ -19,6 +19,8 @@ import type { Etcd3 } from 'etcd3';
 import { listJobs, listStacks } from './status.js';
 import { listHosts } from '../hosts/ops.js';
 import type { LeaderStats } from '../leader/leader.js';
+import type { TrafficDump } from '../router/traffic-counters.js';
+import { trafficMetricsText } from '../router/traffic-prometheus.js';
 
 interface ClusterCounts {
   stacks: number;
@@ -37,6 +39,7 @@ export class ApiMetrics {
   constructor(
     private readonly client: Etcd3,
     leaderStats: () => LeaderStats | undefined = () => undefined,
+    private readonly routerTraffic?: () => Promise<TrafficDump>,
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'viking_api_' });
@@ -144,7 +147,9 @@ export class ApiMetrics {
       this.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
     });
     app.get('/metrics', { schema: { querystring: { type: 'object', additionalProperties: false, properties: {} } } }, async (_req, reply) => {
-      const body = await this.registry.metrics();
+      let body = await this.registry.metrics();
+      // The router's traffic, summed over its workers now (traffic-prometheus.ts).
+      if (this.routerTraffic) body += trafficMetricsText(await this.routerTraffic());
       return reply.type(this.registry.contentType).send(body);
     });
   }

@@ -27,6 +27,7 @@ import { baseImagesCommand } from './commands/base-images.js';
 import { settingsCommand } from './commands/settings.js';
 import { trustRegistryCommand } from './commands/trust-registry.js';
 import { certsCommand } from './commands/certs.js';
+import { statsCommand } from './commands/stats.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -54,6 +55,7 @@ export async function main(argv: string[]): Promise<void> {
     settingsCommand,
     trustRegistryCommand,
     certsCommand,
+    statsCommand,
   ]) {
     y = add(y);
   }

@@ -26,6 +26,7 @@ import { startRegistry, type RegistryProcess } from '../registry/registry-proces
 import { REGISTRY_KEY } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
+import { emptyDump } from '../router/traffic-counters.js';
 import type { BalanceMode } from '../router/upstreams.js';
 import type { RouterTuning } from '../router/server.js';
 import { createApi } from '../api/server.js';
@@ -203,6 +204,7 @@ export class VikingHost {
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
       routerPort: this.routerPort,
       leaderStats: () => this.leader?.stats,
+      routerTraffic: () => (this.router ? this.router.trafficCounters() : Promise.resolve(emptyDump())),
       log,
     });
     await this.api.listen({ port: c.apiPort, host: c.apiListen ?? c.ip });
