@@ -27,8 +27,8 @@ export interface ContainerRoute {
   endpoints: RoutedEndpoint[];
   /** Counter slot of answers that no replica gave (no healthy instance); -1 when nothing counts. */
   slot: number;
-  /** Balancer cursor (round-robin position, least-conn tie-break). */
-  cursor: number;
+  /** Balancer cursor (round-robin position, least-conn tie-break), one per node whatever domain a request names. */
+  balancer: { cursor: number };
   /** The Strict-Transport-Security header line for HTTPS answers (`hsts:` of the node), or ''. */
   hsts: string;
 }
@@ -69,12 +69,19 @@ export class RouteTable {
       else byNode.set(key, [e]);
     }
     const current = new Map(snap.stacks.map((s) => [s.name, s.current]));
+    // A random start spreads the first requests after a swap over all endpoints.
+    const balancers = new Map<string, { cursor: number }>();
+    const balancerOf = (key: string): { cursor: number } => {
+      let b = balancers.get(key);
+      if (!b) balancers.set(key, (b = { cursor: Math.floor(Math.random() * 1024) }));
+      return b;
+    };
     const hsts = new Map(snap.stacks.map((s) => [s.name, s.hsts]));
     const sites = new Map(snap.sites.map((s) => [`${s.stack}/${s.node}`, s]));
     for (const [domain, rec] of snap.domains) {
       const key = `${rec.stack}/${rec.node}`;
       // The feed checked every record (route-records.ts); should one still be odd, it loses its own route only.
-      const route = buildRoute(rec, domain, key, byNode, current, sites, hstsLine(own(hsts.get(rec.stack), rec.node)), counters);
+      const route = buildRoute(rec, domain, key, byNode, current, sites, hstsLine(own(hsts.get(rec.stack), rec.node)), counters, balancerOf);
       if (!route) continue;
       if (route.kind === 'container') table.endpoints.push(...route.endpoints);
       if (domain.startsWith('*.')) table.wildcard.set(domain.slice(2), route);
@@ -123,13 +130,13 @@ function buildRoute(
   sites: Map<string, SiteRoot>,
   hsts: string,
   counters: TrafficCounters | null,
+  balancerOf: (key: string) => { cursor: number },
 ): Route | undefined {
   try {
     if (rec.kind === 'website') return { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key), hsts };
     const slotOf = (replica: number): number => (counters ? counters.slot({ stack: rec.stack, node: rec.node, domain, replica }) : -1);
     const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null).map((e): RoutedEndpoint => ({ ...e, slot: slotOf(e.instance) }));
-    // A random start spreads the first requests after a swap over all endpoints.
-    return { kind: 'container', stack: rec.stack, node: rec.node, domain, endpoints, slot: slotOf(0), cursor: Math.floor(Math.random() * 1024), hsts };
+    return { kind: 'container', stack: rec.stack, node: rec.node, domain, endpoints, slot: slotOf(0), balancer: balancerOf(key), hsts };
   } catch {
     return undefined;
   }

@@ -91,7 +91,8 @@ export class Upstream {
 /** What the balancer needs of a route: its endpoints and a cursor it may move. */
 export interface Balanced<E extends PortEndpoint = PortEndpoint> {
   endpoints: E[];
-  cursor: number;
+  /** Shared by every domain of a node, so they take turns over its replicas together. */
+  balancer: { cursor: number };
 }
 
 export const originOf = (e: PortEndpoint): string => `http://${e.ip}:${e.hostPort}`;
@@ -149,7 +150,7 @@ export class Upstreams {
     const n = list.length;
     if (n === 0) return undefined;
     if (n === 1 && !tried) return list[0];
-    const start = route.cursor++ % n;
+    const start = route.balancer.cursor++ % n;
     let best: E | undefined;
     let bestLoad = Infinity;
     let fallback: E | undefined;

@@ -53,7 +53,8 @@ export function statsCommand(y: Argv): Argv {
         const elapsed = (Date.parse(now.at) - Date.parse(before.at)) / 1000 || seconds;
         const rows = trafficRows(now.traffic, before.traffic, elapsed, args.stack);
         const missing = now.hosts.filter((h) => !h.ok);
-        if (args.json) printJson({ at: now.at, seconds: elapsed, hosts: now.hosts, rows });
+        // totals: since each router started (what a scrape of /metrics would sum), for scripts that want counts.
+        if (args.json) printJson({ at: now.at, seconds: elapsed, hosts: now.hosts, rows, totals: trafficRows(now.traffic, undefined, undefined, args.stack) });
         else {
           if (args.watch) process.stdout.write(`\n${now.at}\n`);
           process.stdout.write(rows.length ? `${statsTable(rows)}\n` : 'no traffic counted yet for this stack\n');
