@@ -9,6 +9,7 @@
  * whatever threw them, and `GET /metrics` counts it all for Prometheus.
  */
 import { registerStatsRoutes } from './stats-routes.js';
+import { localResources, registerResourceRoutes } from './resources.js';
 import type { TrafficDump } from '../router/traffic-counters.js';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type Docker from 'dockerode';
@@ -123,7 +124,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
     // unknown property must be refused (a typo would otherwise be ignored).
     ajv: { customOptions: { removeAdditional: false } },
   });
-  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats, ctx.routerTraffic);
+  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats, ctx.routerTraffic, () => localResources(ctx.docker, ctx, () => true));
   const full: ApiContext = { ...ctx, metrics };
 
   registerCallScope(app, ctx.etcdCallBudgetMs ?? REQUEST_CALL_BUDGET_MS);
@@ -170,5 +171,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerOpsRoutes(app, full);
   registerAuditRoute(app, full);
   registerStatsRoutes(app, full);
+  registerResourceRoutes(app, full);
   return app;
 }

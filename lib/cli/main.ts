@@ -28,6 +28,7 @@ import { settingsCommand } from './commands/settings.js';
 import { trustRegistryCommand } from './commands/trust-registry.js';
 import { certsCommand } from './commands/certs.js';
 import { statsCommand } from './commands/stats.js';
+import { topCommand } from './commands/top.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -56,6 +57,7 @@ export async function main(argv: string[]): Promise<void> {
     trustRegistryCommand,
     certsCommand,
     statsCommand,
+    topCommand,
   ]) {
     y = add(y);
   }
