@@ -76,6 +76,8 @@ export interface HostConfig {
   /** Router worker processes (0: serve in this process; default one per core). */
   routerWorkers?: number;
   routerBalance?: BalanceMode;
+  /** false: the router counts no traffic (viking stats and /metrics show none from this host). */
+  routerMetrics?: boolean;
   /** Router client limits: trusted proxies, head/idle timeouts, connection cap per worker. */
   routerTuning?: RouterTuning;
   maxUploadBytes?: number;
@@ -187,6 +189,7 @@ export class VikingHost {
       host: c.routerListen ?? '0.0.0.0',
       ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
       ...(c.routerBalance ? { balance: c.routerBalance } : {}),
+      ...(c.routerMetrics === false ? { metrics: false } : {}),
       ...(c.routerTuning ? { tuning: c.routerTuning } : {}),
       log,
     });
