@@ -23,7 +23,7 @@ import { trafficRows } from '../../lib/stats/traffic-table.js';
 import { BUSYBOX_IMAGE } from '../../lib/docker/base-images.js';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { baseImages, docker } from '../helpers/docker.js';
-import { call, endpointFor, putRoute } from '../helpers/router-fixtures.js';
+import { call, echo, endpointFor, openUpgrade, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
 const ID = uniqueName('traffic');
@@ -35,6 +35,8 @@ let client: Etcd3;
 let router: Router;
 let dir: string;
 const containers: string[] = [];
+/** A websocket echo server (busybox httpd speaks no websocket). */
+let wsBackend: Backend;
 
 /** A busybox httpd container on a loopback port: / answers 200, anything else 404. */
 async function httpd(): Promise<{ id: string; port: number }> {
@@ -65,6 +67,8 @@ before(async () => {
   await putRoute(client, { stack: ID, node: 'api', current: 'v1', domains: [D('api')], endpoints: [endpointFor(ID, 'api', 'v1', 1, dead.port), endpointFor(ID, 'api', 'v1', 2, c.port)] });
   await putRoute(client, { stack: ID, node: 'gone', current: 'v1', domains: [D('gone')], endpoints: [endpointFor(ID, 'gone', 'v1', 1, dead.port)] });
   await putRoute(client, { stack: ID, node: 'idle', current: 'v1', domains: [D('idle')], endpoints: [] });
+  wsBackend = await startBackend('ws');
+  await putRoute(client, { stack: ID, node: 'ws', current: 'v1', domains: [D('ws')], endpoints: [endpointFor(ID, 'ws', 'v1', 1, wsBackend.port)] });
   router = new Router({ client, hostName: ID, dataDir: dir, port: 0, host: '127.0.0.1', workers: 2 });
   await router.start();
   // Every container answers before the mix starts (httpd may take a moment).
@@ -73,6 +77,7 @@ before(async () => {
 
 after(async () => {
   await router?.stop();
+  await wsBackend?.close();
   client?.close();
   await etcd?.stop();
   await Promise.all(containers.map((id) => docker.getContainer(id).remove({ force: true }).catch(() => {})));
@@ -129,4 +134,14 @@ test('the counters match a known mix of 200s, app 404s, a retry past a dead repl
   assert.match(text, new RegExp(`viking_router_requests_total\\{stack="${ID}",node="web",domain="${D('web').replace(/\./g, '\\.')}",replica="1",class="2xx"\\} \\d`));
   assert.match(text, new RegExp(`viking_router_requests_total\\{stack="${ID}",node="gone",domain="[^"]+",replica="1",class="router_502"\\} 1`));
   assert.doesNotMatch(text, /no-such-page|127\.0\.0\.1/);
+});
+
+test('an open websocket counts as an active connection of its replica until it closes', async () => {
+  const { socket } = await openUpgrade(router.port, D('ws'));
+  assert.equal(await echo(socket, 'ping'), 'ping');
+  const open = await router.trafficCounters();
+  assert.equal(slot(open, 'ws', 1)?.[Field.Active], 1);
+  assert.equal(cls(slot(open, 'ws', 1), '1xx'), 1, 'the 101 is counted');
+  socket.destroy();
+  await waitFor('the tunnel is no longer active', async () => slot(await router.trafficCounters(), 'ws', 1)?.[Field.Active] === 0);
 });
