@@ -11,11 +11,15 @@
  * per core by default) for plain HTTP keep-alive, HTTPS keep-alive and new
  * TLS handshakes (every request on a new connection, `Connection: close`),
  * with the same certificate (ECDSA P-256, from a throwaway openssl CA) in
- * both; 1 worker each is measured too (`--single 0` skips it). Everything it
- * started is stopped and removed at the end.
+ * both; 1 worker each is measured too (`--single 0` skips it). The cost of
+ * the traffic counters (issue 18) is measured in the same run: a second
+ * viking router with counting turned off (`metrics: false`) at the headline
+ * worker count, interleaved with the others, and the on/off ratios printed
+ * at the end (`--metrics-off 0` skips it). Everything it started is stopped
+ * and removed at the end.
  *
  *   node dist/bench/router.js [--duration 10] [--runs 5] [--connections 64]
- *                             [--threads 2] [--backends 2] [--workers N] [--single 1]
+ *                             [--threads 2] [--backends 2] [--workers N] [--single 1] [--metrics-off 1]
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +35,30 @@ import { checkCertificate } from '../lib/certs/custom.js';
 import { makeTestCa } from '../test/helpers/test-ca.js';
 import type { DomainRecord, PortEndpoint, StackRecord } from '../lib/store/records.js';
 import { Router, defaultRouterWorkers } from '../lib/router/router.js';
+import { Field, TrafficCounters } from '../lib/router/traffic-counters.js';
+
+/**
+ * What counting adds to one request, measured alone (no I/O, so the load of
+ * the machine hardly moves it): the two clock reads and the counter updates
+ * an exchange of the fast path does, in ns per request.
+ */
+export function countingCostNs(iterations = 2_000_000): number {
+  const c = new TrafficCounters();
+  const slots = [1, 2, 3, 4].map((replica) => c.slot({ stack: 'bench', node: 'web', domain: HOST, replica }));
+  let best = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) {
+      const slot = slots[i & 3]!;
+      const t0 = performance.now();
+      c.add(slot, Field.Active, 1);
+      c.add(slot, Field.Active, -1);
+      c.answered(slot, 200, false, performance.now() - t0, 120, 480);
+    }
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / iterations);
+  }
+  return best;
+}
 
 const run = promisify(execFile);
 const HOST = 'bench.local';
@@ -43,10 +71,12 @@ interface Options {
   backends: number;
   workers: number;
   single: number;
+  /** 1: also run the router with its traffic counters off, to measure what counting costs. */
+  'metrics-off': number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1 };
+  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1, 'metrics-off': 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof Options;
     const value = Number(argv[i + 1]);
@@ -108,6 +138,8 @@ interface Target {
   group: 'http' | 'https keep-alive' | 'https new handshakes';
   workers: number;
   nginx: boolean;
+  /** A viking router with its traffic counters off (the baseline of the counting cost). */
+  metricsOff?: boolean;
   port: number;
   pids: number[];
 }
@@ -258,12 +290,14 @@ async function main(): Promise<void> {
 
     const counts = o.single && o.workers !== 1 ? [o.workers, 1] : [o.workers];
     const targets: Target[] = [];
+    const routers = new Map<number, Router>();
     const s = (n: number): string => `${n} worker${n > 1 ? 's' : ''}`;
     for (const workers of counts) {
       const nginx = await startNginx(path.join(dir, `nginx-${workers}`), backends.ports, workers, cert);
       cleanups.push(() => nginx.child.kill('SIGTERM'));
       const router = new Router({ client, hostName: `bench-${workers}`, dataDir: path.join(dir, `router-${workers}`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, log });
       const port = await router.start();
+      routers.set(workers, router);
       cleanups.push(() => router.stop());
       const nginxPids = await withChildren(nginx.child.pid!);
       const vikingPids = [process.pid, ...router.workerPids()];
@@ -273,6 +307,14 @@ async function main(): Promise<void> {
       );
       // HTTPS only at the headline worker count: that is what the goals compare.
       if (workers !== o.workers) continue;
+      if (o['metrics-off']) {
+        const bare = new Router({ client, hostName: `bench-${workers}-nometrics`, dataDir: path.join(dir, `router-${workers}-nometrics`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, metrics: false, log });
+        const barePort = await bare.start();
+        cleanups.push(() => bare.stop());
+        const barePids = [process.pid, ...bare.workerPids()];
+        targets.push({ name: `viking, ${s(workers)}, metrics off`, group: 'http', workers, nginx: false, metricsOff: true, port: barePort, pids: barePids });
+        targets.push({ name: `viking, ${s(workers)}, metrics off`, group: 'https keep-alive', workers, nginx: false, metricsOff: true, port: bare.httpsPort, pids: barePids });
+      }
       for (const group of ['https keep-alive', 'https new handshakes'] as const) {
         targets.push(
           { name: `nginx, ${s(workers)}`, group, workers, nginx: true, port: nginx.tlsPort, pids: nginxPids },
@@ -323,6 +365,26 @@ async function main(): Promise<void> {
       process.stdout.write(
         `| ${r.t.group} | ${r.name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.errors} | ${r.cpuUs.toFixed(0)} µs | ${(r.rps / base.rps).toFixed(2)} | ${(r.p99 / base.p99).toFixed(2)} |\n`,
       );
+    }
+    const offRows = rows.filter((r) => r.t.metricsOff);
+    if (offRows.length > 0) {
+      process.stdout.write('\ntraffic counters (issue 18): the router with metrics on against the same router with metrics off, same run\n\n');
+      process.stdout.write('| test | workers | req/s on | req/s off | req/s on/off | p99 on | p99 off | p99 on/off | CPU/request on | CPU/request off |\n|---|---|---|---|---|---|---|---|---|---|\n');
+      for (const off of offRows) {
+        const on = rows.find((r) => !r.t.nginx && !r.t.metricsOff && r.t.group === off.t.group && r.t.workers === off.t.workers)!;
+        process.stdout.write(
+          `| ${off.t.group} | ${off.t.workers} | ${Math.round(on.rps)} | ${Math.round(off.rps)} | ${(on.rps / off.rps).toFixed(3)} | ${on.p99.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${(on.p99 / off.p99).toFixed(3)} | ${on.cpuUs.toFixed(0)} µs | ${off.cpuUs.toFixed(0)} µs |\n`,
+        );
+      }
+      const ns = countingCostNs();
+      const httpOff = offRows.find((r) => r.t.group === 'http');
+      process.stdout.write(
+        `\ncounting alone: ${ns.toFixed(0)} ns per request (clock reads and counter updates, best of 5 rounds of 2M)` +
+          (httpOff ? `, ${((ns / 1000 / httpOff.cpuUs) * 100).toFixed(2)}% of the ${httpOff.cpuUs.toFixed(0)} µs of CPU the router spends per plain HTTP request with metrics off\n` : '\n'),
+      );
+      const dump = await routers.get(o.workers)?.trafficCounters();
+      const counted = dump ? dump.slots.reduce((sum, slot) => sum + slot.values[Field.C2xx]!, 0) : 0;
+      process.stdout.write(`the router with metrics on counted ${counted} answers (2xx) over the whole run\n`);
     }
   } finally {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});

@@ -19,6 +19,28 @@ import type { Etcd3 } from 'etcd3';
 import { listJobs, listStacks } from './status.js';
 import { listHosts } from '../hosts/ops.js';
 import type { LeaderStats } from '../leader/leader.js';
+import type { TrafficDump } from '../router/traffic-counters.js';
+import { trafficMetricsText } from '../router/traffic-prometheus.js';
+import type { ReplicaResources } from './resources.js';
+
+/** Gauges of this host's replicas (resources.ts): what `viking ps --stats` shows. */
+export function resourceMetricsText(list: readonly ReplicaResources[]): string {
+  const out: string[] = [];
+  const gauges: Array<[string, string, (r: ReplicaResources) => number | null]> = [
+    ['viking_container_cpu_percent', 'CPU used by the replica, % of one core (Docker Engine stats).', (r) => r.cpuPct],
+    ['viking_container_memory_bytes', 'Memory the replica uses, without page cache.', (r) => r.memoryBytes],
+    ['viking_container_memory_limit_bytes', "The replica's memory limit (0: none).", (r) => r.memoryLimitBytes],
+    ['viking_container_start_time_seconds', 'When the replica (its container) started, Unix time.', (r) => (r.startedAt ? Date.parse(r.startedAt) / 1000 : null)],
+  ];
+  for (const [name, help, value] of gauges) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const r of list) {
+      const v = value(r);
+      if (v !== null && Number.isFinite(v)) out.push(`${name}{stack="${r.stack}",node="${r.node}",tag="${r.tag}",replica="${r.instance}"} ${v}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
 
 interface ClusterCounts {
   stacks: number;
@@ -37,6 +59,8 @@ export class ApiMetrics {
   constructor(
     private readonly client: Etcd3,
     leaderStats: () => LeaderStats | undefined = () => undefined,
+    private readonly routerTraffic?: () => Promise<TrafficDump>,
+    private readonly replicaResources?: () => Promise<ReplicaResources[]>,
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'viking_api_' });
@@ -144,7 +168,11 @@ export class ApiMetrics {
       this.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
     });
     app.get('/metrics', { schema: { querystring: { type: 'object', additionalProperties: false, properties: {} } } }, async (_req, reply) => {
-      const body = await this.registry.metrics();
+      let body = await this.registry.metrics();
+      // The router's traffic, summed over its workers now (traffic-prometheus.ts).
+      if (this.routerTraffic) body += trafficMetricsText(await this.routerTraffic());
+      // CPU and memory of this host's replicas, from its Docker Engine now.
+      if (this.replicaResources) body += resourceMetricsText(await this.replicaResources().catch(() => []));
       return reply.type(this.registry.contentType).send(body);
     });
   }

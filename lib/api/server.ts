@@ -8,6 +8,9 @@
  * `{statusCode, code, message}` from the one registry in lib/errors.ts,
  * whatever threw them, and `GET /metrics` counts it all for Prometheus.
  */
+import { registerStatsRoutes } from './stats-routes.js';
+import { localResources, registerResourceRoutes } from './resources.js';
+import type { TrafficDump } from '../router/traffic-counters.js';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
@@ -59,6 +62,8 @@ export interface ApiContext {
   metrics?: ApiMetrics;
   /** This host's leader role counts (masters only), for /metrics. */
   leaderStats?: () => LeaderStats | undefined;
+  /** This host's router traffic counters, summed over its workers (absent: no router here). */
+  routerTraffic?: () => Promise<TrafficDump>;
   log?: (msg: string) => void;
 }
 
@@ -119,7 +124,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
     // unknown property must be refused (a typo would otherwise be ignored).
     ajv: { customOptions: { removeAdditional: false } },
   });
-  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats);
+  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats, ctx.routerTraffic, () => localResources(ctx.docker, ctx, () => true));
   const full: ApiContext = { ...ctx, metrics };
 
   registerCallScope(app, ctx.etcdCallBudgetMs ?? REQUEST_CALL_BUDGET_MS);
@@ -165,5 +170,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerCertRoutes(app, full);
   registerOpsRoutes(app, full);
   registerAuditRoute(app, full);
+  registerStatsRoutes(app, full);
+  registerResourceRoutes(app, full);
   return app;
 }

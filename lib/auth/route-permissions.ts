@@ -64,6 +64,12 @@ const ROUTES: Record<string, RouteRule> = {
   'GET /v1/env/:stack': { need: 'stack:read', stack: { param: 'stack' } },
   'GET /v1/ps': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
   'GET /v1/local/containers': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  // router traffic counters (viking stats): this host's, and every host's summed
+  'GET /v1/local/traffic': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  'GET /v1/stats': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  // CPU and memory of the replicas (viking ps --stats, viking top): this host's, and every host's
+  'GET /v1/local/resources': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  'GET /v1/resources': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
   'GET /v1/logs/:stack/:node': { need: 'stack:logs', stack: { param: 'stack' } },
   'GET /v1/local/logs/:stack/:tag/:node/:instance': { need: 'stack:logs', stack: { param: 'stack' } },
   'GET /v1/audit': { need: 'audit:read', stack: { query: 'stack' }, listing: true },

@@ -27,6 +27,8 @@ import { baseImagesCommand } from './commands/base-images.js';
 import { settingsCommand } from './commands/settings.js';
 import { trustRegistryCommand } from './commands/trust-registry.js';
 import { certsCommand } from './commands/certs.js';
+import { statsCommand } from './commands/stats.js';
+import { topCommand } from './commands/top.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -54,6 +56,8 @@ export async function main(argv: string[]): Promise<void> {
     settingsCommand,
     trustRegistryCommand,
     certsCommand,
+    statsCommand,
+    topCommand,
   ]) {
     y = add(y);
   }

@@ -26,6 +26,7 @@ import { startRegistry, type RegistryProcess } from '../registry/registry-proces
 import { REGISTRY_KEY } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
+import { emptyDump } from '../router/traffic-counters.js';
 import type { BalanceMode } from '../router/upstreams.js';
 import type { RouterTuning } from '../router/server.js';
 import { createApi } from '../api/server.js';
@@ -75,6 +76,8 @@ export interface HostConfig {
   /** Router worker processes (0: serve in this process; default one per core). */
   routerWorkers?: number;
   routerBalance?: BalanceMode;
+  /** false: the router counts no traffic (viking stats and /metrics show none from this host). */
+  routerMetrics?: boolean;
   /** Router client limits: trusted proxies, head/idle timeouts, connection cap per worker. */
   routerTuning?: RouterTuning;
   maxUploadBytes?: number;
@@ -186,6 +189,7 @@ export class VikingHost {
       host: c.routerListen ?? '0.0.0.0',
       ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
       ...(c.routerBalance ? { balance: c.routerBalance } : {}),
+      ...(c.routerMetrics === false ? { metrics: false } : {}),
       ...(c.routerTuning ? { tuning: c.routerTuning } : {}),
       log,
     });
@@ -203,6 +207,7 @@ export class VikingHost {
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
       routerPort: this.routerPort,
       leaderStats: () => this.leader?.stats,
+      routerTraffic: () => (this.router ? this.router.trafficCounters() : Promise.resolve(emptyDump())),
       log,
     });
     await this.api.listen({ port: c.apiPort, host: c.apiListen ?? c.ip });

@@ -12,7 +12,8 @@ import net from 'node:net';
 import type { PortEndpoint } from '../store/records.js';
 import type { RequestHead } from './http1.js';
 import { AnswerReader, LAST_CHUNK, rechunkedLine, writeChunk } from './answer-reader.js';
-import type { ContainerRoute } from './route-table.js';
+import type { ContainerRoute, RoutedEndpoint } from './route-table.js';
+import { Field, type TrafficCounters } from './traffic-counters.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { rawErrorPage } from './pages.js';
 import { BROKE_EARLY, CONNECT_FAILED, endpointLabel, failureAnswer, mayRetry, nextTry, type TrustedProxies } from './forwarding.js';
@@ -27,7 +28,11 @@ export interface ExchangeClient {
   readonly xfp: string;
   /** The client came over TLS (HSTS is sent only then). */
   readonly encrypted: boolean;
+  /** performance.now() at the request's first byte (set while counting). */
+  readonly t0: number;
   readonly fp: {
+    /** Traffic counters; null: counting is off. */
+    readonly counters: TrafficCounters | null;
     readonly now: number;
     readonly closing: boolean;
     /** The X-Forwarded-Proto line. */
@@ -67,9 +72,12 @@ export class FastExchange {
   private phase = Phase.Connecting;
   private attempts = 0;
   private tried: PortEndpoint[] | null = null;
-  private endpoint: PortEndpoint | undefined;
+  private endpoint: RoutedEndpoint | undefined;
   private up: Upstream | undefined;
   private sock: AppSocket | null = null;
+  /** The app's status, once its head arrived; answer bytes sent to the client (both counted only while counting). */
+  private status = 0;
+  private bytesOut = 0;
   private reused = false;
   private since: number;
   /** Request body bytes still to forward, and how many were sent. */
@@ -103,6 +111,11 @@ export class FastExchange {
     const up = fp.o.upstreams.get(e);
     this.up = up;
     up.inflight++;
+    const counters = fp.counters;
+    if (counters !== null) {
+      counters.add(e.slot, Field.Active, 1);
+      if (this.attempts > 0) counters.add(e.slot, Field.Retries, 1);
+    }
     this.attempts++;
     this.since = fp.now;
     const idle = up.takeIdle(fp.now) as AppSocket | undefined;
@@ -177,6 +190,8 @@ export class FastExchange {
     const wireHead = `${head.head}${te}${hsts}${this.closeClient ? 'connection: close\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n'}\r\n`;
     this.responseStarted = true;
     this.phase = Phase.Body;
+    this.status = head.status;
+    this.bytesOut += wireHead.length;
     const rest = answer.rest;
     if (answer.done || rest === null) {
       this.conn.socket.write(wireHead, 'latin1');
@@ -205,6 +220,7 @@ export class FastExchange {
 
   private write(chunk: Buffer): void {
     const client = this.conn.socket;
+    this.bytesOut += chunk.length;
     const flowing = this.rechunk ? writeChunk(client, chunk) : client.write(chunk);
     if (!flowing && this.sock && !this.upstreamPaused) {
       // The client reads slower than the app writes: hold the app until it drained.
@@ -220,6 +236,8 @@ export class FastExchange {
     const up = this.up;
     this.sock = null;
     this.release();
+    const counters = this.conn.fp.counters;
+    if (counters !== null) counters.answered(this.endpoint!.slot, this.status, false, performance.now() - this.conn.t0, this.req.bodyStart + this.bodySent, this.bytesOut);
     if (sock) {
       sock[kOwner] = null;
       if (this.upstreamPaused) sock.resume();
@@ -263,7 +281,10 @@ export class FastExchange {
       return;
     }
     const connectFailed = CONNECT_FAILED.has(code);
-    if (connectFailed && this.endpoint) this.conn.fp.o.upstreams.markDown(this.endpoint, Date.now());
+    if (connectFailed && this.endpoint) {
+      this.conn.fp.o.upstreams.markDown(this.endpoint, Date.now());
+      this.conn.fp.counters?.add(this.endpoint.slot, Field.ConnectErrors, 1);
+    }
     // Some answer bytes arrived: the request reached the app, whatever the code says.
     const brokeEarly = BROKE_EARLY.has(code) && this.answer.partial === null;
     const safe = (connectFailed || brokeEarly) && mayRetry(code, this.req.method, this.req.contentLength === 0, this.bodySent);
@@ -284,7 +305,10 @@ export class FastExchange {
     this.phase = Phase.Done;
     // Unread body bytes would be taken for the next request: close after a refused body.
     const close = this.req.close || this.bodyLeft > 0 || this.bodySent > 0 || this.conn.fp.closing;
-    this.conn.socket.write(rawErrorPage(status, title, detail, this.req.wantsHtml, close), 'latin1');
+    const page = rawErrorPage(status, title, detail, this.req.wantsHtml, close);
+    const counters = this.conn.fp.counters;
+    if (counters !== null) counters.answered(this.endpoint ? this.endpoint.slot : this.route.slot, status, true, performance.now() - this.conn.t0, this.req.bodyStart + this.bodySent, page.length);
+    this.conn.socket.write(page, 'latin1');
     this.conn.exchangeDone(close);
   }
 
@@ -292,6 +316,7 @@ export class FastExchange {
     if (this.up) {
       this.up.inflight--;
       this.up = undefined;
+      this.conn.fp.counters?.add(this.endpoint!.slot, Field.Active, -1);
     }
   }
 

@@ -25,6 +25,7 @@ import { FastExchange, type ExchangeClient } from './fast-exchange.js';
 import { NO_TRUSTED_PROXIES, type TrustedProxies } from './forwarding.js';
 import { rawErrorPage } from './pages.js';
 import { CHALLENGE_PATH } from './acme-challenges.js';
+import type { TrafficCounters } from './traffic-counters.js';
 
 export interface FastPathOptions {
   upstreams: Upstreams;
@@ -38,6 +39,8 @@ export interface FastPathOptions {
   trust?: TrustedProxies;
   /** Client timeouts; see ClientTimeouts. */
   timeouts?: Partial<ClientTimeouts>;
+  /** Traffic counters (traffic-counters.ts); null or absent: nothing is counted or timed. */
+  counters?: TrafficCounters | null;
   log?: (msg: string) => void;
 }
 
@@ -71,8 +74,10 @@ export class FastPath {
   readonly xfp: string;
   readonly trust: TrustedProxies;
   readonly timeouts: ClientTimeouts;
+  readonly counters: TrafficCounters | null;
 
   constructor(readonly o: FastPathOptions) {
+    this.counters = o.counters ?? null;
     this.xfp = `x-forwarded-proto: ${o.proto ?? 'http'}\r\n`;
     this.trust = o.trust ?? NO_TRUSTED_PROXIES;
     this.timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...o.timeouts };
@@ -111,6 +116,8 @@ class ClientConnection implements ExchangeClient {
   lastActive: number;
   /** When the first byte of the request head being read arrived (0: none is being read). */
   headSince = 0;
+  /** performance.now() at the first byte of the request being read or served (only while counting). */
+  t0 = 0;
   private closing = false;
   private gone = false;
   private paused = false;
@@ -145,6 +152,7 @@ class ClientConnection implements ExchangeClient {
   private readonly onData = (d: Buffer): void => {
     this.lastActive = this.fp.now;
     if (this.exchange === null && this.headSince === 0) this.headSince = this.fp.now;
+    if (this.buf === null && this.exchange === null && this.fp.counters !== null) this.t0 = performance.now();
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
     if (this.exchange) {
       this.exchange.pumpBody();
@@ -217,6 +225,7 @@ class ClientConnection implements ExchangeClient {
     this.lastActive = this.fp.now;
     // A pipelined request's head started arriving while this one was served.
     this.headSince = this.buf === null ? 0 : this.fp.now;
+    if (this.buf !== null && this.fp.counters !== null) this.t0 = performance.now();
     if (this.gone) return;
     if (close || this.closing) {
       this.closing = true;

@@ -15,7 +15,8 @@
 import net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PortEndpoint } from '../store/records.js';
-import { hstsValue, type ContainerRoute } from './route-table.js';
+import { hstsValue, type ContainerRoute, type RoutedEndpoint } from './route-table.js';
+import { Field } from './traffic-counters.js';
 import type { Upstream } from './upstreams.js';
 import { AnswerReader, LAST_CHUNK, writeChunk } from './answer-reader.js';
 import { BROKE_EARLY, CONNECT_FAILED, HOP_BY_HOP, endpointLabel, failureAnswer, mayRetry, nextTry } from './forwarding.js';
@@ -33,7 +34,11 @@ export class GeneralExchange {
   private phase = Phase.Connecting;
   private attempts = 0;
   private tried: PortEndpoint[] | null = null;
-  private endpoint: PortEndpoint | undefined;
+  private endpoint: RoutedEndpoint | undefined;
+  /** When the request arrived (performance.now(), only while counting), the app's status and the bytes passed on. */
+  private readonly t0: number;
+  private status = 0;
+  private bytesOut = 0;
   private up: Upstream | undefined;
   private sock: net.Socket | null = null;
   private reused = false;
@@ -54,6 +59,7 @@ export class GeneralExchange {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
+    this.t0 = ctx.counters !== null ? performance.now() : 0;
     const cl = req.headers['content-length'];
     // HTTP/2 has no Transfer-Encoding: a body without Content-Length is one whose stream did not end with the headers.
     this.h2 = req.httpVersionMajor === 2;
@@ -80,6 +86,11 @@ export class GeneralExchange {
     const up = ups.get(e);
     this.up = up;
     up.inflight++;
+    const counters = this.ctx.counters;
+    if (counters !== null) {
+      counters.add(e.slot, Field.Active, 1);
+      if (this.attempts > 0) counters.add(e.slot, Field.Retries, 1);
+    }
     this.attempts++;
     const idle = up.takeIdle(now, up.idleGeneral);
     if (idle) {
@@ -165,6 +176,8 @@ export class GeneralExchange {
     if (head === false) return this.failed(answer.failCode, answer.failMessage);
     clearTimeout(this.timer);
     this.phase = Phase.Body;
+    this.status = head.status;
+    this.bytesOut += head.head.length;
     const lines = head.head.split('\r\n');
     const reason = / \d{3} (.*)$/.exec(lines[0]!)?.[1] ?? '';
     const headers: string[] = [];
@@ -200,6 +213,7 @@ export class GeneralExchange {
   }
 
   private readonly write = (piece: Buffer): void => {
+    this.bytesOut += piece.length;
     if (this.res.write(piece) || !this.sock) return;
     // The client reads slower than the app writes: hold the app until it drained.
     const s = this.sock;
@@ -235,6 +249,8 @@ export class GeneralExchange {
     this.sock = null;
     this.release();
     this.req.off('data', this.onBody);
+    const counters = this.ctx.counters;
+    if (counters !== null) counters.answered(this.endpoint!.slot, this.status, false, performance.now() - this.t0, this.head.length + this.bodySent, this.bytesOut);
     if (s) {
       this.detach(s);
       s.resume();
@@ -273,7 +289,10 @@ export class GeneralExchange {
       return;
     }
     const connectFailed = CONNECT_FAILED.has(code);
-    if (connectFailed && this.endpoint) this.ctx.upstreams.markDown(this.endpoint, Date.now());
+    if (connectFailed && this.endpoint) {
+      this.ctx.upstreams.markDown(this.endpoint, Date.now());
+      this.ctx.counters?.add(this.endpoint.slot, Field.ConnectErrors, 1);
+    }
     const brokeEarly = BROKE_EARLY.has(code) && this.answer.partial === null;
     if ((connectFailed || brokeEarly) && mayRetry(code, this.req.method ?? 'GET', this.bodyless, this.bodySent) && this.endpoint) {
       const next = nextTry(this.tried, this.endpoint, this.route.endpoints.length, brokeEarly, this.attempts);
@@ -294,6 +313,7 @@ export class GeneralExchange {
     this.req.off('data', this.onBody);
     // Unread body bytes: node:http reads and drops them after the answer, or closes.
     if (!this.bodyDone) this.res.shouldKeepAlive = false;
+    this.ctx.counters?.answered(this.endpoint ? this.endpoint.slot : this.route.slot, status, true, performance.now() - this.t0, this.head.length + this.bodySent, 0);
     errorPage(this.res, status, title, detail);
   }
 
@@ -301,6 +321,7 @@ export class GeneralExchange {
     if (this.up) {
       this.up.inflight--;
       this.up = undefined;
+      this.ctx.counters?.add(this.endpoint!.slot, Field.Active, -1);
     }
   }
 }

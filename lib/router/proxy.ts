@@ -6,6 +6,7 @@
  * The exchange itself, over raw kept-alive connections read with the fast
  * path's answer parser, is general-exchange.ts.
  */
+import type { TrafficCounters } from './traffic-counters.js';
 import type { IncomingMessage } from 'node:http';
 import type { Upstreams } from './upstreams.js';
 import { connectionListed, HOP_BY_HOP, NO_TRUSTED_PROXIES, ROUTER_SET, type TrustedProxies } from './forwarding.js';
@@ -74,5 +75,7 @@ export interface ForwardContext {
   proto: string;
   /** Whose X-Forwarded-For is believed. */
   trust: TrustedProxies;
+  /** Traffic counters of this server (traffic-counters.ts); null when counting is off. */
+  counters: TrafficCounters | null;
   log?: (msg: string) => void;
 }

@@ -10,15 +10,25 @@
 import type { PortEndpoint } from '../store/records.js';
 import type { RouteSnapshot, SiteRoot } from './snapshot.js';
 import { own } from '../store/dict.js';
+import type { TrafficCounters } from './traffic-counters.js';
+
+/** An endpoint as a route holds it: with the counter slot of its (stack, node, domain, replica); -1 when nothing counts. */
+export interface RoutedEndpoint extends PortEndpoint {
+  slot: number;
+}
 
 export interface ContainerRoute {
   kind: 'container';
   stack: string;
   node: string;
+  /** The configured domain this route serves (`*.x` for a wildcard): a label of the counters. */
+  domain: string;
   /** Healthy endpoints of the release taking traffic (first exposed port). */
-  endpoints: PortEndpoint[];
-  /** Balancer cursor (round-robin position, least-conn tie-break). */
-  cursor: number;
+  endpoints: RoutedEndpoint[];
+  /** Counter slot of answers that no replica gave (no healthy instance); -1 when nothing counts. */
+  slot: number;
+  /** Balancer cursor (round-robin position, least-conn tie-break), one per node whatever domain a request names. */
+  balancer: { cursor: number };
   /** The Strict-Transport-Security header line for HTTPS answers (`hsts:` of the node), or ''. */
   hsts: string;
 }
@@ -43,7 +53,12 @@ export class RouteTable {
   readonly endpoints: PortEndpoint[] = [];
   revision = '0';
 
-  static build(snap: RouteSnapshot): RouteTable {
+  /**
+   * Builds the table of a snapshot. Each domain gets its own route object, so
+   * the counters (when given) can tell domains apart without any lookup per
+   * request; the slots are resolved here, once per table.
+   */
+  static build(snap: RouteSnapshot, counters: TrafficCounters | null = null): RouteTable {
     const table = new RouteTable();
     table.revision = snap.revision;
     const byNode = new Map<string, PortEndpoint[]>();
@@ -54,19 +69,21 @@ export class RouteTable {
       else byNode.set(key, [e]);
     }
     const current = new Map(snap.stacks.map((s) => [s.name, s.current]));
+    // A random start spreads the first requests after a swap over all endpoints.
+    const balancers = new Map<string, { cursor: number }>();
+    const balancerOf = (key: string): { cursor: number } => {
+      let b = balancers.get(key);
+      if (!b) balancers.set(key, (b = { cursor: Math.floor(Math.random() * 1024) }));
+      return b;
+    };
     const hsts = new Map(snap.stacks.map((s) => [s.name, s.hsts]));
     const sites = new Map(snap.sites.map((s) => [`${s.stack}/${s.node}`, s]));
-    const routes = new Map<string, Route>();
     for (const [domain, rec] of snap.domains) {
       const key = `${rec.stack}/${rec.node}`;
-      let route = routes.get(key);
-      if (!route) {
-        // The feed checked every record (route-records.ts); should one still be odd, it loses its own route only.
-        route = buildRoute(rec, key, byNode, current, sites, hstsLine(own(hsts.get(rec.stack), rec.node)));
-        if (!route) continue;
-        if (route.kind === 'container') table.endpoints.push(...route.endpoints);
-        routes.set(key, route);
-      }
+      // The feed checked every record (route-records.ts); should one still be odd, it loses its own route only.
+      const route = buildRoute(rec, domain, key, byNode, current, sites, hstsLine(own(hsts.get(rec.stack), rec.node)), counters, balancerOf);
+      if (!route) continue;
+      if (route.kind === 'container') table.endpoints.push(...route.endpoints);
       if (domain.startsWith('*.')) table.wildcard.set(domain.slice(2), route);
       else table.exact.set(domain, route);
     }
@@ -106,17 +123,20 @@ export class RouteTable {
 
 function buildRoute(
   rec: RouteSnapshot['domains'][number][1],
+  domain: string,
   key: string,
   byNode: Map<string, PortEndpoint[]>,
   current: Map<string, string | null>,
   sites: Map<string, SiteRoot>,
   hsts: string,
+  counters: TrafficCounters | null,
+  balancerOf: (key: string) => { cursor: number },
 ): Route | undefined {
   try {
     if (rec.kind === 'website') return { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key), hsts };
-    const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null);
-    // A random start spreads the first requests after a swap over all endpoints.
-    return { kind: 'container', stack: rec.stack, node: rec.node, endpoints, cursor: Math.floor(Math.random() * 1024), hsts };
+    const slotOf = (replica: number): number => (counters ? counters.slot({ stack: rec.stack, node: rec.node, domain, replica }) : -1);
+    const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null).map((e): RoutedEndpoint => ({ ...e, slot: slotOf(e.instance) }));
+    return { kind: 'container', stack: rec.stack, node: rec.node, domain, endpoints, slot: slotOf(0), balancer: balancerOf(key), hsts };
   } catch {
     return undefined;
   }

@@ -25,6 +25,7 @@ import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './route-table.js';
 import type { BalanceMode } from './upstreams.js';
 import { ChallengeFeed } from './acme-challenges.js';
+import { emptyDump, type TrafficDump } from './traffic-counters.js';
 
 /** Puts that vanish with the host (its lease). */
 export interface AckWriter {
@@ -44,6 +45,8 @@ export interface RouterOptions {
   httpsPort?: number;
   /** Client-facing limits: trusted proxies, head and idle timeouts, connection cap. */
   tuning?: RouterTuning;
+  /** Count traffic (default true); false only for the bench's baseline. */
+  metrics?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -106,7 +109,12 @@ export class Router {
     const host = this.o.host ?? '0.0.0.0';
     const count = this.workerCount;
     if (count === 0) {
-      this.local = new RouterServer({ ...this.o.tuning, balance: this.o.balance ?? 'least-conn', ...(this.o.log ? { log: this.o.log } : {}) });
+      this.local = new RouterServer({
+        ...this.o.tuning,
+        balance: this.o.balance ?? 'least-conn',
+        ...(this.o.metrics === false ? { metrics: false } : {}),
+        ...(this.o.log ? { log: this.o.log } : {}),
+      });
       this.local.apply(snap);
       this.local.applyCertificates(certs);
       this.port = await this.local.listen(this.o.port, host);
@@ -121,6 +129,7 @@ export class Router {
         host,
         balance: this.o.balance ?? 'least-conn',
         ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
+        ...(this.o.metrics === false ? { metrics: false } : {}),
         ...(this.httpsPort ? { httpsPort: this.httpsPort, ticketKeys: randomBytes(48).toString('base64') } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
         onApplied: () => this.ack(),
@@ -167,6 +176,12 @@ export class Router {
   /** The table of an in-process router (workers: 0), for tests. */
   get routes(): RouteTable | undefined {
     return this.local?.routes;
+  }
+
+  /** This router's traffic counters, summed over its worker processes (asked over IPC now). */
+  async trafficCounters(): Promise<TrafficDump> {
+    if (this.local) return this.local.counters?.dump() ?? emptyDump();
+    return this.workers ? this.workers.collectCounters() : emptyDump();
   }
 
   get snapshot(): RouteSnapshot | undefined {

@@ -30,6 +30,7 @@ import { CHALLENGE_PATH, ChallengeAnswers } from './acme-challenges.js';
 import { TlsCertificates, type CertBundle } from './tls-certs.js';
 import { TlsListener } from './tls-listener.js';
 import { answerRedirect, wantsRedirect } from './tls-redirect.js';
+import { TrafficCounters } from './traffic-counters.js';
 
 /** The client-facing limits an operator sets (flags of `viking host` / `viking up`). */
 export interface RouterTuning {
@@ -50,6 +51,8 @@ export interface RouterServerOptions extends RouterTuning {
   ticketKeys?: Buffer;
   /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
   fastPath?: boolean;
+  /** Count traffic per stack, node, domain and replica (default true); false: the bench's baseline. */
+  metrics?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -89,11 +92,14 @@ export class RouterServer {
   private secure: TlsListener | undefined;
   /** The port HTTPS is served on (for redirects); 0: no HTTPS, no redirects. */
   private httpsPort = 0;
+  /** Traffic counters of this server (one worker); null when counting is off. */
+  readonly counters: TrafficCounters | null;
 
   constructor(private readonly o: RouterServerOptions = {}) {
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
     const trust = new TrustedProxies(o.trustedProxies ?? []);
-    this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', trust, ...(o.log ? { log: o.log } : {}) };
+    this.counters = o.metrics === false ? null : new TrafficCounters();
+    this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', trust, counters: this.counters, ...(o.log ? { log: o.log } : {}) };
     const timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts };
     this.timeouts = timeouts;
     this.certs = new TlsCertificates(o.log);
@@ -125,6 +131,7 @@ export class RouterServer {
         proto: o.proto ?? 'http',
         trust,
         timeouts,
+        counters: this.counters,
         ...(o.log ? { log: o.log } : {}),
       });
     }
@@ -162,7 +169,7 @@ export class RouterServer {
 
   /** Swaps in the table of a new snapshot; pools of endpoints that left are closed gracefully. */
   apply(snap: RouteSnapshot): void {
-    const table = RouteTable.build(snap);
+    const table = RouteTable.build(snap, this.counters);
     this.table = table;
     this.upstreams.retain(table.endpoints);
   }
@@ -241,11 +248,13 @@ export class RouterServer {
     }
     const route = this.table.lookup(host);
     if (!route) {
+      if (this.counters) this.counters.unrouted++;
       const [status, title, detail] = unknownDomain(host);
       return errorPage(res, status, title, detail);
     }
     if (route.kind === 'container') {
       if (route.endpoints.length === 0) {
+        this.counters?.answered(route.slot, 503, true, 0, 0, 0);
         return errorPage(res, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now. Check it with: viking ps ${route.stack}`);
       }
       return new GeneralExchange(this.ctx, route, req, res).start();
@@ -266,11 +275,13 @@ export class RouterServer {
     if (req.rawHeaders.length > MAX_HEADERS * 2) return rawErrorResponse(socket, 431, 'Request header fields too large', `a request may carry at most ${MAX_HEADERS} header fields`);
     const route = this.table.lookup(req.headers.host);
     if (!route) {
+      if (this.counters) this.counters.unrouted++;
       const [status, title, detail] = unknownDomain(req.headers.host);
       return rawErrorResponse(socket, status, title, detail);
     }
     if (route.kind === 'website') return rawErrorResponse(socket, 400, 'Bad request', `${route.stack}/${route.node} is a static website; it does not accept upgrades`);
     if (route.endpoints.length === 0) {
+      this.counters?.answered(route.slot, 503, true, 0, 0, 0);
       return rawErrorResponse(socket, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now`);
     }
     this.tunnels.add(socket);

@@ -10,6 +10,7 @@
  * never reach the app as a request the router did not check. A route table
  * swap does not touch a tunnel: it lives until one side closes it.
  */
+import { Field } from './traffic-counters.js';
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -46,6 +47,7 @@ export function upgradeHead(req: IncomingMessage, proto: string, trust?: Trusted
 
 export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: IncomingMessage, client: Duplex, head: Buffer): void {
   const tried: PortEndpoint[] = [];
+  const t0 = ctx.counters ? performance.now() : 0;
   let closed = false;
   client.on('error', () => client.destroy());
   client.once('close', () => (closed = true));
@@ -66,11 +68,16 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
     const upstream = net.connect({ host: e.ip, port: e.hostPort });
     upstream.setNoDelay(true);
     up.inflight++;
+    // A websocket counts as an active connection of its replica for as long as the tunnel is open.
+    const counters = ctx.counters;
+    counters?.add(e.slot, Field.Active, 1);
+    if (tried.length > 0) counters?.add(e.slot, Field.Retries, 1);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       up.inflight--;
+      counters?.add(e.slot, Field.Active, -1);
     };
     let answer: Buffer | null = null;
     const onAnswer = (d: Buffer): void => {
@@ -112,6 +119,7 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
     };
     /** The app switched protocols: from now on the two connections are one byte stream. */
     const tunnel = (answerBytes: Buffer): void => {
+      counters?.answered(e.slot, 101, false, performance.now() - t0, 0, answerBytes.length);
       client.write(answerBytes);
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
@@ -186,6 +194,7 @@ export function proxyUpgrade(ctx: ForwardContext, route: ContainerRoute, req: In
         return;
       }
       ctx.upstreams.markDown(e, Date.now());
+      counters?.add(e.slot, Field.ConnectErrors, 1);
       tried.push(e);
       ctx.log?.(`router: ${route.stack}/${route.node} upgrade: ${err.code ?? err.message} from ${e.ip}:${e.hostPort}`);
       if (tried.length < MAX_ATTEMPTS && tried.length < route.endpoints.length) return attempt();

@@ -89,9 +89,10 @@ export class Upstream {
 }
 
 /** What the balancer needs of a route: its endpoints and a cursor it may move. */
-export interface Balanced {
-  endpoints: PortEndpoint[];
-  cursor: number;
+export interface Balanced<E extends PortEndpoint = PortEndpoint> {
+  endpoints: E[];
+  /** Shared by every domain of a node, so they take turns over its replicas together. */
+  balancer: { cursor: number };
 }
 
 export const originOf = (e: PortEndpoint): string => `http://${e.ip}:${e.hostPort}`;
@@ -144,15 +145,15 @@ export class Upstreams {
    * The endpoint for the next request of a route, skipping those already
    * tried for it and, while others are up, those recently refusing.
    */
-  pick(route: Balanced, tried: readonly PortEndpoint[] | null, now: number): PortEndpoint | undefined {
+  pick<E extends PortEndpoint>(route: Balanced<E>, tried: readonly PortEndpoint[] | null, now: number): E | undefined {
     const list = route.endpoints;
     const n = list.length;
     if (n === 0) return undefined;
     if (n === 1 && !tried) return list[0];
-    const start = route.cursor++ % n;
-    let best: PortEndpoint | undefined;
+    const start = route.balancer.cursor++ % n;
+    let best: E | undefined;
     let bestLoad = Infinity;
-    let fallback: PortEndpoint | undefined;
+    let fallback: E | undefined;
     for (let i = 0; i < n; i++) {
       const e = list[(start + i) % n]!;
       if (tried && tried.includes(e)) continue;

@@ -11,6 +11,7 @@
  */
 import { RouterServer } from './server.js';
 import type { PrimaryMessage, WorkerConfig, WorkerMessage } from './workers.js';
+import { emptyDump } from './traffic-counters.js';
 
 const config = JSON.parse(process.env.VIKING_ROUTER_WORKER ?? '{}') as WorkerConfig;
 const send = (msg: WorkerMessage): void => {
@@ -19,6 +20,7 @@ const send = (msg: WorkerMessage): void => {
 const server = new RouterServer({
   ...config.tuning,
   balance: config.balance,
+  ...(config.metrics === false ? { metrics: false } : {}),
   ...(config.ticketKeys ? { ticketKeys: Buffer.from(config.ticketKeys, 'base64') } : {}),
   log: (message) => send({ type: 'log', message }),
 });
@@ -50,6 +52,9 @@ process.on('message', (msg: PrimaryMessage) => {
       return;
     case 'certs':
       server.applyCertificates(msg.certs);
+      return;
+    case 'counters':
+      send({ type: 'counters', id: msg.id, dump: server.counters?.dump() ?? emptyDump() });
       return;
     case 'stop':
       void server.close(msg.graceMs).finally(() => process.exit(0));

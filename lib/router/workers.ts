@@ -15,6 +15,7 @@ import type { RouteSnapshot } from './snapshot.js';
 import type { BalanceMode } from './upstreams.js';
 import type { RouterTuning } from './server.js';
 import type { CertBundle } from './tls-certs.js';
+import { emptyDump, sumDumps, type TrafficDump } from './traffic-counters.js';
 
 export interface WorkerConfig {
   port: number;
@@ -25,12 +26,16 @@ export interface WorkerConfig {
   httpsPort?: number;
   /** TLS session ticket keys, base64 (48 bytes), the same in every worker. */
   ticketKeys?: string;
+  /** false: the workers count no traffic (the bench's baseline). */
+  metrics?: boolean;
 }
 
 export type PrimaryMessage =
   | { type: 'snapshot'; snapshot: RouteSnapshot }
   | { type: 'certs'; certs: CertBundle[] }
   | { type: 'stop'; graceMs: number }
+  /** Asks for the worker's traffic counters (answered with the same id). */
+  | { type: 'counters'; id: number }
   /** The whole set of ACME HTTP-01 answers (lib/router/acme-challenges.ts). */
   | { type: 'acme-challenges'; entries: Array<[string, string]> };
 
@@ -38,7 +43,8 @@ export type WorkerMessage =
   | { type: 'hello' }
   | { type: 'listening'; port: number; revision: string }
   | { type: 'applied'; revision: string }
-  | { type: 'log'; message: string };
+  | { type: 'log'; message: string }
+  | { type: 'counters'; id: number; dump: TrafficDump };
 
 export interface RouterWorkersOptions extends WorkerConfig {
   count: number;
@@ -76,6 +82,9 @@ export class RouterWorkers {
   private certs: CertBundle[] = [];
   private stopping = false;
   private restarts = 0;
+  private askId = 0;
+  /** Counter requests waiting for their answers, by id. */
+  private readonly asks = new Map<number, (worker: number, dump: TrafficDump) => void>();
 
   constructor(private readonly o: RouterWorkersOptions) {}
 
@@ -118,6 +127,31 @@ export class RouterWorkers {
       if (min === undefined || r < min) min = r;
     }
     return min?.toString();
+  }
+
+  /**
+   * Every worker's traffic counters, summed. A worker that does not answer
+   * within `timeoutMs` is left out (its counts come back with the next scrape;
+   * a restarted worker starts from zero, as a restarted process does).
+   */
+  collectCounters(timeoutMs = 1000): Promise<TrafficDump> {
+    const id = ++this.askId;
+    const live = [...this.slots.values()].filter((s) => s.revision !== undefined && s.worker.isConnected());
+    if (live.length === 0) return Promise.resolve(emptyDump());
+    return new Promise((resolve) => {
+      const got = new Map<number, TrafficDump>();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.asks.delete(id);
+        resolve(sumDumps([...got.values()]));
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.asks.set(id, (worker, dump) => {
+        got.set(worker, dump);
+        if (got.size === live.length) done();
+      });
+      for (const s of live) s.worker.send({ type: 'counters', id } satisfies PrimaryMessage);
+    });
   }
 
   get size(): number {
@@ -164,6 +198,7 @@ export class RouterWorkers {
       ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
       ...(this.o.httpsPort ? { httpsPort: this.o.httpsPort } : {}),
       ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+      ...(this.o.metrics === false ? { metrics: false } : {}),
     };
     const worker = cluster.fork({ VIKING_ROUTER_WORKER: JSON.stringify(config) });
     const slot: Slot = { worker, revision: undefined };
@@ -190,6 +225,9 @@ export class RouterWorkers {
             return;
           case 'log':
             this.o.log?.(msg.message);
+            return;
+          case 'counters':
+            this.asks.get(msg.id)?.(worker.id, msg.dump);
             return;
         }
       });

@@ -2,6 +2,7 @@
  * The router's pure parts: RouteTable lookups, endpoint picking, the
  * balancer, and the header rewriting of proxy.ts.
  */
+import { TrafficCounters } from '../../lib/router/traffic-counters.js';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
@@ -94,12 +95,20 @@ describe('RouteTable.lookup', () => {
     assert.equal(r?.kind === 'website' ? r.site : 'x', undefined);
   });
 
-  test('two domains of one node share one route (one balancer cursor)', () => {
+  test('two domains of one node share one balancer cursor (each keeps its own counter slots)', () => {
     const t = RouteTable.build(snapshot({
       domains: [['a.com', dom('s', 'web')], ['b.com', dom('s', 'web')]],
-      endpoints: [ep('s', 'web', 't1', 1)],
-    }));
-    assert.equal(t.lookup('a.com'), t.lookup('b.com'));
+      endpoints: [ep('s', 'web', 't1', 1), ep('s', 'web', 't1', 2)],
+    }), new TrafficCounters());
+    const a = t.lookup('a.com');
+    const b = t.lookup('b.com');
+    assert.ok(a?.kind === 'container' && b?.kind === 'container');
+    assert.equal(a.balancer, b.balancer);
+    assert.deepEqual([a.domain, b.domain], ['a.com', 'b.com']);
+    assert.notEqual(a.endpoints[0]!.slot, b.endpoints[0]!.slot);
+    // Round-robin alternates over the node's replicas whichever domain a request names.
+    const u = new Upstreams('round-robin');
+    assert.notEqual(u.pick(a, null, 0)?.instance, u.pick(b, null, 0)?.instance);
   });
 });
 
@@ -136,8 +145,8 @@ describe('pickEndpoints', () => {
 
 describe('Upstreams.pick', () => {
   const route = (n: number): ContainerRoute => ({
-    kind: 'container', stack: 's', node: 'web', cursor: 0, hsts: '',
-    endpoints: Array.from({ length: n }, (_, i) => ep('s', 'web', 't1', i + 1)),
+    kind: 'container', stack: 's', node: 'web', domain: 's.test', balancer: { cursor: 0 }, hsts: '', slot: -1,
+    endpoints: Array.from({ length: n }, (_, i) => ({ ...ep('s', 'web', 't1', i + 1), slot: -1 })),
   });
   const hostPorts = (xs: Array<PortEndpoint | undefined>): number[] => xs.map((e) => e?.hostPort ?? -1);
 

@@ -43,6 +43,7 @@ export interface HostArgs extends RouterFlagArgs, AcmeFlagArgs {
   'router-workers'?: number;
   'health-timeout'?: number;
   'router-balance'?: string;
+  'router-metrics'?: boolean;
 }
 
 export function defaultDataDir(): string {
@@ -141,7 +142,8 @@ export function hostCommand(y: Argv): Argv {
         .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' })
         .option('health-timeout', { type: 'number', describe: 'seconds a new container has to pass its health check (default 60)' })
         .option('router-workers', { type: 'number', describe: 'router worker processes, 0 to serve in the host process (default: one per core)' })
-        .option('router-balance', { choices: BALANCE_MODES, default: 'least-conn', describe: 'how the router spreads requests over a node\'s replicas' }) as unknown as Argv<HostArgs>,
+        .option('router-balance', { choices: BALANCE_MODES, default: 'least-conn', describe: 'how the router spreads requests over a node\'s replicas' })
+        .option('router-metrics', { type: 'boolean', default: true, describe: 'count the router\'s traffic for /metrics and viking stats (--no-router-metrics: off)' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
       // Loaded here, not at the top: commands that only call the API start faster without etcd and Docker clients.
       const { VikingHost } = await import('../../host/host.js');
@@ -169,6 +171,7 @@ export function hostCommand(y: Argv): Argv {
         ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
         ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
         routerBalance: (args['router-balance'] ?? 'least-conn') as BalanceMode,
+        ...(args['router-metrics'] === false ? { routerMetrics: false } : {}),
         routerTuning: routerTuning(args),
         ...acmeSettings(args),
         log: logLine,

@@ -7,18 +7,31 @@ import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withJson, type ReadArgs } from '../options.js';
 import type { JobRow } from '../../api/status.js';
+import { replicaStats, replicaStatsTable } from './top.js';
 
 interface PsArgs extends ReadArgs {
   stack?: string;
+  stats?: boolean;
 }
 
 export function psCommand(y: Argv): Argv {
   return y.command<PsArgs>(
     'ps [stack]',
     'list the containers of every stack (or one), where they run and their state',
-    (a) => withJson(a.positional('stack', { type: 'string', describe: 'only this stack' })) as unknown as Argv<PsArgs>,
+    (a) =>
+      withJson(
+        a
+          .positional('stack', { type: 'string', describe: 'only this stack' })
+          .option('stats', { type: 'boolean', describe: 'add CPU %, memory against the limit and uptime, from the host running each replica' }),
+      ) as unknown as Argv<PsArgs>,
     handled(async (args: PsArgs) => {
       const api = await ApiClient.from(args);
+      if (args.stats) {
+        const rows = await replicaStats(api, args.stack);
+        if (args.json) return printJson(rows);
+        process.stdout.write(rows.length ? `${replicaStatsTable(rows, Date.now())}\n` : 'no containers scheduled; viking push a Vikingfile to start\n');
+        return;
+      }
       const rows = await api.get<JobRow[]>(`/v1/ps${args.stack ? `?stack=${encodeURIComponent(args.stack)}` : ''}`);
       if (args.json) return printJson(rows);
       if (rows.length === 0) {

@@ -1,0 +1,147 @@
+/**
+ * The router's traffic counters (issue 18) against a known mix of requests,
+ * sent through a real router (two worker processes, routes read from a real
+ * etcd) to real containers (busybox httpd on Docker): 200s and the app's own
+ * 404s on a node of two replicas, a retry past a dead replica, a 502 from a
+ * node whose only replica is dead, the router's 503 for a node with no
+ * replica and its 404 for an unknown domain. The counters are read the way
+ * /metrics and the stats API read them: asked from every worker over IPC
+ * and summed.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Etcd3 } from 'etcd3';
+import { connectEtcd } from '../../lib/store/client.js';
+import { Router } from '../../lib/router/router.js';
+import { CLASS_NAMES, Field, type TrafficDump } from '../../lib/router/traffic-counters.js';
+import { trafficMetricsText } from '../../lib/router/traffic-prometheus.js';
+import { trafficRows } from '../../lib/stats/traffic-table.js';
+import { BUSYBOX_IMAGE } from '../../lib/docker/base-images.js';
+import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { baseImages, docker } from '../helpers/docker.js';
+import { call, echo, endpointFor, openUpgrade, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
+import { uniqueName, waitFor } from '../helpers/wait.js';
+
+const ID = uniqueName('traffic');
+const LABEL = { 'viking.test': ID };
+const D = (n: string): string => `${n}.${ID}.test`;
+
+let etcd: TestEtcd;
+let client: Etcd3;
+let router: Router;
+let dir: string;
+const containers: string[] = [];
+/** A websocket echo server (busybox httpd speaks no websocket). */
+let wsBackend: Backend;
+
+/** A busybox httpd container on a loopback port: / answers 200, anything else 404. */
+async function httpd(): Promise<{ id: string; port: number }> {
+  const c = await docker.createContainer({
+    Image: BUSYBOX_IMAGE,
+    Cmd: ['sh', '-c', 'mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'],
+    Labels: LABEL,
+    ExposedPorts: { '80/tcp': {} },
+    HostConfig: { Init: true, PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+  });
+  containers.push(c.id);
+  await c.start();
+  const info = await c.inspect();
+  const port = Number(info.NetworkSettings.Ports['80/tcp']?.[0]?.HostPort);
+  return { id: c.id, port };
+}
+
+before(async () => {
+  await baseImages();
+  etcd = await startTestEtcd(ID);
+  client = connectEtcd(etcd.url);
+  dir = await mkdtemp(path.join(os.tmpdir(), 'viking-traffic-'));
+  const [a, b, c, dead] = await Promise.all([httpd(), httpd(), httpd(), httpd()]);
+  // A replica that died: its container is gone, its port refuses.
+  await docker.getContainer(dead.id).remove({ force: true });
+  // web: two live replicas. api: replica 1 dead, replica 2 live. gone: its only replica dead. idle: no replica.
+  await putRoute(client, { stack: ID, node: 'web', current: 'v1', domains: [D('web')], endpoints: [endpointFor(ID, 'web', 'v1', 1, a.port), endpointFor(ID, 'web', 'v1', 2, b.port)] });
+  await putRoute(client, { stack: ID, node: 'api', current: 'v1', domains: [D('api')], endpoints: [endpointFor(ID, 'api', 'v1', 1, dead.port), endpointFor(ID, 'api', 'v1', 2, c.port)] });
+  await putRoute(client, { stack: ID, node: 'gone', current: 'v1', domains: [D('gone')], endpoints: [endpointFor(ID, 'gone', 'v1', 1, dead.port)] });
+  await putRoute(client, { stack: ID, node: 'idle', current: 'v1', domains: [D('idle')], endpoints: [] });
+  wsBackend = await startBackend('ws');
+  await putRoute(client, { stack: ID, node: 'ws', current: 'v1', domains: [D('ws')], endpoints: [endpointFor(ID, 'ws', 'v1', 1, wsBackend.port)] });
+  router = new Router({ client, hostName: ID, dataDir: dir, port: 0, host: '127.0.0.1', workers: 2 });
+  await router.start();
+  // Every container answers before the mix starts (httpd may take a moment).
+  for (const p of [a.port, b.port, c.port]) await waitFor(`httpd on ${p}`, () => fetch(`http://127.0.0.1:${p}/`).then((r) => r.ok, () => false));
+});
+
+after(async () => {
+  await router?.stop();
+  await wsBackend?.close();
+  client?.close();
+  await etcd?.stop();
+  await Promise.all(containers.map((id) => docker.getContainer(id).remove({ force: true }).catch(() => {})));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const slot = (dump: TrafficDump, node: string, replica: number) => dump.slots.find((s) => s.stack === ID && s.node === node && s.replica === replica)?.values;
+const cls = (values: number[] | undefined, name: (typeof CLASS_NAMES)[number]): number => values?.[CLASS_NAMES.indexOf(name)] ?? 0;
+
+test('the counters match a known mix of 200s, app 404s, a retry past a dead replica, a 502, a 503 and an unknown domain', async () => {
+  const port = router.port;
+  for (let i = 0; i < 6; i++) assert.equal((await call(port, D('web'))).status, 200);
+  for (let i = 0; i < 3; i++) assert.equal((await call(port, D('web'), { path: '/no-such-page' })).status, 404);
+  // Two requests on one kept-alive connection (one worker): one of them meets the dead replica first and is retried.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  for (let i = 0; i < 2; i++) assert.equal((await call(port, D('api'), { agent })).status, 200);
+  agent.destroy();
+  assert.equal((await call(port, D('gone'))).status, 502);
+  assert.equal((await call(port, D('idle'))).status, 503);
+  assert.equal((await call(port, `nobody.${ID}.test`)).status, 404);
+
+  const dump = await router.trafficCounters();
+  const web = [slot(dump, 'web', 1), slot(dump, 'web', 2)];
+  assert.equal(cls(web[0], '2xx') + cls(web[1], '2xx'), 6, 'six 200s on web');
+  assert.equal(cls(web[0], '4xx') + cls(web[1], '4xx'), 3, 'three app 404s on web');
+  assert.ok(cls(web[0], '2xx') + cls(web[0], '4xx') > 0 && cls(web[1], '2xx') + cls(web[1], '4xx') > 0, 'both web replicas served');
+  const api1 = slot(dump, 'api', 1);
+  const api2 = slot(dump, 'api', 2);
+  assert.equal(api1?.[Field.ConnectErrors], 1, 'one connect error on the dead api replica');
+  assert.equal(api2?.[Field.Retries], 1, 'one retry landed on the live api replica');
+  assert.equal(cls(api2, '2xx'), 2);
+  assert.equal(cls(api1, '2xx') + cls(api1, 'router_502'), 0, 'nothing answered by the dead replica');
+  const gone = slot(dump, 'gone', 1);
+  assert.equal(cls(gone, 'router_502'), 1, "the router's own 502, counted on the dead replica");
+  assert.equal(gone?.[Field.ConnectErrors], 1);
+  assert.equal(cls(slot(dump, 'idle', 0), 'router_503'), 1, "the router's 503 for a node with no replica");
+  assert.ok(dump.unrouted >= 1, 'the unknown domain is counted apart');
+  // Every answered request is in the histogram once, took some time, and moved bytes both ways.
+  for (const v of [...web, api2]) {
+    const answered = CLASS_NAMES.reduce((s, _c, i) => s + (v?.[i] ?? 0), 0);
+    const inBuckets = v!.slice(Field.Buckets).reduce((s, x) => s + x, 0);
+    assert.equal(inBuckets, answered);
+    assert.ok(v![Field.LatencySum]! > 0 && v![Field.BytesIn]! > 0 && v![Field.BytesOut]! > 0);
+    assert.equal(v![Field.Active], 0, 'nothing in flight after the mix');
+  }
+  // The table viking stats prints: node totals and the error %.
+  const rows = trafficRows(dump, undefined, undefined, ID);
+  const webAll = rows.find((r) => r.node === 'web' && r.replica === 'all')!;
+  assert.equal(webAll.requests, 9);
+  assert.equal(webAll.errorPct, 0);
+  assert.equal(rows.find((r) => r.node === 'gone' && r.replica === 'all')!.errorPct, 100);
+  // /metrics: labels without paths or client addresses.
+  const text = trafficMetricsText(dump);
+  assert.match(text, new RegExp(`viking_router_requests_total\\{stack="${ID}",node="web",domain="${D('web').replace(/\./g, '\\.')}",replica="1",class="2xx"\\} \\d`));
+  assert.match(text, new RegExp(`viking_router_requests_total\\{stack="${ID}",node="gone",domain="[^"]+",replica="1",class="router_502"\\} 1`));
+  assert.doesNotMatch(text, /no-such-page|127\.0\.0\.1/);
+});
+
+test('an open websocket counts as an active connection of its replica until it closes', async () => {
+  const { socket } = await openUpgrade(router.port, D('ws'));
+  assert.equal(await echo(socket, 'ping'), 'ping');
+  const open = await router.trafficCounters();
+  assert.equal(slot(open, 'ws', 1)?.[Field.Active], 1);
+  assert.equal(cls(slot(open, 'ws', 1), '1xx'), 1, 'the 101 is counted');
+  socket.destroy();
+  await waitFor('the tunnel is no longer active', async () => slot(await router.trafficCounters(), 'ws', 1)?.[Field.Active] === 0);
+});
