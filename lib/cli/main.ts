@@ -27,6 +27,9 @@ import { baseImagesCommand } from './commands/base-images.js';
 import { settingsCommand } from './commands/settings.js';
 import { trustRegistryCommand } from './commands/trust-registry.js';
 import { certsCommand } from './commands/certs.js';
+import { runCommand } from './commands/run.js';
+import { execCommand } from './commands/exec.js';
+import { volumesCommand } from './commands/volumes.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -54,6 +57,9 @@ export async function main(argv: string[]): Promise<void> {
     settingsCommand,
     trustRegistryCommand,
     certsCommand,
+    runCommand,
+    execCommand,
+    volumesCommand,
   ]) {
     y = add(y);
   }

@@ -203,6 +203,11 @@ export class VikingHost {
       ...(c.maxUploadFiles !== undefined ? { maxUploadFiles: c.maxUploadFiles } : {}),
       routerPort: this.routerPort,
       leaderStats: () => this.leader?.stats,
+      limits: { ...DEFAULT_LIMITS, ...c.limits },
+      holdNode: (stack, node) => {
+        if (!this.slave) throw new Error('this host has no slave running yet');
+        return this.slave.hold(stack, node);
+      },
       log,
     });
     await this.api.listen({ port: c.apiPort, host: c.apiListen ?? c.ip });
