@@ -29,7 +29,7 @@ import { REGISTRY_KEY, runKey } from '../store/keys.js';
 import type { JobId } from '../store/records.js';
 import { LABEL, ownerLabels } from '../slave/containers.js';
 import { liveNodeSpec } from '../ops/node-spec.js';
-import { failSession, runSession } from '../ops/session.js';
+import { endSession, failSession, runSession, sendControl } from '../ops/session.js';
 import { startExec } from '../ops/docker-exec.js';
 import { listOneOffs, startOneOff, type OneOffRow } from '../ops/oneoff.js';
 import { bridgeToPeer } from '../ops/ws-bridge.js';
@@ -156,8 +156,8 @@ async function runHere(ctx: ApiContext, ws: WebSocket, req: FastifyRequest, stac
     const where = { host: ctx.hostName, container: run.id.slice(0, 12), name: run.name };
     ctx.log?.(`run: ${actorOf(req)} started ${run.name}${run.session ? '' : ' (detached)'}`);
     if (!run.session) {
-      ws.send(JSON.stringify({ type: 'detached', ...where }));
-      ws.close(1000);
+      sendControl(ws, { type: 'detached', ...where });
+      endSession(ws);
       return undefined;
     }
     return await runSession(ws, ctx.docker, run.session, { type: 'started', ...where });
@@ -198,6 +198,8 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/exec/:stack/:node/:instance',
     { websocket: true, preHandler: checkCommand, schema: { params: params({ stack: NAME, node: NAME, instance: { type: 'integer', minimum: 1 } }), querystring: sessionQuery(false) } },
     async (ws, req) => {
+      // Frames the CLI sends at once (a resize, stdin) wait until the session takes them (session.ts resumes).
+      ws.pause();
       const { stack, node, instance } = req.params;
       const result = await outcome(async () => {
         let target;
@@ -221,6 +223,8 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/local/exec/:stack/:tag/:node/:instance',
     { websocket: true, preHandler: checkCommand, schema: { params: params({ stack: NAME, tag: TAG, node: NAME, instance: { type: 'integer', minimum: 1 } }), querystring: sessionQuery(false) } },
     async (ws, req) => {
+      // Frames the CLI sends at once (a resize, stdin) wait until the session takes them (session.ts resumes).
+      ws.pause();
       await execHere(ctx, ws, { ...req.params }, req.query).catch(() => {});
     },
   );
@@ -229,6 +233,8 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/run/:stack/:node',
     { websocket: true, preHandler: checkCommand, schema: { params: params({ stack: NAME, node: NAME }), querystring: sessionQuery(true) } },
     async (ws, req) => {
+      // Frames the CLI sends at once (a resize, stdin) wait until the session takes them (session.ts resumes).
+      ws.pause();
       const { stack, node } = req.params;
       const result = await outcome(async () => {
         let host: string | undefined;
@@ -250,6 +256,8 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/local/run/:stack/:node',
     { websocket: true, preHandler: checkCommand, schema: { params: params({ stack: NAME, node: NAME }), querystring: sessionQuery(true) } },
     async (ws, req) => {
+      // Frames the CLI sends at once (a resize, stdin) wait until the session takes them (session.ts resumes).
+      ws.pause();
       await runHere(ctx, ws, req, req.params.stack, req.params.node, req.query).catch(() => {});
     },
   );

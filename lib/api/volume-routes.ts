@@ -95,7 +95,9 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ApiContext): voi
     for (const r of lists.flat()) {
       const pin = await ctx.client.get(fixedKey(r.stack, r.node)).string();
       const prev = seen.get(r.volume);
-      if (!prev || (pin === r.host && prev.host !== pin)) seen.set(r.volume, r);
+      if (!prev) seen.set(r.volume, r);
+      else if (pin === r.host && prev.host !== pin) seen.set(r.volume, { ...r, size: r.size ?? prev.size });
+      else if (prev.size === null) prev.size = r.size;
     }
     return [...seen.values()].sort((a, b) => `${a.stack}/${a.node}/${a.path}/${a.host}`.localeCompare(`${b.stack}/${b.node}/${b.path}/${b.host}`));
   });

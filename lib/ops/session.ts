@@ -49,6 +49,16 @@ export function sendControl(ws: WebSocket, msg: ControlOut): void {
 export function failSession(ws: WebSocket, err: unknown): void {
   const vk = toVikingError(err);
   sendControl(ws, { type: 'error', code: vk.code, message: vk.message });
+  endSession(ws);
+}
+
+/**
+ * Closes a session's socket. It is resumed first: the routes pause it when it
+ * opens, and a paused socket would never read the CLI's answering close
+ * frame, leaving the close to ws's 30 s timeout.
+ */
+export function endSession(ws: WebSocket): void {
+  ws.resume();
   if (ws.readyState === ws.OPEN) ws.close(1000);
 }
 
@@ -96,6 +106,8 @@ export async function runSession(ws: WebSocket, docker: Docker, s: DockerSession
     if (!ended) void s.abandon().catch(() => {});
   });
   sendControl(ws, started);
+  // The route paused the socket when it opened, so nothing the CLI sent early was lost.
+  ws.resume();
   const out = frameWriter(ws, STDOUT);
   const err = frameWriter(ws, STDERR);
   const done = new Promise<void>((resolve) => {
@@ -112,6 +124,6 @@ export async function runSession(ws: WebSocket, docker: Docker, s: DockerSession
   ended = true;
   // Output still queued in the socket goes before the exit frame (ws keeps the order of sends).
   sendControl(ws, { type: 'exit', code });
-  if (ws.readyState === ws.OPEN) ws.close(1000);
+  endSession(ws);
   return code;
 }

@@ -59,11 +59,16 @@ export async function volumesHere(docker: Docker, host: string, stacks: Map<stri
   });
   if (mine.length === 0) return [];
   const sizes = new Map<string, number>();
-  try {
-    const df = (await docker.df()) as { Volumes?: Array<{ Name: string; UsageData?: { Size?: number } | null }> };
-    for (const v of df.Volumes ?? []) if (typeof v.UsageData?.Size === 'number' && v.UsageData.Size >= 0) sizes.set(v.Name, v.UsageData.Size);
-  } catch {
-    /* sizes unknown */
+  // Docker runs one disk-usage count at a time and refuses a second meanwhile (hosts sharing an engine ask together): try again.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const df = (await docker.df()) as { Volumes?: Array<{ Name: string; UsageData?: { Size?: number } | null }> };
+      for (const v of df.Volumes ?? []) if (typeof v.UsageData?.Size === 'number' && v.UsageData.Size >= 0) sizes.set(v.Name, v.UsageData.Size);
+      break;
+    } catch (err) {
+      if (!/already running/i.test((err as Error).message)) break;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
   }
   return mine
     .map((v) => ({

@@ -22,6 +22,8 @@ export function bridgeToPeer(client: WebSocket, host: HostRecord, path: string, 
       if (peer.readyState === WebSocket.OPEN) peer.send(data, { binary });
       else if (peer.readyState === WebSocket.CONNECTING) early.push({ data, binary });
     });
+    // The route paused the socket when it opened; from here every frame is taken (and held until the peer is open).
+    client.resume();
     peer.on('open', () => {
       for (const m of early.splice(0)) peer.send(m.data, { binary: m.binary });
     });

@@ -14,6 +14,7 @@ import { openSession, sessionQuery } from '../ws-session.js';
 export const VIKING_FAILED_EXIT = 125;
 
 interface ExecArgs extends ApiArgs {
+  _?: Array<string | number>;
   stack: string;
   replica: string;
   cmd?: Array<string | number>;
@@ -28,9 +29,9 @@ export function parseReplica(text: string): { node: string; instance: number } {
   return { node: m[1]!, instance: m[2] ? Number(m[2]) : 1 };
 }
 
-/** The command after `--`, as strings. */
-export function commandOf(cmd: Array<string | number> | undefined, usage: string): string[] {
-  const out = (cmd ?? []).map(String);
+/** The command: words before `--` that yargs took as `cmd`, then every word after it (yargs leaves those in `_`, after the command's name). */
+export function commandOf(cmd: Array<string | number> | undefined, rest: Array<string | number> | undefined, usage: string): string[] {
+  const out = [...(cmd ?? []), ...(rest ?? []).slice(1)].map(String);
   if (out.length === 0) throw new VikingError('VIKING_E_BAD_REQUEST', `name the command after --, e.g. ${usage}`);
   return out;
 }
@@ -51,7 +52,7 @@ export function execCommand(y: Argv): Argv {
     async (args: ExecArgs) => {
       try {
         const { node, instance } = parseReplica(args.replica);
-        const cmd = commandOf(args.cmd, 'viking exec shop web -- ls /');
+        const cmd = commandOf(args.cmd, args._, 'viking exec shop web -- ls /');
         const api = await ApiClient.from(args);
         const o = { tty: args.tty ?? false, stdin: args.interactive ?? false };
         const path = `/v1/exec/${encodeURIComponent(args.stack)}/${node}/${instance}?${sessionQuery(cmd, o)}`;

@@ -14,6 +14,7 @@ import { openSession, sessionQuery } from '../ws-session.js';
 import { VIKING_FAILED_EXIT, commandOf } from './exec.js';
 
 interface RunArgs extends ApiArgs {
+  _?: Array<string | number>;
   stack: string;
   node: string;
   cmd?: Array<string | number>;
@@ -39,7 +40,7 @@ export function runCommand(y: Argv): Argv {
         .example('$0 run shop worker -d -- ./reindex', 'in the background') as unknown as Argv<RunArgs>,
     async (args: RunArgs) => {
       try {
-        const cmd = commandOf(args.cmd, 'viking run shop web -- ./migrate');
+        const cmd = commandOf(args.cmd, args._, 'viking run shop web -- ./migrate');
         const api = await ApiClient.from(args);
         const detach = args.detach ?? false;
         const o = { tty: !detach && (args.tty ?? false), stdin: !detach && (args.interactive ?? false) };
