@@ -294,6 +294,12 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
 
 export function registerExecRoutes(app: FastifyInstance, ctx: ApiContext): void {
   void app.register(websocket, { options: { maxPayload: 1 << 20 } });
+  // An upgrade refused with an HTTP answer (401, 403, 400) before the plugin's own hook saw it (the
+  // auth hook runs first) keeps its socket open in CLOSE-WAIT, and the API then never finishes closing.
+  app.addHook('onResponse', (req, _reply, done) => {
+    if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') req.raw.socket?.destroy();
+    done();
+  });
   // Routes with `websocket: true` must be declared once the plugin is loaded: in a child context.
   void app.register(async (child) => routes(child, ctx));
 }
