@@ -208,8 +208,7 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
           if (target.host === ctx.hostName) return await execHere(ctx, ws, target.job, req.query);
           const host = await hostRecord(ctx, target.host);
           const j = target.job;
-          await bridgeToPeer(ws, host, `/v1/local/exec/${j.stack}/${j.tag}/${j.node}/${j.instance}?${peerQuery(req.query)}`, bearerOf(req));
-          return undefined;
+          return await bridgeToPeer(ws, host, `/v1/local/exec/${j.stack}/${j.tag}/${j.node}/${j.instance}?${peerQuery(req.query)}`, bearerOf(req));
         } catch (err) {
           if (!target || target.host !== ctx.hostName) failSession(ws, err);
           throw err;
@@ -241,8 +240,7 @@ function routes(app: FastifyInstance, ctx: ApiContext): void {
         try {
           host = await placeOneOff(ctx, stack, node);
           if (host === ctx.hostName) return await runHere(ctx, ws, req, stack, node, req.query);
-          await bridgeToPeer(ws, await hostRecord(ctx, host), `/v1/local/run/${stack}/${node}?${peerQuery(req.query)}`, bearerOf(req));
-          return undefined;
+          return await bridgeToPeer(ws, await hostRecord(ctx, host), `/v1/local/run/${stack}/${node}?${peerQuery(req.query)}`, bearerOf(req));
         } catch (err) {
           if (host !== ctx.hostName) failSession(ws, err);
           throw err;

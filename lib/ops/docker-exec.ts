@@ -27,7 +27,16 @@ export async function startExec(docker: Docker, containerId: string, o: ExecOpti
     tty: o.tty,
     stdin: o.stdin,
     resize: async (cols, rows) => {
-      await exec.resize({ h: rows, w: cols });
+      // Right after start Docker may not have the exec's process yet and refuses the resize: try again briefly.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await exec.resize({ h: rows, w: cols });
+          return;
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await sleep(50);
+        }
+      }
     },
     async exitCode() {
       // The stream can end a moment before Docker records the exit code.

@@ -5,17 +5,25 @@
  * and passes every frame on verbatim, both ways, until either side closes.
  */
 import { WebSocket } from 'ws';
-import { VikingError } from '../errors.js';
+import { ERROR_CODES, VikingError, type ErrorCode } from '../errors.js';
 import type { HostRecord } from '../store/records.js';
-import { failSession } from './session.js';
+import { endSession, failSession } from './session.js';
 
 /** ws:// URL of a path on a peer's API. */
 export function peerWsUrl(host: HostRecord, path: string): string {
   return `${host.api.replace(/^http/, 'ws')}${path}`;
 }
 
-export function bridgeToPeer(client: WebSocket, host: HostRecord, path: string, token: string | undefined): Promise<void> {
-  return new Promise((resolve) => {
+/**
+ * Resolves once either side closed, with the command's exit code as the
+ * peer reported it (undefined for a detached run, or when none came);
+ * rejects with the peer's error when it sent one.
+ */
+export function bridgeToPeer(client: WebSocket, host: HostRecord, path: string, token: string | undefined): Promise<number | undefined> {
+  let exitCode: number | undefined;
+  let failure: VikingError | undefined;
+  return new Promise<number | undefined>((resolve, reject) => {
+    const finish = (): void => (failure ? reject(failure) : resolve(exitCode));
     const peer = new WebSocket(peerWsUrl(host, path), { headers: token ? { authorization: `Bearer ${token}` } : {}, maxPayload: 1 << 20 });
     const early: Array<{ data: Buffer; binary: boolean }> = [];
     client.on('message', (data: Buffer, binary: boolean) => {
@@ -29,6 +37,15 @@ export function bridgeToPeer(client: WebSocket, host: HostRecord, path: string, 
     });
     peer.on('message', (data: Buffer, binary: boolean) => {
       if (client.readyState === WebSocket.OPEN) client.send(data, { binary });
+      if (binary) return;
+      // Read, not changed: the outcome for the audit entry of this API.
+      try {
+        const m = JSON.parse(data.toString('utf8')) as { type?: string; code?: unknown; message?: unknown };
+        if (m.type === 'exit' && typeof m.code === 'number') exitCode = m.code;
+        if (m.type === 'error' && typeof m.code === 'string' && Object.hasOwn(ERROR_CODES, m.code)) failure = new VikingError(m.code as ErrorCode, String(m.message ?? ''));
+      } catch {
+        /* not JSON */
+      }
     });
     peer.on('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
@@ -41,21 +58,23 @@ export function bridgeToPeer(client: WebSocket, host: HostRecord, path: string, 
           /* not JSON */
         }
         const code = body.code === 'VIKING_E_NOT_FOUND' || body.code === 'VIKING_E_FORBIDDEN' || body.code === 'VIKING_E_UNAUTHORIZED' ? body.code : 'VIKING_E_INTERNAL';
-        failSession(client, new VikingError(code, `host ${host.name}: ${body.message ?? `HTTP ${res.statusCode}`}`));
+        failure = new VikingError(code, `host ${host.name}: ${body.message ?? `HTTP ${res.statusCode}`}`);
+        failSession(client, failure);
         peer.terminate();
       });
     });
     peer.on('error', (err) => {
-      failSession(client, new VikingError('VIKING_E_API_UNREACHABLE', `host ${host.name}'s API at ${host.api} did not answer (${err.message})`));
+      failure ??= new VikingError('VIKING_E_API_UNREACHABLE', `host ${host.name}'s API at ${host.api} did not answer (${err.message})`);
+      failSession(client, failure);
     });
     peer.on('close', () => {
-      if (client.readyState === WebSocket.OPEN) client.close(1000);
-      resolve();
+      endSession(client);
+      finish();
     });
     client.on('close', () => {
       if (peer.readyState === WebSocket.OPEN) peer.close();
       else if (peer.readyState === WebSocket.CONNECTING) peer.terminate();
-      resolve();
+      finish();
     });
   });
 }

@@ -129,6 +129,13 @@ test('run: output streamed (stdout and stderr apart), the exit code returned, th
   const none = await runCli(['run', stack, 'nosuch', '--api', a.api, '--', 'true']);
   assert.equal(none.code, 125);
   assert.match(none.stderr, /VIKING_E_NOT_FOUND/);
+  // Each session leaves an audit entry with its outcome.
+  const audit = await waitFor('the audit entries of the runs', async () => {
+    const res = await fetch(`${a.api}/v1/audit?stack=${stack}`, { headers: { authorization: `Bearer ${a.token}` } });
+    const entries = ((await res.json()) as { entries: Array<{ route: string; result: string }> }).entries.filter((e) => e.route === '/v1/run/:stack/:node');
+    return entries.length >= 2 ? entries : undefined;
+  });
+  assert.deepEqual(audit.map((e) => e.result), ['exit 7', 'VIKING_E_NOT_FOUND']);
 });
 
 test('run --detach: left running, listed by ps --all, gone once its command exits', async () => {
@@ -188,7 +195,9 @@ test('exec over the websocket with a TTY: a resize reaches the terminal; stdin, 
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }));
   ws.send(Buffer.from('stty size\n'), { binary: true });
-  await waitFor('stty to print the new size', () => out.includes('45 123'), 10_000);
+  await waitFor('stty to print the new size', () => out.includes('45 123'), 10_000).catch((err: Error) => {
+    throw new Error(`${err.message}; the terminal printed: ${JSON.stringify(out)}`);
+  });
   ws.send(JSON.stringify({ type: 'resize', cols: 77, rows: 21 }));
   ws.send(Buffer.from('stty size; exit 5\n'), { binary: true });
   await waitFor('the exit frame', () => exit !== undefined, 10_000);
