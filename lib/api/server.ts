@@ -30,6 +30,9 @@ import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
 import { registerCertRoutes } from './cert-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import { registerExecRoutes } from './exec-routes.js';
+import { registerVolumeRoutes } from './volume-routes.js';
+import type { ContainerLimits } from '../store/records.js';
 import { noteAudit, registerAuditLog, registerAuditRoute } from './audit-route.js';
 import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
@@ -60,6 +63,14 @@ export interface ApiContext {
   /** How long a rollout may take to become healthy (default 120 s). */
   rolloutTimeoutMs?: number;
   metrics?: ApiMetrics;
+  /** Limits of the containers this host starts (viking run's one-offs get them too; default DEFAULT_LIMITS). */
+  limits?: ContainerLimits;
+  /**
+   * Makes this host's slave leave a node's replicas alone (no start, no
+   * replacement) until the returned function is called: a volume restore
+   * stops them meanwhile. Absent where no slave runs (tests of the API alone).
+   */
+  holdNode?: (stack: string, node: string) => Promise<() => void>;
   /** This host's leader role counts (masters only), for /metrics. */
   leaderStats?: () => LeaderStats | undefined;
   /** This host's router traffic counters, summed over its workers (absent: no router here). */
@@ -169,6 +180,8 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerCleanupRoute(app, full);
   registerCertRoutes(app, full);
   registerOpsRoutes(app, full);
+  registerVolumeRoutes(app, full);
+  registerExecRoutes(app, full);
   registerAuditRoute(app, full);
   registerStatsRoutes(app, full);
   registerResourceRoutes(app, full);

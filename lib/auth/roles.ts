@@ -3,7 +3,8 @@
  *
  *   admin     every permission, every stack (tokens, hosts, settings included)
  *   reader    every read: the cluster's when it holds every stack, else its stacks' only
- *   deployer  push, scale, env, rollback, rm and logs (and reading) of its stacks only
+ *   deployer  push, scale, env, rollback, rm, logs and exec (run, exec, volume
+ *             backup and restore) (and reading) of its stacks only
  *
  * A stack scope is a list of patterns (`shop`, `team-*`, `*`); they are only
  * ever matched against a name, never used as a key of anything. A token
@@ -31,6 +32,7 @@ export const PERMISSIONS = [
   'stack:env',
   'stack:rollback',
   'stack:rm',
+  'stack:exec',
   'audit:read',
   'hosts:write',
   'settings:write',
@@ -41,7 +43,7 @@ export const PERMISSIONS = [
 export type Permission = (typeof PERMISSIONS)[number];
 
 const READS: Permission[] = ['cluster:read', 'stack:read', 'stack:logs', 'audit:read'];
-const DEPLOYS: Permission[] = ['stack:read', 'stack:logs', 'audit:read', 'stack:push', 'stack:scale', 'stack:env', 'stack:rollback', 'stack:rm'];
+const DEPLOYS: Permission[] = ['stack:read', 'stack:logs', 'audit:read', 'stack:push', 'stack:scale', 'stack:env', 'stack:rollback', 'stack:rm', 'stack:exec'];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
   admin: new Set(PERMISSIONS),

@@ -85,6 +85,21 @@ const ROUTES: Record<string, RouteRule> = {
   'POST /v1/secrets/:stack': { need: 'stack:env', stack: { param: 'stack' } },
   'POST /v1/rollback/:stack': { need: 'stack:rollback', stack: { param: 'stack' } },
   'DELETE /v1/stack/:name': { need: 'stack:rm', stack: { param: 'name' } },
+  // viking run, exec and volumes (issue 15). A command in a stack's containers and its volumes' bytes
+  // are the stack's to run and read as much as a push is: stack:exec (admins; deployers of the stack).
+  'GET /v1/exec/:stack/:node/:instance': { need: 'stack:exec', stack: { param: 'stack' } },
+  'GET /v1/run/:stack/:node': { need: 'stack:exec', stack: { param: 'stack' } },
+  'GET /v1/runs': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  'GET /v1/volumes': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  'GET /v1/volume/:stack/:node/backup': { need: 'stack:exec', stack: { param: 'stack' } },
+  'POST /v1/volume/:stack/:node/restore': { need: 'stack:exec', stack: { param: 'stack' } },
+  // the same on the host holding the container or volume, asked by the API the CLI reached, with the caller's token
+  'GET /v1/local/exec/:stack/:tag/:node/:instance': { need: 'stack:exec', stack: { param: 'stack' } },
+  'GET /v1/local/run/:stack/:node': { need: 'stack:exec', stack: { param: 'stack' } },
+  'GET /v1/local/runs': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  'GET /v1/local/volumes': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
+  'GET /v1/local/volume/:stack/:node/backup': { need: 'stack:exec', stack: { param: 'stack' } },
+  'POST /v1/local/volume/:stack/:node/restore': { need: 'stack:exec', stack: { param: 'stack' } },
   // asked of every host by an rm, with the caller's token
   'POST /v1/local/cleanup': { need: 'stack:rm', stack: { body: 'stack' } },
 };

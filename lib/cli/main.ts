@@ -29,6 +29,9 @@ import { trustRegistryCommand } from './commands/trust-registry.js';
 import { certsCommand } from './commands/certs.js';
 import { statsCommand } from './commands/stats.js';
 import { topCommand } from './commands/top.js';
+import { runCommand } from './commands/run.js';
+import { execCommand } from './commands/exec.js';
+import { volumesCommand } from './commands/volumes.js';
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv).scriptName('viking').usage('$0 <command> [options]');
@@ -58,6 +61,9 @@ export async function main(argv: string[]): Promise<void> {
     certsCommand,
     statsCommand,
     topCommand,
+    runCommand,
+    execCommand,
+    volumesCommand,
   ]) {
     y = add(y);
   }

@@ -208,6 +208,11 @@ export class VikingHost {
       routerPort: this.routerPort,
       leaderStats: () => this.leader?.stats,
       routerTraffic: () => (this.router ? this.router.trafficCounters() : Promise.resolve(emptyDump())),
+      limits: { ...DEFAULT_LIMITS, ...c.limits },
+      holdNode: (stack, node) => {
+        if (!this.slave) throw new Error('this host has no slave running yet');
+        return this.slave.hold(stack, node);
+      },
       log,
     });
     await this.api.listen({ port: c.apiPort, host: c.apiListen ?? c.ip });

@@ -64,6 +64,8 @@ export interface SlaveOptions {
 export class Slave {
   private readonly queue: PQueue;
   private readonly busy = new Set<string>();
+  /** Nodes (`stack/node`) held by a volume restore, with how many holds each: their jobs are left alone. */
+  private readonly held = new Map<string, number>();
   /** Container id -> the /ports keys published for it. */
   private readonly published = new Map<string, string[]>();
   private readonly memory = new Map<string, JobMemory>();
@@ -244,7 +246,7 @@ export class Slave {
       desired,
       actual,
       published: new Set(this.published.keys()),
-      busy: this.busy,
+      busy: this.held.size === 0 ? this.busy : new Set([...this.busy, ...this.heldPaths(desired.map((d) => d.job), actual.map((c) => c.job))]),
       memory: this.memory,
       now: Date.now(),
     });
@@ -252,6 +254,34 @@ export class Slave {
     this.passes++;
     this.lastPassActions = actions.length;
     this.scheduleRetry();
+  }
+
+  /**
+   * Leaves the node's replicas alone (not started, replaced or removed) until
+   * the returned function is called; resolves once the actions already under
+   * way for the node are done. A volume restore stops the node meanwhile.
+   */
+  async hold(stack: string, node: string): Promise<() => void> {
+    const key = `${stack}/${node}`;
+    this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    const ofNode = (path: string): boolean => {
+      const p = path.split('/');
+      return p[0] === stack && p[2] === node;
+    };
+    while ([...this.busy].some(ofNode)) await new Promise((r) => setTimeout(r, 50));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.held.get(key) ?? 1) - 1;
+      if (n > 0) this.held.set(key, n);
+      else this.held.delete(key);
+      this.wake();
+    };
+  }
+
+  private heldPaths(...lists: JobId[][]): string[] {
+    return lists.flat().filter((j) => this.held.has(`${j.stack}/${j.node}`)).map((j) => jobPath(j));
   }
 
   /** Wakes the loop when the earliest backoff ends. */

@@ -8,10 +8,12 @@ import { formatTable, handled, printJson } from '../output.js';
 import { withJson, type ReadArgs } from '../options.js';
 import type { JobRow } from '../../api/status.js';
 import { replicaStats, replicaStatsTable } from './top.js';
+import type { OneOffRow } from '../../ops/oneoff.js';
 
 interface PsArgs extends ReadArgs {
   stack?: string;
   stats?: boolean;
+  all?: boolean;
 }
 
 export function psCommand(y: Argv): Argv {
@@ -22,7 +24,12 @@ export function psCommand(y: Argv): Argv {
       withJson(
         a
           .positional('stack', { type: 'string', describe: 'only this stack' })
-          .option('stats', { type: 'boolean', describe: 'add CPU %, memory against the limit and uptime, from the host running each replica' }),
+          .option('stats', { type: 'boolean', describe: 'add CPU %, memory against the limit and uptime, from the host running each replica' })
+          .option('all', {
+            alias: 'a',
+            type: 'boolean',
+            describe: 'also list one-off containers (viking run) while they run; with --json: {replicas, oneoffs}',
+          }),
       ) as unknown as Argv<PsArgs>,
     handled(async (args: PsArgs) => {
       const api = await ApiClient.from(args);
@@ -33,6 +40,7 @@ export function psCommand(y: Argv): Argv {
         return;
       }
       const rows = await api.get<JobRow[]>(`/v1/ps${args.stack ? `?stack=${encodeURIComponent(args.stack)}` : ''}`);
+      if (args.all) return printOneOffs(api, args, rows);
       if (args.json) return printJson(rows);
       if (rows.length === 0) {
         process.stdout.write('no containers scheduled; viking push a Vikingfile to start\n');
@@ -46,6 +54,29 @@ export function psCommand(y: Argv): Argv {
         )}\n`,
       );
     }),
+  );
+}
+
+/** `ps --all`: the replicas' table, then the one-off containers of viking run. */
+async function printOneOffs(api: ApiClient, args: PsArgs, rows: JobRow[]): Promise<void> {
+  const oneoffs = await api.get<OneOffRow[]>(`/v1/runs${args.stack ? `?stack=${encodeURIComponent(args.stack)}` : ''}`);
+  if (args.json) return printJson({ replicas: rows, oneoffs });
+  const now = Date.now();
+  if (rows.length > 0) {
+    process.stdout.write(
+      `${formatTable(
+        ['STACK', 'TAG', 'NODE', '#', 'HOST', 'STATE', 'RESTARTS', 'CONTAINER', 'ENDPOINTS', 'REASON'],
+        rows.map((r) => [r.stack, `${r.tag}${r.current ? '*' : ''}`, r.node, r.instance, r.host, r.state, r.restarts ?? 0, r.container, r.endpoints.join(','), reasonText(r, now)]),
+      )}\n`,
+    );
+  }
+  process.stdout.write(
+    oneoffs.length === 0
+      ? `${rows.length > 0 ? '\n' : ''}no one-off containers running (viking run)\n`
+      : `${rows.length > 0 ? '\n' : ''}${formatTable(
+          ['STACK', 'TAG', 'NODE', 'ONE-OFF', 'HOST', 'STATE', 'CONTAINER', 'BY', 'COMMAND'],
+          oneoffs.map((o) => [o.stack, o.tag, o.node, o.detached ? 'detached' : 'attached', o.host, o.status, o.container, o.by, o.command]),
+        )}\n`,
   );
 }
 
