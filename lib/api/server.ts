@@ -27,6 +27,7 @@ import { registerSettingsRoutes } from './settings-route.js';
 import { registerCleanupRoute } from './cleanup.js';
 import { registerCertRoutes } from './cert-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import { registerUiRoutes } from './ui-routes.js';
 import { noteAudit, registerAuditLog, registerAuditRoute } from './audit-route.js';
 import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
@@ -165,5 +166,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerCertRoutes(app, full);
   registerOpsRoutes(app, full);
   registerAuditRoute(app, full);
+  registerUiRoutes(app, full);
   return app;
 }
