@@ -38,7 +38,7 @@ let cli: NodeJS.ProcessEnv;
 
 /** hello, answering `message`, one replica, logging every request it serves. */
 async function pushRelease(message: string): Promise<void> {
-  const dir = await helloCopy({ dir: path.join(work, `src-${message.replace(/\W/g, '')}`), stack, message, domain, edit: (vf) => vf.replace('scale: 2', 'scale: 1') });
+  const dir = await helloCopy({ dir: path.join(work, 'src'), stack, message, domain, edit: (vf) => vf.replace('scale: 2', 'scale: 1') });
   const server = path.join(dir, 'server.js');
   const js = await readFile(server, 'utf8');
   await writeFile(server, js.replace('const server = http.createServer((req, res) => {', "const server = http.createServer((req, res) => {\n  if (req.url !== '/health') console.log(`served ${req.url}`);"));
@@ -60,15 +60,28 @@ before(async () => {
   api = `http://${ip}:${ports.api}`;
   token = await seedToken(up);
   cli = { VIKING_API: api, VIKING_TOKEN: token };
+  // Two pushes that differ in their message (env overrides would follow a rollback; a message does not).
+  const t0 = Date.now();
   await pushRelease('first release');
   await pushRelease('second release');
+  console.log(`# cluster up, v1 and v2 pushed in ${Date.now() - t0} ms`);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
   page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
 });
 
 after(async () => {
+  const t0 = Date.now();
   await browser?.close();
-  await up?.stop();
+  if (process.env.VIKING_UI_DEBUG) {
+    const { execSync } = await import('node:child_process');
+    console.log(execSync(`ss -tnp | grep ${api.split(':').at(-1)} || true`).toString().split('\n').map((l) => `# ss ${l}`).join('\n'));
+    const t = setInterval(() => console.log(`# ${Date.now() - t0} ms: ` + execSync(`ps -o pid,args --ppid ${up.child.pid} | tail -n +2 | cut -c1-60; docker ps --filter label=viking.host=${name} -q | wc -l`).toString().replace(/\n/g, ' | ')), 3000);
+    up.exited.then(() => clearInterval(t));
+  }
+  if (process.env.VIKING_UI_CLOSE_POOL) await (globalThis as unknown as Record<symbol, { close(): Promise<void> } | undefined>)[Symbol.for('undici.globalDispatcher.1')]?.close();
+  await up?.stop('SIGINT');
+  console.log(`# browser and cluster stopped in ${Date.now() - t0} ms`);
+  if (process.env.VIKING_UI_DEBUG) console.log(up?.output().split('\n').slice(-40).map((l) => `# ${l}`).join('\n'));
   await removeHostContainers(name);
   await removeStackArtifacts(stack);
   if (work) await rm(work, { recursive: true, force: true });
@@ -107,7 +120,7 @@ test('sign in with the token (keyboard only) and see the cluster and the pushed 
   assert.ok(session, 'a session cookie');
   assert.equal(session.httpOnly, true);
   assert.equal(session.sameSite, 'Strict');
-  assert.equal(await page.evaluate(() => document.cookie.includes('viking_session')), false, 'page scripts cannot read the token');
+  assert.equal(await page.evaluate('document.cookie.includes("viking_session")'), false, 'page scripts cannot read the token');
   assert.ok(!page.url().includes(token.slice(4)), 'the token is in no URL');
   await page.locator('[data-live="true"]').waitFor({ timeout: 5000 });
   await shot('ui-cluster.png');
@@ -122,17 +135,31 @@ test('sign in with the token (keyboard only) and see the cluster and the pushed 
   await shot('ui-stacks.png');
 });
 
-test('scale from the CLI: the stack page shows the new count without a reload, within 2 s', async () => {
+test('roll back from the UI, confirmed: the release switches and the served body changes', async () => {
+  assert.match((await routerGet({ port: routerPort, host: domain })).body, /second release/);
   await page.getByRole('link', { name: stack }).click();
+  await page.locator('[data-live-release]').filter({ hasText: 'v2' }).waitFor({ timeout: 5000 });
+  await page.getByRole('button', { name: 'Roll back to v1' }).click();
+  await page.getByRole('dialog').waitFor({ timeout: 2000 });
+  await shot('ui-rollback.png');
+  await page.getByRole('button', { name: 'Confirm rollback to v1' }).click();
+  await page.locator('[data-live-release]').filter({ hasText: 'v3' }).waitFor({ timeout: 30_000 });
+  await waitFor('the router to serve v1 again', async () => /first release/.test((await routerGet({ port: routerPort, host: domain })).body), 10_000);
+  const row = page.locator('tr[data-release="v3"]');
+  await row.waitFor({ timeout: 5000 });
+  assert.match(await row.innerText(), /rollback of v1/);
+});
+
+test('scale from the CLI: the stack page shows the new count without a reload, within 2 s', async () => {
   const health = page.locator(`dd[data-health="${stack}"]`);
   await health.filter({ hasText: '1/1' }).waitFor({ timeout: 5000 });
-  await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+  await page.evaluate('window.marker = 42');
   const scaled = await runCli(['scale', stack, 'web=2'], cli);
   assert.equal(scaled.code, 0, `${scaled.stdout}\n${scaled.stderr}`);
   const t0 = Date.now();
   await health.filter({ hasText: '2/2' }).waitFor({ timeout: 2000 });
   const ms = Date.now() - t0;
-  assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'the page was not reloaded');
+  assert.equal(await page.evaluate('window.marker'), 42, 'the page was not reloaded');
   console.log(`# scale seen in the browser ${ms} ms after the CLI returned`);
   await shot('ui-stack.png');
 });
@@ -163,21 +190,6 @@ test('follow logs: a request through the router appears; filter and pause', asyn
   await page.getByRole('button', { name: 'Resume' }).click();
   await lines.filter({ hasText: `served ${later}` }).waitFor({ timeout: 5000 });
   await shot('ui-logs.png');
-});
-
-test('roll back from the UI, confirmed: the release switches and the served body changes', async () => {
-  assert.match((await routerGet({ port: routerPort, host: domain })).body, /second release/);
-  await page.goto(`${api}/ui#/stack/${stack}`);
-  await page.locator('[data-live-release]').filter({ hasText: 'v2' }).waitFor({ timeout: 5000 });
-  await page.getByRole('button', { name: 'Roll back to v1' }).click();
-  await page.getByRole('dialog').waitFor({ timeout: 2000 });
-  await shot('ui-rollback.png');
-  await page.getByRole('button', { name: 'Confirm rollback to v1' }).click();
-  await page.locator('[data-live-release]').filter({ hasText: 'v3' }).waitFor({ timeout: 30_000 });
-  await waitFor('the router to serve the first release again', async () => /first release/.test((await routerGet({ port: routerPort, host: domain })).body), 10_000);
-  const row = page.locator('tr[data-release="v3"]');
-  await row.waitFor({ timeout: 5000 });
-  assert.match(await row.innerText(), /rollback of v1/);
 });
 
 test('sign out clears the session', async () => {

@@ -36,7 +36,7 @@ export function ClusterPage() {
     ${!data && !error ? html`<${Loading} what="servers" />` : null}
     ${data
       ? html`<div class="table-wrap"><table>
-          <caption>${data.hosts.length} servers</caption>
+          <caption>${data.hosts.length} ${data.hosts.length === 1 ? "server" : "servers"}</caption>
           <thead><tr><th scope="col">Server</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Containers</th><th scope="col">Memory reserved</th><th scope="col">CPU reserved</th></tr></thead>
           <tbody>
             ${data.hosts.map((h) => {

@@ -55,7 +55,7 @@ export function StacksPage() {
     ${data && data.stacks.length === 0 ? html`<p>No stacks yet: <code>viking push</code> one.</p>` : null}
     ${data && data.stacks.length > 0
       ? html`<div class="table-wrap"><table>
-          <caption>${data.stacks.length} stacks</caption>
+          <caption>${data.stacks.length} ${data.stacks.length === 1 ? "stack" : "stacks"}</caption>
           <thead><tr><th scope="col">Stack</th><th scope="col">Live release</th><th scope="col">Domains</th><th scope="col">Healthy / desired</th><th scope="col">Changed</th></tr></thead>
           <tbody>
             ${data.stacks.map((s) => {
