@@ -11,7 +11,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -69,19 +69,40 @@ before(async () => {
   page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
 });
 
+/** Processes whose parent is `pid` (viking up's etcd). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+  }
+  return out;
+}
+
 after(async () => {
   const t0 = Date.now();
   await browser?.close();
-  if (process.env.VIKING_UI_DEBUG) {
-    const { execSync } = await import('node:child_process');
-    console.log(execSync(`ss -tnp | grep ${api.split(':').at(-1)} || true`).toString().split('\n').map((l) => `# ss ${l}`).join('\n'));
-    const t = setInterval(() => console.log(`# ${Date.now() - t0} ms: ` + execSync(`ps -o pid,args --ppid ${up.child.pid} | tail -n +2 | cut -c1-60; docker ps --filter label=viking.host=${name} -q | wc -l`).toString().replace(/\n/g, ' | ')), 3000);
-    up.exited.then(() => clearInterval(t));
+  if (up && up.child.exitCode === null && up.child.pid) {
+    // Ctrl-C stops everything it started. It has been seen to take over a minute here after a
+    // rollback and a scale (reported; up.test.ts stops in seconds): past 15 s, end it and its etcd by PID.
+    const kids = await childrenOf(up.child.pid);
+    up.child.kill('SIGINT');
+    const stopped = await Promise.race([up.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+    if (!stopped) {
+      console.log('# viking up was still stopping 15 s after SIGINT: killing it and its etcd');
+      up.child.kill('SIGKILL');
+      for (const pid of kids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await up.exited;
+    }
   }
-  if (process.env.VIKING_UI_CLOSE_POOL) await (globalThis as unknown as Record<symbol, { close(): Promise<void> } | undefined>)[Symbol.for('undici.globalDispatcher.1')]?.close();
-  await up?.stop('SIGINT');
   console.log(`# browser and cluster stopped in ${Date.now() - t0} ms`);
-  if (process.env.VIKING_UI_DEBUG) console.log(up?.output().split('\n').slice(-40).map((l) => `# ${l}`).join('\n'));
   await removeHostContainers(name);
   await removeStackArtifacts(stack);
   if (work) await rm(work, { recursive: true, force: true });
@@ -173,7 +194,7 @@ test("the replica page shows its host, state and dowding's verdict on every host
   await shot('ui-replica.png');
 });
 
-test('follow logs: a request through the router appears; filter and pause', async () => {
+test('follow logs: a request through the router appears; filter and pause', { skip: process.env.VIKING_UI_SKIP_LOGS === '1' }, async () => {
   await page.goto(`${api}/ui#/logs/${stack}/web`);
   await page.locator('[data-following="true"]').waitFor({ timeout: 5000 });
   const probe = `/probe-${Math.random().toString(36).slice(2, 8)}`;
