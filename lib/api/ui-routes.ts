@@ -91,16 +91,20 @@ export function registerUiRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   const feed = new LiveFeed(ctx.client, ctx.log);
-  const open = new Set<() => void>();
+  const open = new Set<(closing?: boolean) => void>();
+  // A stopping host closes every stream's socket at once: a tab reconnects (or shows it is offline).
   app.addHook('preClose', async () => {
-    for (const end of [...open]) end();
-    await feed.stop();
+    for (const end of [...open]) end(true);
+    // Not awaited: the watch's cancel is only a courtesy to etcd, and the host closes its client next.
+    void feed.stop();
   });
   app.get('/v1/events', { schema: { querystring: noQuery } }, async (req, reply) => {
     const access = accessOf(req);
     reply.hijack();
     const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    // connection: close: the socket of an ended stream is closed, never kept alive idle, so a host that
+    // stops (which ends every stream) does not wait for the keep-alive timeout (72 s) of each tab's socket.
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'close' });
     const send = (event: string, data: unknown): void => {
       raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
@@ -112,14 +116,15 @@ export function registerUiRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (out.cluster || out.routes || out.all || stacks.length > 0) send('change', out);
     });
     const beat = setInterval(() => raw.write(': beat\n\n'), HEARTBEAT_MS);
-    const end = (): void => {
+    const end = (closing = false): void => {
       clearInterval(beat);
       unsubscribe();
       open.delete(end);
-      if (!raw.writableEnded) raw.end();
+      if (closing) raw.destroy();
+      else if (!raw.writableEnded) raw.end();
     };
     open.add(end);
-    raw.on('close', end);
+    raw.on('close', () => end());
     send('hello', { host: ctx.hostName });
   });
 

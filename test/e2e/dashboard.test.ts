@@ -84,8 +84,8 @@ after(async () => {
   const t0 = Date.now();
   await browser?.close();
   if (up && up.child.exitCode === null && up.child.pid) {
-    // Ctrl-C stops everything it started. It has been seen to take over a minute here after a
-    // rollback and a scale (reported; up.test.ts stops in seconds): past 15 s, end it and its etcd by PID.
+    // Ctrl-C stops everything it started. With a dashboard event stream open it has been seen to take
+    // ~70 s (the todo test below; up.test.ts stops in seconds): past 15 s, end it and its etcd by PID.
     const kids = await childrenOf(up.child.pid);
     up.child.kill('SIGINT');
     const stopped = await Promise.race([up.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
@@ -154,6 +154,12 @@ test('sign in with the token (keyboard only) and see the cluster and the pushed 
   assert.match(text, /v2/);
   assert.match(text, new RegExp(domain.replace(/\./g, '\\.')));
   await shot('ui-stacks.png');
+
+  // A phone's width: nothing but the tables' own scroll areas is wider than the screen.
+  await page.setViewportSize({ width: 390, height: 800 });
+  assert.ok((await page.evaluate('document.documentElement.scrollWidth')) as number <= 391, 'the page fits a phone');
+  await shot('ui-phone.png');
+  await page.setViewportSize({ width: 1100, height: 720 });
 });
 
 test('roll back from the UI, confirmed: the release switches and the served body changes', async () => {
@@ -247,4 +253,19 @@ test('API: a cookie session needs the CSRF header for every change; a bearer tok
   const events = await fetch(`${api}/v1/events`, { headers: { cookie } });
   assert.match(events.headers.get('content-type') ?? '', /^text\/event-stream/);
   await events.body?.cancel();
+});
+
+// TODO (reported): with a stream open at SIGINT, viking up still takes ~70 s (fastify's 72 s keep-alive?) in this
+// scenario, though a stream cancelled before SIGINT no longer delays it (70 s -> 4.6 s with connection: close).
+test('Ctrl-C stops viking up promptly while a dashboard event stream is open', { todo: 'stops in ~70 s with an open stream; under investigation' }, async () => {
+  const events = await fetch(`${api}/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(events.status, 200);
+  const reader = events.body!.getReader();
+  assert.match(new TextDecoder().decode((await reader.read()).value), /event: hello/);
+  const t0 = Date.now();
+  up.child.kill('SIGINT');
+  const code = await Promise.race([up.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 30_000))]);
+  assert.equal(code, 0, `viking up after SIGINT: ${code}`);
+  console.log(`# viking up stopped ${Date.now() - t0} ms after SIGINT with a stream open`);
+  await reader.cancel().catch(() => {});
 });
