@@ -203,7 +203,7 @@ test("the replica page shows its host, state and dowding's verdict on every host
   await shot('ui-replica.png');
 });
 
-test('follow logs: a request through the router appears; filter and pause', { skip: process.env.VIKING_UI_SKIP_LOGS === '1' }, async () => {
+test('follow logs: a request through the router appears; filter and pause', async () => {
   await page.goto(`${api}/ui#/logs/${stack}/web`);
   await page.locator('[data-following="true"]').waitFor({ timeout: 5000 });
   const probe = `/probe-${Math.random().toString(36).slice(2, 8)}`;
