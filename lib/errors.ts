@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   VIKING_E_MOVE_CONFLICT: { status: 409, summary: 'A replica being rebalanced changed meanwhile (moved, retired) or its target host went away or started draining; that move was skipped and the old copy keeps serving.' },
   VIKING_E_HOST_NAME_TAKEN: { status: 409, summary: 'Another live host of this cluster already has the name; give this host another --name, or stop the other one first.' },
   VIKING_E_FORBIDDEN: { status: 403, summary: 'The token is valid but its role or stack scope lacks the permission the request needs; the message names the permission (viking token list shows roles and scopes). Nothing was changed.' },
+  VIKING_E_CSRF: { status: 403, summary: 'A request that changes something was made with the dashboard\'s session cookie but without the matching X-Viking-CSRF header (double-submit token); reload the dashboard, or call the API with Authorization: Bearer. Nothing was changed.' },
   VIKING_E_TOKEN_EXPIRED: { status: 401, summary: 'The API token has expired; an admin can rotate it (viking token rotate ID) or make a new one.' },
   VIKING_E_TOKEN_CHANGED: { status: 409, summary: 'The token was rotated or revoked by someone else while this rotation ran; list the tokens and try again.' },
   VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },

@@ -19,6 +19,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # The ACME tests: Let's Encrypt's test CA and its DNS server (pebble-challtestsrv comes in the same package).
 command -v pebble >/dev/null 2>&1 || need+=(pebble)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The dashboard's browser test (test/e2e/dashboard.test.ts) drives Debian's chromium headless (npm downloads no browser).
+# Only where tests run (CI=true, or VIKING_TEST_DEPS=1): a server needs no browser.
+if [ -n "${CI:-}" ] || [ "${VIKING_TEST_DEPS:-0}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need+=(chromium); fi
 for extra in "$@"; do command -v "$extra" >/dev/null 2>&1 || need+=("$extra"); done
 
 if [ ${#need[@]} -gt 0 ]; then

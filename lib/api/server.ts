@@ -33,6 +33,7 @@ import { registerOpsRoutes } from './ops-routes.js';
 import { registerExecRoutes } from './exec-routes.js';
 import { registerVolumeRoutes } from './volume-routes.js';
 import type { ContainerLimits } from '../store/records.js';
+import { registerUiRoutes } from './ui-routes.js';
 import { noteAudit, registerAuditLog, registerAuditRoute } from './audit-route.js';
 import { REQUEST_CALL_BUDGET_MS, runInCallScope, type CallScope } from '../store/call-scope.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
@@ -185,5 +186,6 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerAuditRoute(app, full);
   registerStatsRoutes(app, full);
   registerResourceRoutes(app, full);
+  registerUiRoutes(app, full);
   return app;
 }

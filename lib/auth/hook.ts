@@ -14,6 +14,7 @@ import type { TokenRecord } from '../store/records.js';
 import { isExpired, verifyToken } from './tokens.js';
 import { Access, demand } from './roles.js';
 import { ruleFor, type RouteRule } from './route-permissions.js';
+import { csrfMatches, isSafeMethod, sessionTokenOf } from './session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -61,7 +62,16 @@ export function registerAuth(app: FastifyInstance, client: Etcd3): void {
   app.addHook('onRequest', async (req) => {
     const rule = ruleOf(req);
     if (rule && 'public' in rule && req.method === 'GET') return;
-    const given = bearerOf(req);
+    let given = bearerOf(req);
+    // The dashboard's cookie session (lib/auth/session.ts): a change needs the CSRF header too.
+    if (!given) {
+      given = sessionTokenOf(req);
+      if (given && !isSafeMethod(req.method) && !csrfMatches(req)) {
+        throw new VikingError('VIKING_E_CSRF', 'this request changes something and came with the dashboard session cookie but without a matching X-Viking-CSRF header; reload the dashboard and sign in again');
+      }
+      // Routes that call other hosts forward the caller's token (bearerOf): the cookie's, once checked below.
+      if (given) req.headers.authorization = `Bearer ${given}`;
+    }
     if (!given) {
       throw new VikingError(
         'VIKING_E_UNAUTHORIZED',

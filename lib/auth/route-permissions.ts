@@ -102,6 +102,15 @@ const ROUTES: Record<string, RouteRule> = {
   'POST /v1/local/volume/:stack/:node/restore': { need: 'stack:exec', stack: { param: 'stack' } },
   // asked of every host by an rm, with the caller's token
   'POST /v1/local/cleanup': { need: 'stack:rm', stack: { body: 'stack' } },
+
+  // the dashboard (lib/api/ui-routes.ts): its files are public; a session is a checked token in a cookie
+  'GET /ui': { public: true },
+  'GET /ui/*': { public: true },
+  'POST /ui/session': { anyToken: true },
+  'DELETE /ui/session': { anyToken: true },
+  // what changed, for the dashboard's tabs; each sees only its token's stacks
+  'GET /v1/events': { need: 'stack:read', listing: true },
+  'GET /v1/capacity': { need: 'cluster:read' },
 };
 
 const TABLE: ReadonlyMap<string, RouteRule> = new Map(Object.entries(ROUTES));

@@ -158,6 +158,13 @@ const SAMPLES: Sample[] = [
   { route: 'POST /v1/volume/:stack/:node/restore', req: { method: 'POST', url: '/v1/volume/shop/web/restore?path=/data', payload: {} }, allowed: 'AODW' },
   { route: 'POST /v1/local/volume/:stack/:node/restore', req: { method: 'POST', url: '/v1/local/volume/team-a/web/restore?path=/data', payload: {} }, allowed: 'AOdW' },
   { route: 'POST /v1/local/cleanup', req: { method: 'POST', url: '/v1/local/cleanup', payload: { stack: 'shop', images: [], removeVolumes: false } }, allowed: 'AODW' },
+  { route: 'GET /ui', req: { method: 'GET', url: '/ui' }, allowed: ALL },
+  { route: 'GET /ui/*', req: { method: 'GET', url: '/ui/app.css' }, allowed: ALL },
+  { route: 'POST /ui/session', req: { method: 'POST', url: '/ui/session' }, allowed: ALL },
+  { route: 'DELETE /ui/session', req: { method: 'DELETE', url: '/ui/session' }, allowed: ALL },
+  // ?bogus=1: an allowed token gets 400 instead of an endless event stream
+  { route: 'GET /v1/events', req: { method: 'GET', url: '/v1/events?bogus=1' }, allowed: ALL },
+  { route: 'GET /v1/capacity', req: { method: 'GET', url: '/v1/capacity' }, allowed: 'AOR' },
 ];
 
 before(async () => {
