@@ -1,4 +1,6 @@
 /**
+ * Runs alone: 4-second ticks and a leader killed at a tick; a loaded machine delays the ticks past the test's waits.
+ *
  * Cron end to end on the real parts: one etcd, two master `viking host`
  * processes sharing one Docker Engine, a pushed Vikingfile whose cron nodes
  * tick every 4 seconds (croner's seconds field compresses the clock; nothing

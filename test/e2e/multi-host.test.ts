@@ -1,4 +1,6 @@
 /**
+ * Runs alone: five hosts on one dockerd, and promises of 3 and 5 s that a loaded machine breaks (seen at load 15).
+ *
  * Many hosts on the real parts: a 3-member etcd cluster, five `viking host`
  * processes on 127.0.0.2-6 sharing one Docker daemon. Replicas spread, a
  * drained host is emptied, a host dies (SIGKILL + its containers killed)

@@ -194,8 +194,17 @@ test('exec over the websocket with a TTY: a resize reaches the terminal; stdin, 
   });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }));
-  ws.send(Buffer.from('stty size\n'), { binary: true });
-  await waitFor('stty to print the new size', () => out.includes('45 123'), 10_000).catch((err: Error) => {
+  // The resize and the first command race to the new exec (Docker sizes it once it started):
+  // ask again each second until the size shows; what matters is that it arrives.
+  let asked = 0;
+  await waitFor('stty to print the new size', () => {
+    if (out.includes('45 123')) return true;
+    if (Date.now() - asked >= 1000) {
+      asked = Date.now();
+      ws.send(Buffer.from('stty size\n'), { binary: true });
+    }
+    return false;
+  }, 10_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}; the terminal printed: ${JSON.stringify(out)}`);
   });
   ws.send(JSON.stringify({ type: 'resize', cols: 77, rows: 21 }));
