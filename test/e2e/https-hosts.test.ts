@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
+import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
 import { baseImages, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
@@ -56,10 +56,10 @@ before(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'viking-https-'));
   etcd = await startTestEtcd();
   ca = await makeTestCa();
-  [hostA, hostB] = await Promise.all([
-    startHostProcess({ name: names.a, etcd: etcd.url, ip: '127.0.0.2', master: true, dataDir: path.join(work, 'a') }),
-    startHostProcess({ name: names.b, etcd: etcd.url, ip: '127.0.0.3', dataDir: path.join(work, 'b') }),
-  ]);
+  [hostA, hostB] = (await startHostProcesses([
+    { name: names.a, etcd: etcd.url, ip: '127.0.0.2', master: true, dataDir: path.join(work, 'a') },
+    { name: names.b, etcd: etcd.url, ip: '127.0.0.3', dataDir: path.join(work, 'b') },
+  ])) as [HostProcess, HostProcess];
   assert.ok(hostA.httpsPort > 0 && hostB.httpsPort > 0, 'both hosts serve HTTPS');
 });
 

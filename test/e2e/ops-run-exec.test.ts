@@ -25,7 +25,7 @@ import { extract } from 'tar-stream';
 import { WebSocket } from 'ws';
 import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { NO_CONFIG, VIKING_BIN, runCli, startHostProcess, type HostProcess } from '../helpers/host-process.js';
+import { NO_CONFIG, VIKING_BIN, runCli, startHostProcesses, type HostProcess } from '../helpers/host-process.js';
 import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
@@ -63,10 +63,10 @@ before(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'viking-ops-'));
   etcd = await startTestEtcd('ops');
   client = connectEtcd(etcd.url);
-  [a, b] = await Promise.all([
-    startHostProcess({ name: nameA, etcd: etcd.url, master: true, dataDir: path.join(work, 'a'), extra: ['--lease-ttl', '2'] }),
-    startHostProcess({ name: nameB, etcd: etcd.url, dataDir: path.join(work, 'b'), extra: ['--lease-ttl', '2', '--tags', tagB] }),
-  ]);
+  [a, b] = (await startHostProcesses([
+    { name: nameA, etcd: etcd.url, master: true, dataDir: path.join(work, 'a'), extra: ['--lease-ttl', '2'] },
+    { name: nameB, etcd: etcd.url, dataDir: path.join(work, 'b'), extra: ['--lease-ttl', '2', '--tags', tagB] },
+  ])) as [HostProcess, HostProcess];
   const src = path.join(work, 'src');
   await mkdir(src, { recursive: true });
   await writeFile(path.join(src, 'Vikingfile'), VIKINGFILE);

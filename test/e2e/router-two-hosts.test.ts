@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
+import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
 import { baseImages, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd, readPrefix } from '../../lib/store/client.js';
@@ -49,10 +49,10 @@ before(async () => {
   await baseImages();
   work = await mkdtemp(path.join(os.tmpdir(), 'viking-two-'));
   etcd = await startTestEtcd();
-  [hostA, hostB] = await Promise.all([
-    startHostProcess({ name: names.a, etcd: etcd.url, ip: '127.0.0.2', master: true, dataDir: path.join(work, 'a') }),
-    startHostProcess({ name: names.b, etcd: etcd.url, ip: '127.0.0.3', dataDir: path.join(work, 'b') }),
-  ]);
+  [hostA, hostB] = (await startHostProcesses([
+    { name: names.a, etcd: etcd.url, ip: '127.0.0.2', master: true, dataDir: path.join(work, 'a') },
+    { name: names.b, etcd: etcd.url, ip: '127.0.0.3', dataDir: path.join(work, 'b') },
+  ])) as [HostProcess, HostProcess];
 });
 
 after(async () => {

@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../../lib/store/client.js';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
+import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
 import { call, endpointFor, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import type { TrafficRow } from '../../lib/stats/traffic-table.js';
@@ -34,10 +34,10 @@ before(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'viking-stats-'));
   backends.push(await startBackend('r1'), await startBackend('r2'));
   await putRoute(client, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: backends.map((x, i) => endpointFor(stack, 'web', 'v1', i + 1, x.port)) });
-  [a, b] = await Promise.all([
-    startHostProcess({ name: `${stack}-a`, etcd: etcd.url, master: true, dataDir: path.join(work, 'a') }),
-    startHostProcess({ name: `${stack}-b`, etcd: etcd.url, dataDir: path.join(work, 'b') }),
-  ]);
+  [a, b] = (await startHostProcesses([
+    { name: `${stack}-a`, etcd: etcd.url, master: true, dataDir: path.join(work, 'a') },
+    { name: `${stack}-b`, etcd: etcd.url, dataDir: path.join(work, 'b') },
+  ])) as [HostProcess, HostProcess];
 });
 
 after(async () => {

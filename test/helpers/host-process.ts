@@ -108,6 +108,22 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
   };
 }
 
+/**
+ * Starts several hosts at once. If one fails to get ready, the others are
+ * killed before the error is thrown: a host left running after a failed
+ * `before` keeps the test file's event loop alive, and the file then hangs
+ * instead of failing.
+ */
+export async function startHostProcesses(list: Array<Parameters<typeof startHostProcess>[0]>): Promise<HostProcess[]> {
+  const settled = await Promise.allSettled(list.map((o) => startHostProcess(o)));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.stop('SIGKILL') : undefined)));
+    throw failure.reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<HostProcess>).value);
+}
+
 /** Runs the viking CLI to completion; resolves with its exit code and output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
