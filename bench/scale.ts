@@ -23,7 +23,7 @@
  * of them on every change). --table E times one router table of E endpoints.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,7 @@ async function sampleEtcd(etcd: EtcdCluster): Promise<EtcdSample> {
   const s: EtcdSample = { at: performance.now(), cpuMs: 0, rssMiB: 0, unary: 0, streamMsgs: 0, keepalives: 0, ranges: 0, txns: 0, dbMiB: 0, keys: 0, watchers: 0 };
   await Promise.all(
     etcd.members.map(async (m) => {
+      if (m.process.exitCode !== null || m.process.signalCode !== null) return;
       const text = await (await fetch(`${m.url}/metrics`)).text();
       s.cpuMs += await cpuMsOf(m.process.pid!);
       s.rssMiB += await rssMiBOf(m.process.pid!);
@@ -137,7 +138,7 @@ class Slice {
     });
   }
   send(m: ParentMessage): void {
-    this.child.send(m);
+    if (this.child.connected) this.child.send(m);
   }
   seen(id: string): Promise<number[]> {
     return new Promise((r) => this.waiters.set(id, r));
@@ -212,6 +213,13 @@ async function runSize(n: number, rows: Rows): Promise<void> {
   let dispatcher: Dispatcher | undefined;
   let acked = 0;
   const log = (msg: string): void => void process.stderr.write(`[${n} hosts] ${msg}\n`);
+  for (const [i, m] of etcd.members.entries()) {
+    void m.exited.then(async () => {
+      log(`etcd member m${i} exited: code ${m.process.exitCode}, signal ${m.process.signalCode}`);
+      const dataDir = m.process.spawnargs[m.process.spawnargs.indexOf('--data-dir') + 1];
+      if (dataDir) await copyFile(path.join(path.dirname(dataDir), `m${i}.log`), path.join(os.tmpdir(), `viking-bench-scale-m${i}-${n}.log`)).catch(() => {});
+    });
+  }
   try {
     const routeLease = client.lease(3600);
     await seedRoutes(client, await routeLease.grant(), endpointsN);
@@ -255,9 +263,9 @@ async function runSize(n: number, rows: Rows): Promise<void> {
       const p0 = Date.now();
       const e = endpoint('probe', 'web', k, id);
       await client.put(portsKey(e)).value(JSON.stringify(e));
-      const timeout = sleep(30_000).then(() => all.forEach((s) => s.send({ t: 'collect', id })));
+      const timeout = setTimeout(() => all.forEach((s) => s.send({ t: 'collect', id })), 30_000);
       const seen = (await Promise.all(waits)).flat().map((t) => t - p0).sort((a, b) => a - b);
-      void timeout;
+      clearTimeout(timeout);
       rows.probe.push([hostsUp, endpointsN, k, `${seen.length}/${hostsUp}`, pct(seen, 0.5), pct(seen, 0.99), seen.at(-1) ?? '-', load()]);
       await client.delete().key(portsKey(e));
     }

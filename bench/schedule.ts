@@ -8,7 +8,7 @@
  * leader (LeaderElection + the real Dispatcher), and N simulated hosts: each
  * holds a host lease and watches only its own /deploy prefix, and acks every
  * new job the way a slave does (a fenced `running` write), without Docker.
- * Jobs are written to /proc in batches of 100 as a push does. Measured from
+ * Jobs are written to /proc by the push's own writeJobs (100 per transaction). Measured from
  * the first /proc write to the last ack; etcd writes per job come from the
  * member's own counters (etcd_mvcc_put_total, etcd_mvcc_txn_total).
  */
@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { freePort, startEtcdMember } from '../lib/up/etcd-process.js';
 import { connectEtcd } from '../lib/store/client.js';
-import { procKey } from '../lib/store/keys.js';
+import { writeJobs } from '../lib/schedule/rollout.js';
 import { LeaderElection } from '../lib/leader/election.js';
 import { Dispatcher } from '../lib/dispatch/dispatch.js';
 import { HostLease } from '../lib/host/host-lease.js';
@@ -87,10 +87,7 @@ async function main(): Promise<void> {
       const done = new Promise<void>((r) => (waiter = r));
       const before = await etcdCounters(member.url);
       const t0 = performance.now();
-      for (let i = 0; i < jobs.length; i += 100) {
-        const batch = jobs.slice(i, i + 100);
-        await client.if(procKey(batch[0]!), 'Version', '>', -1).then(...batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j)))).commit();
-      }
+      await writeJobs(client, jobs); // as a push does: 100 jobs per transaction, several in flight
       const tWritten = performance.now() - t0;
       await done;
       const elapsed = performance.now() - t0;
