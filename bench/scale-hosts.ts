@@ -27,7 +27,8 @@ export interface SliceConfig {
   from: number;
   count: number;
   ttl: number;
-  feed: boolean;
+  /** How many of the slice's hosts run a route feed (the router role); the first ones. */
+  feeds: number;
 }
 
 export type ParentMessage = { t: 'probe'; id: string } | { t: 'collect'; id: string } | { t: 'usage' };
@@ -50,20 +51,24 @@ async function main(): Promise<void> {
   /** Per probe id: when each host's table first held it. */
   const probes = new Map<string, Map<string, number>>();
   const hosts: SimulatedHost[] = [];
+  let routers = 0;
   const onSnapshot = (name: string, snap: RouteSnapshot): void => {
     if (probes.size === 0) return;
     const now = Date.now();
     for (const [id, seen] of probes) {
       if (seen.has(name) || !snap.endpoints.some((e) => e.container === id)) continue;
       seen.set(name, now);
-      if (seen.size === hosts.length) {
+      if (seen.size === routers) {
         send({ t: 'seen', id, at: [...seen.values()] });
         probes.delete(id);
       }
     }
   };
   process.on('message', (m: ParentMessage) => {
-    if (m.t === 'probe') probes.set(m.id, new Map());
+    if (m.t === 'probe') {
+      if (routers === 0) send({ t: 'seen', id: m.id, at: [] });
+      else probes.set(m.id, new Map());
+    }
     else if (m.t === 'collect') {
       const seen = probes.get(m.id);
       if (seen) send({ t: 'seen', id: m.id, at: [...seen.values()] });
@@ -82,13 +87,15 @@ async function main(): Promise<void> {
   for (let i = 0; i < names.length; i += 16) {
     await Promise.all(
       names.slice(i, i + 16).map(async (name) => {
+        const feed = names.indexOf(name) < cfg.feeds;
         const host = new SimulatedHost({
-          client: connectEtcd(cfg.urls), name, ttlSeconds: cfg.ttl, memberUrls: cfg.urls, feed: cfg.feed, dataDir,
+          client: connectEtcd(cfg.urls), name, ttlSeconds: cfg.ttl, memberUrls: cfg.urls, feed, dataDir,
           onAck: (n) => (acked += n), onSnapshot: (snap) => onSnapshot(name, snap),
         });
         try {
           await host.start();
           hosts.push(host);
+          if (feed) routers++;
         } catch (err) {
           failed++;
           error = (err as Error).message;

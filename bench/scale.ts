@@ -4,7 +4,7 @@
  *
  *   node --expose-gc dist/bench/scale.js [--hosts 100,300,1000] [--per-child 250]
  *        [--ttl 3] [--jobs 10000] [--endpoints 0] [--idle 10] [--probes 3]
- *        [--table 100000] [--table-only]
+ *        [--routers N] [--table 100000] [--table-only]
  *
  * For each N: a 3-member etcd (test/helpers/cluster.ts), a leader running
  * the real LeaderElection and Dispatcher in this process, and N hosts in
@@ -19,6 +19,8 @@
  *   probe     a /ports put until every host's route table holds it (p50/p99/max)
  *   push      --jobs jobs written to /proc (100 per txn), placed, acked
  *   dead      the victim SIGKILLed: its /host key gone, its jobs re-placed and acked
+ * --routers R gives the router role (a route feed) to R hosts only, spread
+ * over the children (default: every host, as today).
  * --endpoints E seeds E endpoints in /ports first (the route feed reads all
  * of them on every change). --table E times one router table of E endpoints.
  */
@@ -221,6 +223,7 @@ async function runSize(n: number, rows: Rows): Promise<void> {
   const endpointsN = num('endpoints', 0);
   const idleS = num('idle', 10);
   const probesN = num('probes', 3);
+  const routersN = Math.min(n, num('routers', n));
   const etcd = await startEtcdCluster(3);
   const client = connectEtcd(etcd.urls);
   const election = new LeaderElection(client, 'bench-leader', 5);
@@ -244,9 +247,11 @@ async function runSize(n: number, rows: Rows): Promise<void> {
     dispatcher.start();
     const t0 = performance.now();
     for (let from = 0; from < n; from += perChild) {
-      slices.push(new Slice({ urls: etcd.urls, prefix: 'sim-', from, count: Math.min(perChild, n - from), ttl, feed: true }, (k) => (acked += k)));
+      const count = Math.min(perChild, n - from);
+      const feeds = Math.round((routersN * (from + count)) / n) - Math.round((routersN * from) / n);
+      slices.push(new Slice({ urls: etcd.urls, prefix: 'sim-', from, count, ttl, feeds }, (k) => (acked += k)));
     }
-    const victim = new Slice({ urls: etcd.urls, prefix: 'victim-', from: 0, count: 1, ttl, feed: true }, (k) => (acked += k));
+    const victim = new Slice({ urls: etcd.urls, prefix: 'victim-', from: 0, count: 1, ttl, feeds: 0 }, (k) => (acked += k));
     const all = [...slices, victim];
     const ready = await Promise.all(all.map((s) => s.ready));
     const started = ready.reduce((a, r) => a + r.started, 0);
@@ -266,7 +271,7 @@ async function runSize(n: number, rows: Rows): Promise<void> {
     const clientCpuMs = cpuAfter.reduce((a, u, i) => a + u.cpuMs - cpuBefore[i]!.cpuMs, 0);
     const rssMiB = cpuAfter.reduce((a, u) => a + u.rss, 0) / 1024 ** 2;
     rows.idle.push([
-      hostsUp, alive, endpointsN, ttl, idle.cpuPct.toFixed(1), ((idle.cpuPct * 10) / hostsUp).toFixed(2), idle.reqS.toFixed(0), idle.kaS.toFixed(0), idle.rangeS.toFixed(0),
+      hostsUp, alive, routersN, endpointsN, ttl, idle.cpuPct.toFixed(1), ((idle.cpuPct * 10) / hostsUp).toFixed(2), idle.reqS.toFixed(0), idle.kaS.toFixed(0), idle.rangeS.toFixed(0),
       i1.watchers, i1.keys, i1.dbMiB.toFixed(1), i1.rssMiB.toFixed(0), ((clientCpuMs / (idleS * 1000)) * 100).toFixed(0), (rssMiB / hostsUp).toFixed(1), load(),
     ]);
 
@@ -282,7 +287,7 @@ async function runSize(n: number, rows: Rows): Promise<void> {
       const timeout = setTimeout(() => all.forEach((s) => s.send({ t: 'collect', id })), 30_000);
       const seen = (await Promise.all(waits)).flat().map((t) => t - p0).sort((a, b) => a - b);
       clearTimeout(timeout);
-      rows.probe.push([hostsUp, endpointsN, k, `${seen.length}/${hostsUp}`, pct(seen, 0.5), pct(seen, 0.99), seen.at(-1) ?? '-', load()]);
+      rows.probe.push([hostsUp, routersN, endpointsN, k, `${seen.length}/${routersN}`, pct(seen, 0.5), pct(seen, 0.99), seen.at(-1) ?? '-', load()]);
       await again(async () => client.delete().key(portsKey(e)).exec());
     }
 
@@ -358,9 +363,9 @@ async function main(): Promise<void> {
     }
   }
   out('\nIdle (keepalives, watches, route resyncs): etcd = 3 members summed; CPU % of one core');
-  out(formatTable(['HOSTS', 'LIVE /HOST', 'ENDPOINTS', 'TTL', 'ETCD CPU %', 'ETCD CPU ‰/HOST', 'REQ/S', 'KEEPALIVE/S', 'RANGE/S', 'WATCHERS', 'KEYS', 'DB MIB', 'ETCD RSS MIB', 'HOSTS CPU %', 'MIB/HOST', 'LOAD'], rows.idle));
+  out(formatTable(['HOSTS', 'LIVE /HOST', 'ROUTERS', 'ENDPOINTS', 'TTL', 'ETCD CPU %', 'ETCD CPU ‰/HOST', 'REQ/S', 'KEEPALIVE/S', 'RANGE/S', 'WATCHERS', 'KEYS', 'DB MIB', 'ETCD RSS MIB', 'HOSTS CPU %', 'MIB/HOST', 'LOAD'], rows.idle));
   out('\n/ports put → every router table holds it (ms)');
-  out(formatTable(['HOSTS', 'ENDPOINTS', 'PROBE', 'SEEN', 'P50', 'P99', 'MAX', 'LOAD'], rows.probe));
+  out(formatTable(['HOSTS', 'ROUTERS', 'ENDPOINTS', 'PROBE', 'SEEN', 'P50', 'P99', 'MAX', 'LOAD'], rows.probe));
   out('\nPush: jobs written to /proc (100/txn), placed by dispatch, acked by hosts');
   out(formatTable(['HOSTS', 'JOBS', 'WRITE MS', 'ACKED MS', 'ACKED', 'JOBS/S', 'ETCD CPU %', 'REQ/S', 'TXN/S', 'KEYS', 'DB MIB', 'LOAD'], rows.push));
   out(`\netcd calls of the bench itself tried again after an error (elections under load): ${retried}`);
