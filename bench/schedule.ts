@@ -8,7 +8,7 @@
  * leader (LeaderElection + the real Dispatcher), and N simulated hosts: each
  * holds a host lease and watches only its own /deploy prefix, and acks every
  * new job the way a slave does (a fenced `running` write), without Docker.
- * Jobs are written to /proc in batches of 100 as a push does. Measured from
+ * Jobs are written to /proc by the push's own writeJobs (100 per transaction). Measured from
  * the first /proc write to the last ack; etcd writes per job come from the
  * member's own counters (etcd_mvcc_put_total, etcd_mvcc_txn_total).
  */
@@ -17,12 +17,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { freePort, startEtcdMember } from '../lib/up/etcd-process.js';
-import { connectEtcd, readPrefix, watchPrefix, type PrefixWatch } from '../lib/store/client.js';
-import { deployKey, deployPrefix, parseDeployKey, procKey } from '../lib/store/keys.js';
+import { connectEtcd } from '../lib/store/client.js';
+import { writeJobs } from '../lib/schedule/rollout.js';
 import { LeaderElection } from '../lib/leader/election.js';
 import { Dispatcher } from '../lib/dispatch/dispatch.js';
 import { HostLease } from '../lib/host/host-lease.js';
-import type { HostRecord, JobSpec } from '../lib/store/records.js';
+import type { JobSpec } from '../lib/store/records.js';
+import { SimulatedSlave, simHostRecord } from './sim-host.js';
 import { formatTable } from '../lib/cli/output.js';
 
 function arg(name: string, fallback: number): number {
@@ -35,50 +36,6 @@ async function etcdCounters(url: string): Promise<{ puts: number; txns: number; 
   const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return { puts: read('etcd_mvcc_put_total'), txns: read('etcd_mvcc_txn_total'), deletes: read('etcd_mvcc_delete_total') };
 }
-
-/** A slave without Docker: acks every job deployed to it, in batched fenced writes. */
-class SimulatedSlave {
-  private watch: PrefixWatch | undefined;
-  private busy = false;
-  private again = false;
-  acked = 0;
-  constructor(private readonly client: Etcd3, readonly name: string, private readonly onAck: (n: number) => void) {}
-  start(): void {
-    this.watch = watchPrefix(this.client, deployPrefix(this.name), () => void this.pass());
-  }
-  async stop(): Promise<void> {
-    await this.watch?.cancel();
-  }
-  private async pass(): Promise<void> {
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    this.busy = true;
-    do {
-      this.again = false;
-      const deploys = await readPrefix<unknown>(this.client, deployPrefix(this.name));
-      const fresh = deploys.entries.filter((e) => e.value === undefined).map((e) => parseDeployKey(e.key)!.job);
-      for (let i = 0; i < fresh.length; i += 64) {
-        const batch = fresh.slice(i, i + 64);
-        let txn = this.client.if(deployKey(this.name, batch[0]!), 'Version', '>', 0);
-        for (const job of batch.slice(1)) txn = txn.and(deployKey(this.name, job), 'Version', '>', 0);
-        const state = JSON.stringify({ state: 'running', container: 'simulated', at: new Date().toISOString() });
-        const res = await txn.then(...batch.map((job) => this.client.put(deployKey(this.name, job)).value(state))).commit();
-        if (res.succeeded) {
-          this.acked += batch.length;
-          this.onAck(batch.length);
-        }
-      }
-    } while (this.again);
-    this.busy = false;
-  }
-}
-
-const hostRecord = (name: string): HostRecord => ({
-  name, ip: '127.0.0.1', tags: [], capacity: { memory: 64 * 1024 ** 3, cpu: 32, containers: 0 }, master: false,
-  api: 'http://127.0.0.1:1', routerPort: 0, draining: false, startedAt: new Date().toISOString(), version: 'bench',
-});
 
 function jobsFor(run: number, n: number): JobSpec[] {
   return Array.from({ length: n }, (_, i) => {
@@ -110,7 +67,7 @@ async function main(): Promise<void> {
     let target = 0;
     for (let h = 0; h < hostsN; h++) {
       const name = `sim-${h}`;
-      const lease = new HostLease(client, hostRecord(name), 10);
+      const lease = new HostLease(client, simHostRecord(name), 10);
       await lease.start();
       leases.push(lease);
       const slave = new SimulatedSlave(client, name, (n) => {
@@ -130,10 +87,7 @@ async function main(): Promise<void> {
       const done = new Promise<void>((r) => (waiter = r));
       const before = await etcdCounters(member.url);
       const t0 = performance.now();
-      for (let i = 0; i < jobs.length; i += 100) {
-        const batch = jobs.slice(i, i + 100);
-        await client.if(procKey(batch[0]!), 'Version', '>', -1).then(...batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j)))).commit();
-      }
+      await writeJobs(client, jobs); // as a push does: 100 jobs per transaction, several in flight
       const tWritten = performance.now() - t0;
       await done;
       const elapsed = performance.now() - t0;

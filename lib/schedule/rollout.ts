@@ -53,14 +53,36 @@ export interface RolloutOptions {
   emit?: Emit;
 }
 
-/** Writes jobs to /proc, a hundred per transaction (fenced on the stack lock), so a release's jobs appear together. */
+/**
+ * Transactions of writeJobs in flight at once. etcd commits the proposals
+ * that arrive together in one raft round and one fsync, so a few in flight
+ * cost little more than one: 10,000 jobs went to /proc in 1.2-1.6 s one
+ * transaction after another, and in well under half that with 8 in flight
+ * (bench/schedule). Each batch is fenced on its own, as before; a release's
+ * jobs never appeared in one transaction anyway.
+ */
+const WRITE_JOBS_IN_FLIGHT = 8;
+
+/** Writes jobs to /proc, a hundred per transaction (fenced on the stack lock), several transactions in flight. */
 export async function writeJobs(client: Etcd3, jobs: JobSpec[]): Promise<void> {
   // The stack's secrets go in sealed, as they are now: a secrets change is rolled out as a new release.
   await attachSecrets(client, jobs);
-  for (let i = 0; i < jobs.length; i += 100) {
-    const batch = jobs.slice(i, i + 100);
-    await fencedWrite(client, batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j))));
-  }
+  const batches: JobSpec[][] = [];
+  for (let i = 0; i < jobs.length; i += 100) batches.push(jobs.slice(i, i + 100));
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && next < batches.length) {
+      const batch = batches[next++]!;
+      try {
+        await fencedWrite(client, batch.map((j) => client.put(procKey(j)).value(JSON.stringify(j))));
+      } catch (err) {
+        failed = true; // the stack lock is lost: the other lanes write no more
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WRITE_JOBS_IN_FLIGHT, batches.length) }, lane));
 }
 
 /** Deletes jobs from /proc, a hundred per transaction, fenced on the stack lock. */

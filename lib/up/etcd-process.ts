@@ -90,8 +90,12 @@ export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember>
   spawnError.catch(() => {});
   if (o.logFile) {
     const log = createWriteStream(o.logFile, { flags: 'a' });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    // Two sources, one file: the first to end must not end the file under the other
+    // (a write after end is an unhandled 'error' that took the whole process down).
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('close', () => log.end());
+    log.on('error', () => {});
   } else {
     child.stdout?.resume();
     child.stderr?.resume();

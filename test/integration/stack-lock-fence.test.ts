@@ -70,6 +70,21 @@ test('a push whose lock was taken over writes nothing more: jobs, switch, retire
   await client.delete().key(stackLockKey(stack));
 });
 
+test('writeJobs writes a large release in full under its lock, and none of it once the lock is lost, whatever is in flight', async () => {
+  const jobs = (stack: string): JobSpec[] => Array.from({ length: 2500 }, (_, i) => job(stack, 'v1', `n${Math.floor(i / 10)}`, { instance: (i % 10) + 1 }));
+  await withStackLock(client, 'bulk', { what: 'push', by: 'a', host: 'h1' }, () => writeJobs(client, jobs('bulk')));
+  assert.equal((await client.getAll().prefix(procStackPrefix('bulk')).keys()).length, 2500, 'every batch landed');
+
+  await withStackLock(client, 'bulk-lost', { what: 'push', by: 'a', host: 'h1' }, async () => {
+    const lease = (await client.get(stackLockKey('bulk-lost')).exec()).kvs[0]!.lease;
+    await client.leaseClient.leaseRevoke({ ID: lease });
+    await client.put(stackLockKey('bulk-lost')).value('{}');
+    await assert.rejects(writeJobs(client, jobs('bulk-lost')), lockLost);
+  });
+  assert.equal((await client.getAll().prefix(procStackPrefix('bulk-lost')).keys()).length, 0, 'no batch landed after the lock was lost');
+  await client.delete().key(stackLockKey('bulk-lost'));
+});
+
 test('the next lock holder settles a rollout that died: unswitched jobs withdrawn, unretired ones retired, services kept', async () => {
   const stack = 'orphans';
   await stackAtV1(stack);
