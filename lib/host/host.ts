@@ -34,7 +34,7 @@ import { LeaderRole } from '../leader/leader.js';
 import { CronRunner } from '../cron/runner.js';
 import { SECRETS_KEY_FILE, loadSecretsKey, setHostSecretsKey } from '../secrets/key-file.js';
 import type { ContainerLimits, HostRecord } from '../store/records.js';
-import { DEFAULT_LIMITS } from '../slave/containers.js';
+import { DEFAULT_LIMITS } from '../slave/sandbox.js';
 import { AcmeIssuer } from '../certs/acme-issuer.js';
 import { writeAcmeConfig, type AcmeConfig } from '../certs/acme-config.js';
 
