@@ -16,7 +16,7 @@ import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withApi, withJson, type ReadArgs } from '../options.js';
 import type { HostRow } from '../../hosts/ops.js';
-import type { JobRow } from '../../api/status.js';
+import type { JobRow } from '../../api/wire.js';
 import type { MoveResult } from '../../hosts/rebalance.js';
 import { followProgress } from '../progress.js';
 
