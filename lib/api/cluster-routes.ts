@@ -19,7 +19,7 @@ import { readMembers, summarise, withEtcdRoles } from '../hosts/etcd-roles.js';
 import { createToken, listTokens, publicView, revokeToken, rotateToken, type TokenGrant } from '../auth/tokens.js';
 import { ROLES } from '../auth/roles.js';
 import { LEADER_KEY } from '../store/keys.js';
-import { VERSION } from '../host/host.js';
+import { VERSION } from '../version.js';
 import { listJobs, listStacks } from './status.js';
 import { FLAG, NAME, OBJ, OBJS, flagOn, noQuery, okArray, okObject, params, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';

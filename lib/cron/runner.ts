@@ -13,7 +13,7 @@
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { REGISTRY_KEY, cronHostKey, cronHostPrefix, cronRunKey, parseCronPath } from '../store/keys.js';
 import type { ContainerLimits, CronRunRecord, JobSpec } from '../store/records.js';
 import { LABEL, ensureImage, lastLogLines } from '../slave/containers.js';

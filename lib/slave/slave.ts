@@ -12,7 +12,7 @@ import PQueue from 'p-queue';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { ensureClusterId } from '../store/cluster-id.js';
 import { REGISTRY_KEY, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey, retiringKey } from '../store/keys.js';
 import type { ContainerLimits, DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
