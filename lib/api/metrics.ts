@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Etcd3 } from 'etcd3';
 import { listJobs, listStacks } from './status.js';
 import { JOB_STATES } from './wire.js';
-import { listHosts } from '../hosts/ops.js';
+import { listHosts } from '../host-admin/ops.js';
 import type { LeaderStats } from '../leader/leader.js';
 import type { TrafficDump } from '../router/traffic-counters.js';
 import { trafficMetricsText } from '../router/traffic-prometheus.js';
