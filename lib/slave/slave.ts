@@ -455,7 +455,7 @@ export class Slave {
   /**
    * Reports the job's state in its /deploy key, only if dispatch has not deleted it meanwhile.
    * The key keeps its lease: a rebalance move puts it under a lease of its own, so a move
-   * whose API process dies leaves no second copy behind (lib/hosts/rebalance.ts).
+   * whose API process dies leaves no second copy behind (lib/host-admin/rebalance.ts).
    */
   private async writeState(job: JobId, state: DeployState): Promise<void> {
     const key = deployKey(this.o.host, job);
