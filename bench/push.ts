@@ -17,7 +17,7 @@ import path from 'node:path';
 import { startCluster } from '../test/helpers/cluster.js';
 import { runCli } from '../test/helpers/host-process.js';
 import { baseImages, removeStackArtifacts } from '../test/helpers/docker.js';
-import { freePort } from '../lib/up/etcd-process.js';
+import { freePort } from '../lib/net.js';
 import { formatTable } from '../lib/cli/output.js';
 import { helloCopy } from '../test/helpers/hello.js';
 import { routerGet } from '../test/helpers/http.js';

@@ -12,45 +12,15 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { placeJobs, FILTERS, SCORERS, loadScore } from '../dowding/index.js';
-import { nodeKey, toHostState } from '../dowding/host-state.js';
+import { explainHost, placeJobs } from '../dowding/index.js';
 import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
+import { jobState } from '../dispatch/reconcile.js';
 import type { JobSpec } from '../store/records.js';
-import { effectiveScale, jobsFromTemplate } from '../schedule/jobs.js';
-import { readStack } from '../schedule/stacks.js';
+import { effectiveScale, jobsFromTemplate } from '../rollout/jobs.js';
+import { readStack } from '../rollout/stacks.js';
 import { jobPath } from '../store/keys.js';
 import { own } from '../store/dict.js';
-
-export interface ReplicaAllocation {
-  instance: number;
-  /** Where it runs (placed) or would go (planned); null when no host fits. */
-  host: string | null;
-  status: 'placed' | 'planned' | 'unplaceable' | 'waiting-host';
-  /** dowding's reasons when unplaceable ("2 hosts: not enough memory"). */
-  reasons: string[];
-}
-
-export interface HostVerdict {
-  host: string;
-  fits: boolean;
-  /** The first filter that refused the node, when it does not fit. */
-  reason: string | null;
-  /** Lower is better; null when it does not fit. */
-  score: number | null;
-  /** Replicas of this node already there. */
-  replicas: number;
-}
-
-export interface Allocation {
-  stack: string;
-  tag: string;
-  node: string;
-  /** true when the release has no jobs now and this is what a deploy of it would do. */
-  hypothetical: boolean;
-  revision: string;
-  replicas: ReplicaAllocation[];
-  hosts: HostVerdict[];
-}
+import type { Allocation, HostVerdict, ReplicaAllocation } from './wire.js';
 
 export async function allocate(client: Etcd3, stack: string, tag: string, node: string): Promise<Allocation> {
   const snap = await readSnapshot(client);
@@ -72,11 +42,11 @@ export async function allocate(client: Etcd3, stack: string, tag: string, node: 
   const replicas: ReplicaAllocation[] = [];
   const homeless: JobSpec[] = [];
   for (const job of jobs) {
-    const placed = snap.placed.get(jobPath(job));
-    const alive = placed ? snap.hosts.has(placed.host) : false;
-    if (placed && alive) replicas.push({ instance: job.instance, host: placed.host, status: 'placed', reasons: [] });
-    else if (placed && job.volumes.length > 0 && snap.pins.get(`${job.stack}/${job.node}`) === placed.host) {
-      replicas.push({ instance: job.instance, host: placed.host, status: 'waiting-host', reasons: [`host ${placed.host} is down; the node's volume is pinned there`] });
+    // Dispatch's own verdict: a job it moves (off a dead or draining host) is planned again here.
+    const s = jobState(snap, jobPath(job));
+    if (s.state === 'placed') replicas.push({ instance: job.instance, host: s.host, status: 'placed', reasons: [] });
+    else if (s.state === 'waiting-host') {
+      replicas.push({ instance: job.instance, host: s.host, status: 'waiting-host', reasons: [`host ${s.host} is down; the node's volume is pinned there`] });
     } else homeless.push(job);
   }
   const plan = placeJobs({ hosts: planHosts }, homeless.map((j) => toPlanJob(j, snap.pins)));
@@ -86,15 +56,8 @@ export async function allocate(client: Etcd3, stack: string, tag: string, node: 
 
   const probe = toPlanJob(jobs[0]!, snap.pins);
   const hosts: HostVerdict[] = planHosts.map((h) => {
-    const state = toHostState(h);
-    let reason: string | null = null;
-    for (const f of FILTERS) {
-      reason = f(probe, state);
-      if (reason !== null) break;
-    }
-    // The same score dowding ranks by: the host's load plus the job's own penalties.
-    const score = reason === null ? SCORERS.reduce((sum, s) => sum + s(probe, state), loadScore(state)) : null;
-    return { host: h.name, fits: reason === null, reason, score, replicas: state.replicas.get(nodeKey(probe)) ?? 0 };
+    const v = explainHost(probe, h);
+    return { host: v.host, fits: v.reason === null, reason: v.reason, score: v.score, replicas: v.replicas };
   });
   hosts.sort((a, b) => Number(b.fits) - Number(a.fits) || (a.score ?? 0) - (b.score ?? 0) || a.host.localeCompare(b.host));
   return { stack, tag, node, hypothetical, revision: snap.revision, replicas, hosts };

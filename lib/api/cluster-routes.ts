@@ -14,17 +14,17 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
-import { drainHost, listHosts, removeHost } from '../hosts/ops.js';
-import { readMembers, summarise, withEtcdRoles } from '../hosts/etcd-roles.js';
+import { drainHost, listHosts, removeHost } from '../host-admin/ops.js';
+import { readMembers, summarise, withEtcdRoles } from '../host-admin/etcd-roles.js';
 import { createToken, listTokens, publicView, revokeToken, rotateToken, type TokenGrant } from '../auth/tokens.js';
 import { ROLES } from '../auth/roles.js';
 import { LEADER_KEY } from '../store/keys.js';
-import { VERSION } from '../host/host.js';
+import { VERSION } from '../version.js';
 import { listJobs, listStacks } from './status.js';
 import { FLAG, NAME, OBJ, OBJS, flagOn, noQuery, okArray, okObject, params, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';
 import { dict, own } from '../store/dict.js';
-import { rebalance } from '../hosts/rebalance.js';
+import { rebalance } from '../host-admin/rebalance.js';
 import { streamProgress } from './progress.js';
 import { actorOf } from './deploy-routes.js';
 

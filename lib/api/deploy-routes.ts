@@ -12,10 +12,10 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerOf } from '../auth/hook.js';
-import { changeEnv, rollbackStack, type ReleaseOpContext } from '../schedule/releases.js';
-import { MAX_REPLICAS, scaleStack } from '../schedule/scale.js';
-import { removeStack } from '../schedule/remove.js';
-import type { Emit } from '../schedule/rollout.js';
+import { changeEnv, rollbackStack, type ReleaseOpContext } from '../rollout/releases.js';
+import { MAX_REPLICAS, scaleStack } from '../rollout/scale.js';
+import { removeStack } from '../rollout/remove.js';
+import type { Emit } from '../rollout/rollout.js';
 import { containersEverywhere } from './local-routes.js';
 import { streamProgress } from './progress.js';
 import { FLAG, NAME, TAG, flagOn, noQuery, params, streamResponses } from './schemas.js';

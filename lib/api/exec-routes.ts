@@ -33,7 +33,7 @@ import { endSession, failSession, runSession, sendControl } from '../ops/session
 import { startExec } from '../ops/docker-exec.js';
 import { listOneOffs, startOneOff, type OneOffRow } from '../ops/oneoff.js';
 import { bridgeToPeer } from '../ops/ws-bridge.js';
-import { requireStack } from '../schedule/releases.js';
+import { requireStack } from '../rollout/releases.js';
 import { actorOf } from './deploy-routes.js';
 import { ownerOf } from './local-routes.js';
 import { liveHosts, peerJson } from './peers.js';

@@ -17,7 +17,8 @@ import { registerCronMetrics } from './cron-metrics.js';
 import type { FastifyInstance } from 'fastify';
 import type { Etcd3 } from 'etcd3';
 import { listJobs, listStacks } from './status.js';
-import { listHosts } from '../hosts/ops.js';
+import { JOB_STATES } from './wire.js';
+import { listHosts } from '../host-admin/ops.js';
 import type { LeaderStats } from '../leader/leader.js';
 import type { TrafficDump } from '../router/traffic-counters.js';
 import { trafficMetricsText } from '../router/traffic-prometheus.js';
@@ -118,13 +119,13 @@ export class ApiMetrics {
     });
     new Gauge({
       name: 'viking_jobs',
-      help: 'Containers wanted by the cluster, by state: pending, placed, starting, running, backoff, crash-loop, lost, waiting-host.',
+      help: `Containers wanted by the cluster, by state: ${JOB_STATES.join(', ')}.`,
       labelNames: ['state'],
       registers,
       async collect() {
         this.reset();
         const c = await self.clusterCounts();
-        for (const state of ['pending', 'placed', 'starting', 'running', 'backoff', 'crash-loop', 'lost']) this.set({ state }, c.jobs.get(state) ?? 0);
+        for (const state of JOB_STATES) this.set({ state }, c.jobs.get(state) ?? 0);
         for (const [state, n] of c.jobs) this.set({ state }, n);
       },
     });

@@ -11,7 +11,7 @@
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import { cronView } from '../cron/history.js';
-import { requireStack } from '../schedule/releases.js';
+import { requireStack } from '../rollout/releases.js';
 import { changeSecrets, readSecrets } from '../secrets/store.js';
 import { hostSecretsKey } from '../secrets/key-file.js';
 import { openSecret } from '../secrets/seal.js';

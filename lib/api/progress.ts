@@ -13,7 +13,7 @@
 import type { FastifyReply } from 'fastify';
 import { toVikingError } from '../errors.js';
 import { etcdUnavailableError, isEtcdUnavailable } from '../store/unavailable.js';
-import type { Emit, RolloutEvent } from '../schedule/rollout.js';
+import type { Emit, RolloutEvent } from '../rollout/rollout.js';
 import { noteAudit } from './audit-route.js';
 
 /** The release a result says was made: a push's or rollback's `tag`, an env change's `release.tag`. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import { DEFAULT_MAX_ENTRIES, extractUpload, rawArchiveCap, tooLarge } from '../upload/extract.js';
-import { pushRelease } from '../schedule/push.js';
+import { pushRelease } from '../rollout/push.js';
 import { actorOf } from './deploy-routes.js';
 import { streamProgress, type ProgressLine } from './progress.js';
 import { noQuery, streamResponses } from './schemas.js';

@@ -13,8 +13,8 @@
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import type { StackRecord } from '../store/records.js';
-import { readStack } from '../schedule/stacks.js';
-import { readStackLock } from '../schedule/lock.js';
+import { readStack } from '../rollout/stacks.js';
+import { readStackLock } from '../rollout/lock.js';
 import { allocate } from './allocate.js';
 import { listJobs, listStacks } from './status.js';
 import { cronPsRows } from '../cron/history.js';

@@ -5,49 +5,25 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, readRecords } from '../store/client.js';
-import { PREFIX, jobFromKey, jobPath, parseDeployKey } from '../store/keys.js';
-import type { DeployState, HostRecord, JobId, JobSpec, PortEndpoint, StackRecord } from '../store/records.js';
+import { PREFIX, jobPath, parseDeployKey } from '../store/keys.js';
+import type { DeployState, JobId, PortEndpoint, StackRecord } from '../store/records.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from '../router/route-records.js';
-
-export interface JobRow {
-  stack: string;
-  tag: string;
-  node: string;
-  instance: number;
-  host: string | null;
-  /** pending (no host yet), placed (slave not done), starting, running, backoff, crash-loop, lost (host gone), waiting-host. */
-  state: string;
-  current: boolean;
-  container: string | null;
-  endpoints: string[];
-  reason: string | null;
-  logs: string[];
-  image: string;
-  /** Failures of the job on its host so far (crashes, failed starts, kills from outside). */
-  restarts: number;
-  /** When its host tries to start it again (ISO time), while it is in backoff or crash-loop. */
-  nextTry: string | null;
-}
+import { readSnapshot } from '../dispatch/snapshot.js';
+import { jobState, type JobState } from '../dispatch/reconcile.js';
+import { UNROUTABLE, type JobRow, type JobStateName } from './wire.js';
 
 export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]> {
   const suffix = stack ? `${stack}/` : '';
-  const proc = await readPrefix<JobSpec>(client, PREFIX.proc + suffix);
-  const rev = proc.revision;
-  const [run, deploy, ports, stacks, hosts, domains] = await Promise.all([
-    client.getAll().prefix(PREFIX.run + suffix).revision(rev).exec(),
+  const snap = await readSnapshot(client, stack);
+  const rev = snap.revision;
+  const [deploy, ports, stacks, domains] = await Promise.all([
     readPrefix<DeployState>(client, PREFIX.deploy, rev),
     readPrefix<PortEndpoint>(client, PREFIX.ports + suffix, rev),
     readPrefix<StackRecord>(client, PREFIX.stack, rev),
-    readPrefix<HostRecord>(client, PREFIX.host, rev),
     readRecords(client, PREFIX.domains, rev),
   ]);
   // The records the routers leave out, found by the check they run (lib/router/route-records.ts).
   const routing = checkRouteRecords(domains.entries, stacks.entries, ports.entries, { domains: PREFIX.domains }).problems;
-  const placed = new Map<string, string>();
-  for (const kv of run.kvs) {
-    const job = jobFromKey(kv.key.toString(), PREFIX.run);
-    if (job) placed.set(jobPath(job), kv.value.toString());
-  }
   const states = new Map<string, DeployState | undefined>();
   for (const e of deploy.entries) {
     const d = parseDeployKey(e.key);
@@ -62,26 +38,23 @@ export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]>
     endpoints.set(path, list);
   }
   const current = new Map(stacks.entries.filter((e) => e.value && typeof e.value === 'object').map((e) => [e.value!.name, e.value!.current]));
-  const live = new Set(hosts.entries.filter((e) => e.value).map((e) => e.value!.name));
   const rows: JobRow[] = [];
-  for (const e of proc.entries) {
-    const job = jobFromKey(e.key, PREFIX.proc);
-    if (!job || !e.value) continue;
-    const path = jobPath(job);
-    const host = placed.get(path) ?? null;
+  for (const [path, wanted] of snap.wanted) {
+    const { stack: s, tag, node, instance } = wanted.spec;
+    const job: JobId = { stack: s, tag, node, instance };
+    const placement = jobState(snap, path);
+    const host = placement.state === 'pending' ? null : placement.host;
     const st = host ? states.get(`${host}|${path}`) : undefined;
-    let state = !host ? 'pending' : !live.has(host) ? 'lost' : st?.state ?? 'placed';
-    if (host && !live.has(host) && e.value.volumes.length > 0) state = 'waiting-host';
     rows.push({
       ...job,
       host,
-      state,
+      state: rowState(placement, st),
       current: current.get(job.stack) === job.tag,
       container: st?.container?.slice(0, 12) ?? null,
       endpoints: endpoints.get(path) ?? [],
       reason: withRouting(st?.reason ?? null, routing, job),
       logs: st?.logs ?? [],
-      image: e.value.image,
+      image: wanted.spec.image,
       restarts: st?.restarts ?? st?.failures ?? 0,
       nextTry: st && (st.state === 'backoff' || st.state === 'crash-loop') && st.retryAt ? st.retryAt : null,
     });
@@ -90,9 +63,27 @@ export async function listJobs(client: Etcd3, stack?: string): Promise<JobRow[]>
   for (const p of routing) {
     if (stack !== undefined && p.stack !== stack) continue;
     if (rows.some((r) => affects(p, r))) continue;
-    rows.push({ stack: p.stack ?? '?', tag: '-', node: p.node ?? '-', instance: 0, host: null, state: 'unroutable', current: false, container: null, endpoints: [], reason: describeProblem(p), logs: [], image: '', restarts: 0, nextTry: null });
+    rows.push({ stack: p.stack ?? '?', tag: '-', node: p.node ?? '-', instance: 0, host: null, state: UNROUTABLE, current: false, container: null, endpoints: [], reason: describeProblem(p), logs: [], image: '', restarts: 0, nextTry: null });
   }
   return rows;
+}
+
+/**
+ * A job's state in ps, info and /metrics: dispatch's verdict (jobState) where
+ * it is not on a host that keeps it, else what its slave reports.
+ */
+export function rowState(placement: JobState, st: DeployState | undefined): JobStateName {
+  switch (placement.state) {
+    case 'pending':
+      return 'pending';
+    case 'waiting-host':
+      return 'waiting-host';
+    case 'moving':
+      // Off a dead host it is lost until dispatch places it again; a draining host still runs it meanwhile.
+      if (placement.hostGone) return 'lost';
+      break;
+  }
+  return st?.state ?? 'placed';
 }
 
 const affects = (p: RouteProblem, job: JobId): boolean => p.stack === job.stack && (p.node === null || p.node === job.node);

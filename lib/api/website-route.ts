@@ -24,7 +24,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pack } from 'tar-fs';
 import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
-import { readStack } from '../schedule/stacks.js';
+import { readStack } from '../rollout/stacks.js';
 import { checkedDocumentRoot, siteCacheDir } from '../router/site-cache.js';
 import { isInside } from '../router/static-site.js';
 import { hiddenSegment, linksUnder, resolveInTree } from '../upload/tree-links.js';

@@ -2,7 +2,7 @@
  * What a deployer's push may claim. Kept small on purpose:
  *
  *  - a domain another stack serves is refused to everybody (VIKING_E_DOMAIN_TAKEN,
- *    lib/schedule/domain-claims.ts), whatever the token;
+ *    lib/rollout/domain-claims.ts), whatever the token;
  *  - a deployer may not claim a wildcard (`*.example.com`), nor a name that
  *    another stack's wildcard serves now (`shop.example.com` while another
  *    stack holds `*.example.com`), unless the token's domain scope covers it;

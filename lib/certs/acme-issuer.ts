@@ -17,7 +17,7 @@ import http from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import * as acme from 'acme-client';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { readJSON, readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { ACME_ACCOUNT_KEY, ACME_CONFIG_KEY, PREFIX, acmeChallengeKey, certKey, certPemPrefix, certStatusKey, certStatusPrefix } from '../store/keys.js';
 import type { CertRecord, CertStatus } from './record.js';

@@ -13,11 +13,11 @@
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { REGISTRY_KEY, cronHostKey, cronHostPrefix, cronRunKey, parseCronPath } from '../store/keys.js';
 import type { ContainerLimits, CronRunRecord, JobSpec } from '../store/records.js';
-import { CONTAINER_CAP_DROP, DEFAULT_LIMITS, LABEL, ensureImage, lastLogLines } from '../slave/containers.js';
-import { openJobSecrets } from '../secrets/open.js';
+import { LABEL, ensureImage, lastLogLines } from '../slave/containers.js';
+import { DEFAULT_LIMITS, dockerEnv, jobCommand, jobEnv, sandboxHostConfig } from '../slave/sandbox.js';
 
 export const CRON_LABEL = { host: 'viking.cron.host', run: 'viking.cron.run' } as const;
 /** Output lines kept per run, each cut to CRON_LOG_LINE_CHARS. */
@@ -182,17 +182,8 @@ export class CronRunner {
     const limits = this.o.limits ?? DEFAULT_LIMITS;
     const registry = (await this.o.client.get(REGISTRY_KEY).string()) ?? undefined;
     await ensureImage(this.o.docker, spec.image, registry);
-    const env = {
-      ...spec.env,
-      ...openJobSecrets(spec),
-      VIKING_STACK: spec.stack,
-      VIKING_TAG: spec.tag,
-      VIKING_NODE: spec.node,
-      VIKING_HOST: this.o.host,
-      VIKING_CRON_TICK: new Date(a.tick).toISOString(),
-    };
-    const cmd = spec.run === undefined ? undefined : typeof spec.run === 'string' ? ['/bin/sh', '-c', spec.run] : spec.run;
-    const memory = spec.memory > 0 ? spec.memory : limits.defaultMemory;
+    const env = jobEnv(spec, { host: this.o.host, port: false, extra: { VIKING_CRON_TICK: new Date(a.tick).toISOString() } });
+    const cmd = jobCommand(spec.run);
     const name = `viking-${this.o.cluster.slice(0, 8)}-${this.o.host}-cron-${spec.stack}-${spec.node}-${a.tick}`;
     await this.o.docker.getContainer(name).remove({ force: true }).catch(() => {});
     const c = await this.o.docker.createContainer({
@@ -200,7 +191,7 @@ export class CronRunner {
       Image: spec.image,
       ...(cmd ? { Cmd: cmd } : {}),
       ...(spec.cwd ? { WorkingDir: spec.cwd } : {}),
-      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Env: dockerEnv(env),
       Labels: {
         [LABEL.cluster]: this.o.cluster,
         [LABEL.stack]: spec.stack,
@@ -209,16 +200,7 @@ export class CronRunner {
         [CRON_LABEL.host]: this.o.host,
         [CRON_LABEL.run]: `${a.stack}/${a.node}/${a.tick}`,
       },
-      HostConfig: {
-        Init: true,
-        RestartPolicy: { Name: 'no' },
-        ...(memory > 0 ? { Memory: memory } : {}),
-        ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
-        ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } },
-        CapDrop: CONTAINER_CAP_DROP,
-        SecurityOpt: ['no-new-privileges'],
-      },
+      HostConfig: sandboxHostConfig(spec, limits, 1),
     });
     await c.start();
     return c.id;

@@ -18,7 +18,7 @@
 import type { Etcd3, IOperation } from 'etcd3';
 import { placeJobs } from '../dowding/plan.js';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { LEADER_KEY, PREFIX, cronHostKey, cronRunKey, cronRunsNodePrefix, parseCronPath, cronRunsPrefix } from '../store/keys.js';
 import type { CronRunRecord, JobSpec, NodeTemplate, StackRecord } from '../store/records.js';
 import type { Leadership } from '../leader/election.js';

@@ -12,7 +12,7 @@ import type { IOperation } from 'etcd3';
 import { placeJobs } from '../dowding/plan.js';
 import type { Placement, Unplaced } from '../dowding/types.js';
 import { watchPrefix, type PrefixWatch } from '../store/client.js';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { LEADER_KEY, PREFIX, deployKey, fixedKey, jobPath, runKey } from '../store/keys.js';
 import type { Leadership } from '../leader/election.js';
 import { readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';

@@ -27,12 +27,14 @@ export interface ClusterSnapshot {
   pins: Map<string, string>;
 }
 
-export async function readSnapshot(client: Etcd3): Promise<ClusterSnapshot> {
+/** The snapshot; with `stack`, only that stack's wanted and placed jobs (what ps of one stack needs). */
+export async function readSnapshot(client: Etcd3, stack?: string): Promise<ClusterSnapshot> {
   const hostsRead = await readPrefix<HostRecord>(client, PREFIX.host);
   const rev = hostsRead.revision;
+  const only = stack === undefined ? '' : `${stack}/`;
   const [proc, run, fixed, drain] = await Promise.all([
-    readPrefix<JobSpec>(client, PREFIX.proc, rev),
-    client.getAll().prefix(PREFIX.run).revision(rev).exec(),
+    readPrefix<JobSpec>(client, PREFIX.proc + only, rev),
+    client.getAll().prefix(PREFIX.run + only).revision(rev).exec(),
     client.getAll().prefix(PREFIX.fixed).revision(rev).exec(),
     client.getAll().prefix(PREFIX.drain).revision(rev).keys(),
   ]);

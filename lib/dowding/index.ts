@@ -1,4 +1,4 @@
-export { placeJobs, summariseReasons, type PlannerOptions } from './plan.js';
+export { explainHost, placeJobs, summariseReasons, type HostExplanation, type PlannerOptions } from './plan.js';
 export type { Plan, PlanHost, PlanJob, Placement, Resources, Snapshot, Unplaced } from './types.js';
 export { FILTERS, type HostFilter } from './filters.js';
 export { SCORERS, loadScore, type HostScorer } from './scorers.js';

@@ -11,10 +11,10 @@
  * total score found: job penalties are never negative, so no later host can
  * win. In a healthy cluster that is a handful of hosts per job, not all.
  */
-import type { Plan, PlanJob, Snapshot } from './types.js';
+import type { Plan, PlanHost, PlanJob, Snapshot } from './types.js';
 import { FILTERS, type HostFilter } from './filters.js';
 import { SCORERS, loadScore, type HostScorer } from './scorers.js';
-import { addJob, toHostState, type HostState } from './host-state.js';
+import { addJob, nodeKey, toHostState, type HostState } from './host-state.js';
 
 export interface PlannerOptions {
   filters?: HostFilter[];
@@ -56,6 +56,25 @@ function rejection(job: PlanJob, host: HostState, filters: HostFilter[]): string
     if (reason !== null) return reason;
   }
   return null;
+}
+
+/** dowding's verdict on one host for one job: the first filter that refuses it, else its score (lower is better). */
+export interface HostExplanation {
+  host: string;
+  /** The first filter's reason for refusing the job; null when it fits. */
+  reason: string | null;
+  /** The score the planner ranks by (load plus the job's penalties); null when it does not fit. */
+  score: number | null;
+  /** Replicas of the job's node (its release) already there. */
+  replicas: number;
+}
+
+/** Judges one host for one job exactly as placeJobs does, for tools that show why (GET /v1/allocate). */
+export function explainHost(job: PlanJob, host: PlanHost, options: PlannerOptions = {}): HostExplanation {
+  const state = toHostState(host);
+  const reason = rejection(job, state, options.filters ?? FILTERS);
+  const score = reason === null ? (options.scorers ?? SCORERS).reduce((sum, s) => sum + s(job, state), loadScore(state)) : null;
+  return { host: host.name, reason, score, replicas: state.replicas.get(nodeKey(job)) ?? 0 };
 }
 
 export function placeJobs(snapshot: Snapshot, jobs: readonly PlanJob[], options: PlannerOptions = {}): Plan {

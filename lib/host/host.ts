@@ -34,11 +34,10 @@ import { LeaderRole } from '../leader/leader.js';
 import { CronRunner } from '../cron/runner.js';
 import { SECRETS_KEY_FILE, loadSecretsKey, setHostSecretsKey } from '../secrets/key-file.js';
 import type { ContainerLimits, HostRecord } from '../store/records.js';
-import { DEFAULT_LIMITS } from '../slave/containers.js';
+import { DEFAULT_LIMITS } from '../slave/sandbox.js';
 import { AcmeIssuer } from '../certs/acme-issuer.js';
 import { writeAcmeConfig, type AcmeConfig } from '../certs/acme-config.js';
-
-export const VERSION = '0.1.0';
+import { VERSION } from '../version.js';
 
 export interface HostConfig {
   name: string;

@@ -6,7 +6,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { requireStack } from '../schedule/releases.js';
+import { requireStack } from '../rollout/releases.js';
 import { attachSecrets } from '../secrets/store.js';
 import type { JobSpec, StackRecord } from '../store/records.js';
 

@@ -16,9 +16,9 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ContainerLimits, JobSpec } from '../store/records.js';
-import { CONTAINER_CAP_DROP, DEFAULT_LIMITS, LABEL, ensureImage, type Owner } from '../slave/containers.js';
+import { LABEL, ensureImage, type Owner } from '../slave/containers.js';
+import { DEFAULT_LIMITS, dockerEnv, jobEnv, sandboxHostConfig } from '../slave/sandbox.js';
 import { ensureVolume } from '../slave/volumes.js';
-import { openJobSecrets } from '../secrets/open.js';
 import type { DockerSession } from './session.js';
 
 export const ONEOFF_LABEL = { host: 'viking.oneoff.host', id: 'viking.oneoff.id', cmd: 'viking.oneoff.command', by: 'viking.oneoff.by', detached: 'viking.oneoff.detached' } as const;
@@ -85,17 +85,7 @@ export async function startOneOff(o: OneOffOptions): Promise<OneOff> {
   const binds: string[] = [];
   for (const path of spec.volumes) binds.push(`${await ensureVolume(docker, spec, path)}:${path}`);
   const runId = randomBytes(4).toString('hex');
-  const env = {
-    ...(spec.expose[0] !== undefined ? { PORT: String(spec.expose[0]) } : {}),
-    ...spec.env,
-    ...openJobSecrets(spec),
-    VIKING_STACK: spec.stack,
-    VIKING_TAG: spec.tag,
-    VIKING_NODE: spec.node,
-    VIKING_HOST: owner.host,
-    VIKING_ONEOFF: runId,
-  };
-  const memory = spec.memory > 0 ? spec.memory : limits.defaultMemory;
+  const env = jobEnv(spec, { host: owner.host, port: true, extra: { VIKING_ONEOFF: runId } });
   const name = `viking-${owner.cluster.slice(0, 8)}-${owner.host}-run-${spec.stack}-${spec.node}-${runId}`;
   const attachIn = o.stdin && !o.detach;
   const c = await docker.createContainer({
@@ -104,7 +94,7 @@ export async function startOneOff(o: OneOffOptions): Promise<OneOff> {
     Cmd: o.cmd,
     ...(spec.cwd ? { WorkingDir: spec.cwd } : {}),
     Hostname: `${spec.node}-run-${runId}`,
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Env: dockerEnv(env),
     Tty: o.tty && !o.detach,
     OpenStdin: attachIn,
     StdinOnce: attachIn,
@@ -124,15 +114,8 @@ export async function startOneOff(o: OneOffOptions): Promise<OneOff> {
     },
     HostConfig: {
       Binds: binds,
-      Init: true,
+      ...sandboxHostConfig(spec, limits, 1),
       AutoRemove: o.detach,
-      RestartPolicy: { Name: 'no' },
-      ...(memory > 0 ? { Memory: memory } : {}),
-      ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
-      ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } },
-      CapDrop: CONTAINER_CAP_DROP,
-      SecurityOpt: ['no-new-privileges'],
     },
   });
   if (o.detach) {

@@ -13,7 +13,7 @@
  */
 import type http from 'node:http';
 import type { Etcd3 } from 'etcd3';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { watchPrefix, type PrefixWatch } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
 import { errorPage } from './pages.js';

@@ -15,7 +15,7 @@
  * revision is what the router acknowledges (lib/router/acks.ts).
  */
 import type { Etcd3 } from 'etcd3';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { readRecords, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
 import { SiteCache } from './site-cache.js';

@@ -12,7 +12,7 @@
  */
 import os from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { freePort } from '../up/etcd-process.js';
+import { freePort } from '../net.js';
 import { routerKey } from '../store/keys.js';
 import type { RouterAck } from '../store/records.js';
 import { RouteFeed } from './feed.js';

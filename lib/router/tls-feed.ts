@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { readRecords, watchPrefix, type PrefixWatch } from '../store/client.js';
 import { certPemPrefix } from '../store/keys.js';
 import type { CertRecord } from '../certs/record.js';

@@ -15,7 +15,7 @@ import type { ContainerLimits, JobId, JobSpec } from '../store/records.js';
 import { followProgress } from '../docker/client.js';
 import { VikingError } from '../errors.js';
 import { ensureVolume } from './volumes.js';
-import { openJobSecrets } from '../secrets/open.js';
+import { DEFAULT_LIMITS, dockerEnv, jobCommand, jobEnv, sandboxHostConfig } from './sandbox.js';
 
 export const LABEL = {
   stack: 'viking.stack',
@@ -27,8 +27,6 @@ export const LABEL = {
   cluster: 'viking.cluster',
 } as const;
 
-/** Capabilities taken from Docker's default set for every app container (see docs/security.md). */
-export const CONTAINER_CAP_DROP = ['NET_RAW'];
 /** Whose containers these are: one host of one cluster. */
 export interface Owner {
   cluster: string;
@@ -132,22 +130,10 @@ export async function ensureImage(docker: Docker, image: string, registry: strin
   return 'pulled';
 }
 
-function command(run: JobSpec['run']): string[] | undefined {
-  if (run === undefined) return undefined;
-  return typeof run === 'string' ? ['/bin/sh', '-c', run] : run;
-}
-
 export interface StartedContainer {
   id: string;
   ports: Map<number, number>;
 }
-
-/**
- * What a container gets when the host says nothing: a memory limit for nodes
- * without `memory:` and a pids limit for every container, so one stack's
- * leak or fork bomb cannot take the host (and the other stacks) down.
- */
-export const DEFAULT_LIMITS: ContainerLimits = { defaultMemory: 512 * 1024 ** 2, pidsLimit: 512 };
 
 /**
  * Creates and starts the container for a job, publishing every exposed port
@@ -175,26 +161,15 @@ export async function startJob(
   }
   const binds: string[] = [];
   for (const path of spec.volumes) binds.push(`${await ensureVolume(docker, spec, path)}:${path}`);
-  const env = {
-    ...(spec.expose[0] !== undefined ? { PORT: String(spec.expose[0]) } : {}),
-    ...spec.env,
-    // Opened here, on the host that starts it, with this host's copy of the cluster key (lib/secrets).
-    ...openJobSecrets(spec),
-    VIKING_STACK: spec.stack,
-    VIKING_TAG: spec.tag,
-    VIKING_NODE: spec.node,
-    VIKING_INSTANCE: String(spec.instance),
-    VIKING_HOST: host,
-  };
-  const cmd = command(spec.run);
-  const memoryLimit = spec.memory > 0 ? spec.memory : limits.defaultMemory;
+  const env = jobEnv(spec, { host, port: true, extra: { VIKING_INSTANCE: String(spec.instance) } });
+  const cmd = jobCommand(spec.run);
   const container = await docker.createContainer({
     name,
     Image: spec.image,
     ...(cmd ? { Cmd: cmd } : {}),
     ...(spec.cwd ? { WorkingDir: spec.cwd } : {}),
     Hostname: `${spec.node}-${spec.instance}-${spec.tag}`,
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Env: dockerEnv(env),
     ExposedPorts: exposed,
     Labels: {
       [LABEL.stack]: spec.stack,
@@ -208,19 +183,7 @@ export async function startJob(
     HostConfig: {
       PortBindings: bindings,
       Binds: binds,
-      // An init as PID 1 forwards SIGTERM, so stop takes ~0.2 s instead of the grace period.
-      Init: true,
-      RestartPolicy: { Name: 'no' },
-      // The node's `memory:` wins, else the host's default; 0 (a host's --default-memory 0) means none.
-      ...(memoryLimit > 0 ? { Memory: memoryLimit } : {}),
-      ...(limits.pidsLimit > 0 ? { PidsLimit: limits.pidsLimit } : {}),
-      ...(spec.cpu > 0 ? { NanoCpus: Math.round(spec.cpu * 1e9) } : {}),
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-      // Stacks share a host's bridge: without NET_RAW a container cannot forge
-      // packets or spoof ARP to read another stack's traffic, and no setuid
-      // binary in a pushed image can gain privileges (docs/security.md).
-      CapDrop: CONTAINER_CAP_DROP,
-      SecurityOpt: ['no-new-privileges'],
+      ...sandboxHostConfig(spec, limits, 3),
     },
   });
   await container.start();

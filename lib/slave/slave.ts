@@ -12,7 +12,7 @@ import PQueue from 'p-queue';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { readPrefix, watchPrefix, type PrefixWatch } from '../store/client.js';
-import { WakeLoop } from '../store/wake-loop.js';
+import { WakeLoop } from '../control/wake-loop.js';
 import { ensureClusterId } from '../store/cluster-id.js';
 import { REGISTRY_KEY, deployKey, deployPrefix, jobPath, parseDeployKey, portsKey, procKey, retiringKey } from '../store/keys.js';
 import type { ContainerLimits, DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
@@ -455,7 +455,7 @@ export class Slave {
   /**
    * Reports the job's state in its /deploy key, only if dispatch has not deleted it meanwhile.
    * The key keeps its lease: a rebalance move puts it under a lease of its own, so a move
-   * whose API process dies leaves no second copy behind (lib/hosts/rebalance.ts).
+   * whose API process dies leaves no second copy behind (lib/host-admin/rebalance.ts).
    */
   private async writeState(job: JobId, state: DeployState): Promise<void> {
     const key = deployKey(this.o.host, job);

@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { VikingError } from '../errors.js';
 import { connectEtcd } from '../store/client.js';
@@ -41,18 +40,6 @@ export interface EtcdMember {
   /** Resolves when the process has exited, for whatever reason. */
   exited: Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** A free TCP port on an address, chosen by the kernel. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startEtcdMember(o: EtcdMemberOptions): Promise<EtcdMember> {

@@ -22,7 +22,7 @@ import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../../lib/store/client.js';
 import { ACME_ISSUER_KEY, certKey, certStatusKey, domainKey, PREFIX } from '../../lib/store/keys.js';
 import type { CertRecord, CertStatus } from '../../lib/certs/record.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { startHostProcess, type HostProcess } from '../helpers/host-process.js';
 import { pebbleInstalled, startPebble, type Pebble } from '../helpers/pebble.js';

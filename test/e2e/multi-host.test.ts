@@ -22,7 +22,7 @@ import { routerGet } from '../helpers/http.js';
 import { helloCopy } from '../helpers/hello.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX } from '../../lib/store/keys.js';
-import { drainHost, listHosts } from '../../lib/hosts/ops.js';
+import { drainHost, listHosts } from '../../lib/host-admin/ops.js';
 import type { PortEndpoint } from '../../lib/store/records.js';
 
 const stack = uniqueName('multi');

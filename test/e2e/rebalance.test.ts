@@ -26,7 +26,7 @@ import { Load } from '../helpers/load.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { PREFIX } from '../../lib/store/keys.js';
-import type { MoveResult } from '../../lib/hosts/rebalance.js';
+import type { MoveResult } from '../../lib/host-admin/rebalance.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -165,7 +165,7 @@ test('a stack piled on one host stays piled until `viking hosts rebalance` sprea
   assert.deepEqual(JSON.parse(again.stdout), []);
 });
 
-const REBALANCE_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../lib/hosts/rebalance.js');
+const REBALANCE_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../lib/host-admin/rebalance.js');
 const CLIENT_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../lib/store/client.js');
 
 async function copiesOf(tagNodeInstance: string): Promise<number> {

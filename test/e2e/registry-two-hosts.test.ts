@@ -13,7 +13,7 @@ import { startHostProcess, runCli, type HostProcess } from '../helpers/host-proc
 import { baseImages, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
 import { startSecondDocker, type SecondDocker } from '../helpers/second-docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { demuxLogs } from '../../lib/slave/containers.js';
 
 const stack = uniqueName('reg');

@@ -29,7 +29,7 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 import { labLeftovers } from '../helpers/lab-leftovers.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { PREFIX, hostKey } from '../../lib/store/keys.js';
-import type { HostRow } from '../../lib/hosts/ops.js';
+import type { HostRow } from '../../lib/host-admin/ops.js';
 
 const stack = uniqueName('srv');
 let cluster: Servers;

@@ -16,7 +16,7 @@ import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '
 import { helloCopy } from '../helpers/hello.js';
 import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 
 const name = uniqueName('up');
 const stack = uniqueName('uphello');

@@ -8,7 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startEtcdMember, waitEtcdReady, type EtcdMember } from '../../lib/up/etcd-process.js';
+import { startEtcdMember, waitEtcdReady, type EtcdMember } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { startHostProcess, type HostProcess } from './host-process.js';
 import { docker, removeHostContainers } from './docker.js';
 

@@ -5,7 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startEtcdMember, type EtcdMember } from '../../lib/up/etcd-process.js';
+import { startEtcdMember, type EtcdMember } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 
 export interface TestEtcd {
   url: string;

@@ -12,7 +12,7 @@ import { baseImages, docker, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName } from '../helpers/wait.js';
 import { buildImages } from '../../lib/builder/builder.js';
 import { parseVikingfile } from '../../lib/vikingfile/index.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { startRegistry, type RegistryProcess } from '../../lib/registry/registry-process.js';
 import { isVikingError } from '../../lib/errors.js';
 

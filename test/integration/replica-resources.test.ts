@@ -6,22 +6,21 @@
  *   memory" and the row `viking ps` prints carries it as the reason;
  * - a steady job shows its CPU %, memory against its 32 MiB limit and uptime
  *   in `viking ps --stats` (GET /v1/ps joined with GET /v1/resources), and the
- *   same figures are gauges in /metrics.
+ *   same figures are gauges in /metrics;
+ * - a replica, a cron run and a one-off of one node get the same sandbox
+ *   (lib/slave/sandbox.ts) and the same VIKING_* environment.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { baseImages, docker, removeHostContainers } from '../helpers/docker.js';
+import { docker } from '../helpers/docker.js';
+import { startSlaveHost, type SlaveHost } from '../helpers/slave-host.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
-import { connectEtcd } from '../../lib/store/client.js';
 import { deployKey, procKey, runKey } from '../../lib/store/keys.js';
-import { HostLease } from '../../lib/host/host-lease.js';
-import { Slave } from '../../lib/slave/slave.js';
 import { BUSYBOX_IMAGE } from '../../lib/docker/base-images.js';
 import { listJobs } from '../../lib/api/status.js';
 import { reasonText } from '../../lib/cli/commands/ps.js';
-import type { HostRecord, JobSpec } from '../../lib/store/records.js';
+import type { JobSpec } from '../../lib/store/records.js';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -31,31 +30,23 @@ import { createApi } from '../../lib/api/server.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { ApiClient } from '../../lib/cli/api-client.js';
 import { replicaStats, replicaStatsTable } from '../../lib/cli/commands/top.js';
+import { CRON_LABEL, CronRunner } from '../../lib/cron/runner.js';
+import { startOneOff } from '../../lib/ops/oneoff.js';
+import { cronHostKey, cronRunKey } from '../../lib/store/keys.js';
+import type { ContainerInspectInfo } from 'dockerode';
 
 const host = uniqueName('oom');
 const stack = uniqueName('oomst');
-let etcd: TestEtcd;
+let h: SlaveHost;
 let client: Etcd3;
-let lease: HostLease;
-let slave: Slave;
 let app: FastifyInstance;
 let dir: string;
 let api: ApiClient;
 let token: string;
 
-const record: HostRecord = {
-  name: host, ip: '127.0.0.1', tags: [], capacity: { memory: 0, cpu: 0, containers: 0 }, master: false,
-  api: 'http://127.0.0.1:1', routerPort: 0, draining: false, startedAt: new Date().toISOString(), version: 'test',
-};
-
 before(async () => {
-  await baseImages();
-  etcd = await startTestEtcd();
-  client = connectEtcd(etcd.url);
-  lease = new HostLease(client, record, 3);
-  await lease.start();
-  slave = new Slave({ host, ip: '127.0.0.1', client, docker, lease, healthTimeoutMs: 15_000, drainMs: 100, resyncMs: 1000, backoff: { baseMs: 60_000, maxMs: 60_000, maxFailures: 3 } });
-  slave.start();
+  h = await startSlaveHost(host, '127.0.0.1', { healthTimeoutMs: 15_000, drainMs: 100, resyncMs: 1000, backoff: { baseMs: 60_000, maxMs: 60_000, maxFailures: 3 } });
+  client = h.client;
   dir = await mkdtemp(path.join(os.tmpdir(), 'viking-resources-'));
   app = createApi({ client, docker, dataDir: dir, hostName: host, maxUploadBytes: 1 << 20, routerPort: 1 });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -65,11 +56,7 @@ before(async () => {
 
 after(async () => {
   await app?.close();
-  await slave?.stop();
-  await lease?.close();
-  client?.close();
-  await removeHostContainers(host);
-  await etcd?.stop();
+  await h?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -107,4 +94,38 @@ test('an OOM-killed replica shows "killed: out of memory" as its reason in vikin
   assert.equal(row.reason, 'killed: out of memory');
   assert.match(reasonText(row, Date.now()) ?? '', /^killed: out of memory; next try in \d+s$/);
   assert.ok(['backoff', 'crash-loop'].includes(row.state), row.state);
+});
+
+test('a replica, a cron run and a one-off of one node get the same sandbox and VIKING_* environment', async () => {
+  const spec = { ...job('boxed', 'exec sleep 600', 0), cpu: 0.5, env: { GREETING: 'ahoy' } };
+  const cluster = (await client.get('/cluster/id').string()) ?? '';
+  const runner = new CronRunner({ host, cluster, client, docker, resyncMs: 1000 });
+  const started: string[] = [];
+  try {
+    await deploy(spec);
+    const replica = await waitFor('the replica runs', async () => (await docker.listContainers({ filters: { label: [`viking.host=${host}`, 'viking.node=boxed'] } }))[0], 30_000, 200);
+    started.push((await startOneOff({ docker, owner: { cluster, host }, spec, cmd: ['sleep', '600'], tty: false, stdin: false, detach: true, by: 'test' })).id);
+    const tick = Date.now();
+    await client.put(cronRunKey(stack, 'boxed', tick)).value(JSON.stringify({ stack, node: 'boxed', tick: new Date(tick).toISOString(), tag: 'v1', claimedBy: host, claimedAt: new Date().toISOString(), state: 'placed', host }));
+    await client.put(cronHostKey(host, stack, 'boxed', tick)).value(JSON.stringify(spec));
+    runner.start();
+    const cron = await waitFor('the cron run runs', async () => (await docker.listContainers({ filters: { label: [`${CRON_LABEL.run}=${stack}/boxed/${tick}`] } }))[0], 30_000, 200);
+    started.push(cron.Id);
+    const sandbox = (i: ContainerInspectInfo) => {
+      const c = i.HostConfig;
+      return { Init: c.Init, Memory: c.Memory, PidsLimit: c.PidsLimit, NanoCpus: c.NanoCpus, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, RestartPolicy: c.RestartPolicy?.Name, log: [c.LogConfig?.Type, c.LogConfig?.Config['max-size']] };
+    };
+    const env = (i: ContainerInspectInfo) => i.Config.Env.filter((e) => /^(GREETING|VIKING_(STACK|TAG|NODE|HOST))=/.test(e)).sort();
+    const [r, o, c] = await Promise.all([replica.Id, started[0]!, cron.Id].map((id) => docker.getContainer(id).inspect()));
+    assert.deepEqual(sandbox(r!), { Init: true, Memory: 512 * 1024 ** 2, PidsLimit: 512, NanoCpus: 5e8, CapDrop: ['NET_RAW'], SecurityOpt: ['no-new-privileges'], RestartPolicy: 'no', log: ['json-file', '10m'] });
+    assert.deepEqual(sandbox(o!), sandbox(r!), 'the one-off is confined like the replica');
+    assert.deepEqual(sandbox(c!), sandbox(r!), 'the cron run is confined like the replica');
+    assert.deepEqual(env(r!), ['GREETING=ahoy', `VIKING_HOST=${host}`, 'VIKING_NODE=boxed', `VIKING_STACK=${stack}`, 'VIKING_TAG=v1']);
+    assert.deepEqual(env(o!), env(r!));
+    assert.deepEqual(env(c!), env(r!));
+  } finally {
+    await runner.stop();
+    await client.delete().key(deployKey(host, spec));
+    await Promise.all(started.map((id) => docker.getContainer(id).remove({ force: true }).catch(() => {})));
+  }
 });

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { RouterServer } from '../../lib/router/server.js';
 import type { RouteSnapshot } from '../../lib/router/snapshot.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { call, endpointFor, rawCall, startBackend, type Backend, type Echo } from '../helpers/router-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -13,7 +13,7 @@ import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { RouterServer } from '../../lib/router/server.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { endpointFor } from '../helpers/router-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -17,7 +17,7 @@ import { connectEtcd, readJSON } from '../../lib/store/client.js';
 import { domainKey, portsKey, routerKey, stackKey } from '../../lib/store/keys.js';
 import type { RouterAck } from '../../lib/store/records.js';
 import { Router } from '../../lib/router/router.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { call, echo, endpointFor, openUpgrade, putRoute, rawCall, startBackend, type Backend, type Echo } from '../helpers/router-fixtures.js';
 
 let etcd: TestEtcd;

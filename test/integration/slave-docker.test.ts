@@ -11,31 +11,24 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Etcd3 } from 'etcd3';
-import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
+import { docker, removeStackArtifacts } from '../helpers/docker.js';
+import { startSlaveHost, type SlaveHost } from '../helpers/slave-host.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
-import { connectEtcd, readPrefix } from '../../lib/store/client.js';
+import { readPrefix } from '../../lib/store/client.js';
 import { deployKey, deployPrefix, procKey } from '../../lib/store/keys.js';
 import type { PrefixWatch } from '../../lib/store/client.js';
-import { HostLease } from '../../lib/host/host-lease.js';
-import { Slave } from '../../lib/slave/slave.js';
+import type { Slave } from '../../lib/slave/slave.js';
 import { BUSYBOX_IMAGE } from '../../lib/docker/base-images.js';
-import type { DeployState, HostRecord, JobSpec, PortEndpoint } from '../../lib/store/records.js';
+import type { DeployState, JobSpec, PortEndpoint } from '../../lib/store/records.js';
 
 const host = uniqueName('slave');
 const stack = uniqueName('st');
 const ip = '127.0.0.1';
-let etcd: TestEtcd;
+let h: SlaveHost;
 let client: Etcd3;
-let lease: HostLease;
 let slave: Slave;
 /** Short delays so a crash loop goes round many times in a test; crash-loop after 3 in a row. */
 const BACKOFF = { baseMs: 200, maxMs: 800, maxFailures: 3 };
-
-const record: HostRecord = {
-  name: host, ip, tags: [], capacity: { memory: 0, cpu: 0, containers: 0 }, master: false,
-  api: 'http://127.0.0.1:1', routerPort: 0, draining: false, startedAt: new Date().toISOString(), version: 'test',
-};
 
 /** A busybox httpd that serves what the job's env and cwd were. */
 const webJob = (instance: number, extra: Partial<JobSpec> = {}): JobSpec => ({
@@ -71,22 +64,13 @@ const stateOf = async (job: JobSpec): Promise<DeployState | undefined> => {
 };
 
 before(async () => {
-  await baseImages();
-  etcd = await startTestEtcd();
-  client = connectEtcd(etcd.url);
-  lease = new HostLease(client, record, 3);
-  await lease.start();
-  slave = new Slave({ host, ip, client, docker, lease, healthTimeoutMs: 15_000, drainMs: 100, resyncMs: 1000, backoff: BACKOFF });
-  slave.start();
+  h = await startSlaveHost(host, ip, { healthTimeoutMs: 15_000, drainMs: 100, resyncMs: 1000, backoff: BACKOFF });
+  ({ client, slave } = h);
 });
 
 after(async () => {
-  await slave?.stop();
-  await lease?.close();
-  client?.close();
-  await removeHostContainers(host);
+  await h?.stop();
   await removeStackArtifacts(stack);
-  await etcd?.stop();
 });
 
 test('a deployed job runs with its labels, env and cwd, and is published once healthy', async () => {
@@ -217,9 +201,8 @@ test('a slave that starts again remembers the backoff from /deploy', async () =>
     const s = await stateOf(job);
     return (s?.failures ?? 0) >= 3 ? s : undefined;
   }, 20_000);
-  await slave.stop();
-  slave = new Slave({ host, ip, client, docker, lease, healthTimeoutMs: 15_000, drainMs: 100, resyncMs: 1000, backoff: BACKOFF });
-  slave.start();
+  await h.restartSlave();
+  slave = h.slave;
   const after = await waitFor('a failure seen by the new slave', async () => {
     const s = await stateOf(job);
     return s && (s.restarts ?? 0) > (before.restarts ?? 0) + 1 ? s : undefined;

@@ -20,7 +20,7 @@ import { LeaderElection } from '../../lib/leader/election.js';
 import { HostLease } from '../../lib/host/host-lease.js';
 import { DISPATCH_RESYNC_MS, Dispatcher } from '../../lib/dispatch/dispatch.js';
 import { ROUTE_RESYNC_MS, RouteFeed } from '../../lib/router/feed.js';
-import { emptyStack } from '../../lib/schedule/stacks.js';
+import { emptyStack } from '../../lib/rollout/stacks.js';
 import type { RouteSnapshot } from '../../lib/router/snapshot.js';
 import type { HostRecord, JobSpec, PortEndpoint, StackRecord } from '../../lib/store/records.js';
 

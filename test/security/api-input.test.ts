@@ -27,7 +27,7 @@ import { buildImages } from '../../lib/builder/builder.js';
 import { parseVikingfile } from '../../lib/vikingfile/index.js';
 import { REGISTRY_KEY, hostKey, imageKey, stackKey } from '../../lib/store/keys.js';
 import { startRegistry } from '../../lib/registry/registry-process.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import type { HostRecord, StackRecord } from '../../lib/store/records.js';
 
 let etcd: TestEtcd;

@@ -24,8 +24,8 @@ import { placeJobs, type PlanHost, type PlanJob } from '../../lib/dowding/index.
 import { parseVikingfile, VikingfileError } from '../../lib/vikingfile/index.js';
 import { hostKey, procKey } from '../../lib/store/keys.js';
 import type { HostRecord, JobSpec } from '../../lib/store/records.js';
-import { writeJobs } from '../../lib/schedule/rollout.js';
-import { waitForJobs } from '../../lib/schedule/wait.js';
+import { writeJobs } from '../../lib/rollout/rollout.js';
+import { waitForJobs } from '../../lib/rollout/wait.js';
 import type { VikingError } from '../../lib/errors.js';
 
 const MiB = 1024 * 1024;

@@ -22,7 +22,7 @@ import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '
 import { helloCopy } from '../helpers/hello.js';
 import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 
 const name = uniqueName('listen');
 const stack = uniqueName('lis');

@@ -23,7 +23,7 @@ import type { AddressInfo } from 'node:net';
 import { RouterServer } from '../../lib/router/server.js';
 import type { RouteSnapshot } from '../../lib/router/snapshot.js';
 import { endpointFor, rawCall } from '../helpers/router-fixtures.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A backend that answers every request head with `answer` and then closes (or not). */

@@ -25,8 +25,8 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { demuxLogs } from '../../lib/slave/containers.js';
 import { parseVikingfile, VikingfileError } from '../../lib/vikingfile/index.js';
-import { claimAndSwitch } from '../../lib/schedule/rollout.js';
-import { reserveDomains } from '../../lib/schedule/domain-claims.js';
+import { claimAndSwitch } from '../../lib/rollout/rollout.js';
+import { reserveDomains } from '../../lib/rollout/domain-claims.js';
 import type { ReleaseRecord } from '../../lib/store/records.js';
 import type { VikingError } from '../../lib/errors.js';
 

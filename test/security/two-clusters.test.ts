@@ -27,7 +27,7 @@ import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '
 import { helloCopy } from '../helpers/hello.js';
 import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
-import { freePort } from '../../lib/up/etcd-process.js';
+import { freePort } from '../../lib/net.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { claimHostName } from '../../lib/host/host-lease.js';
 import { VikingError } from '../../lib/errors.js';

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { movesTable } from '../../lib/cli/commands/hosts.js';
-import type { MoveResult } from '../../lib/hosts/rebalance.js';
+import type { MoveResult } from '../../lib/host-admin/rebalance.js';
 
 const move = (over: Partial<MoveResult>): MoveResult => ({
   node: 'shop/web', replica: 'v3/1', job: 'shop/v3/web/1', from: 'h1', to: 'h2', reason: 'spread', status: 'moved', ms: 2400, ...over,

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { VikingfileError, parseVikingfile, type VikingfileProblem } from '../../lib/vikingfile/index.js';
 import { CRON_CATCH_UP_MS, decideTick, dueTick, historyToPrune, nextTick, scheduleProblem, type CronSchedule } from '../../lib/cron/schedule.js';
 import { cronNodesOf } from '../../lib/cron/scheduler.js';
-import { jobsFromTemplate, nodeTemplate } from '../../lib/schedule/jobs.js';
+import { jobsFromTemplate, nodeTemplate } from '../../lib/rollout/jobs.js';
 import { cronRunKey, cronHostKey, parseCronPath, cronRunsPrefix } from '../../lib/store/keys.js';
 import type { ContainerNodeSpec } from '../../lib/vikingfile/types.js';
 import type { StackRecord } from '../../lib/store/records.js';

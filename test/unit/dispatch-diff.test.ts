@@ -4,7 +4,7 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffDispatch } from '../../lib/dispatch/reconcile.js';
+import { diffDispatch, jobState } from '../../lib/dispatch/reconcile.js';
 import { toPlanHosts, toPlanJob, type ClusterSnapshot, type PlacedJob } from '../../lib/dispatch/snapshot.js';
 import { jobPath } from '../../lib/store/keys.js';
 import type { HostRecord, JobId, JobSpec } from '../../lib/store/records.js';
@@ -164,4 +164,30 @@ describe('toPlanHosts', () => {
     assert.equal(b.draining, true);
     assert.deepEqual(b.jobs, [], 'a /run without /proc does not load the host');
   });
+});
+
+describe('jobState: the one verdict diffDispatch acts on and ps/allocate report', () => {
+  const vol = spec('s/t1/db/1', { volumes: ['/data'] });
+  const web = spec('s/t1/web/1');
+  const hostRecs = [hostRec('a'), hostRec('d', { draining: true })];
+  const cases: Array<{ name: string; snap: ClusterSnapshot; path: string; held?: string[]; want: ReturnType<typeof jobState> }> = [
+    { name: 'wanted, not placed', snap: snap({ hosts: ['a'], wanted: [web] }), path: 's/t1/web/1', want: { state: 'pending' } },
+    { name: 'on a live host', snap: snap({ hosts: ['a'], wanted: [web], placed: [placed('s/t1/web/1', 'a')] }), path: 's/t1/web/1', want: { state: 'placed', host: 'a' } },
+    { name: 'on a draining host: moves', snap: snap({ hostRecs, wanted: [web], placed: [placed('s/t1/web/1', 'd')] }), path: 's/t1/web/1', want: { state: 'moving', host: 'd', hostGone: false } },
+    { name: 'volume job on a draining host: stays', snap: snap({ hostRecs, wanted: [vol], placed: [placed('s/t1/db/1', 'd')] }), path: 's/t1/db/1', want: { state: 'placed', host: 'd' } },
+    { name: 'on a dead host: moves', snap: snap({ hosts: ['a'], wanted: [web], placed: [placed('s/t1/web/1', 'x')] }), path: 's/t1/web/1', want: { state: 'moving', host: 'x', hostGone: true } },
+    { name: 'on a dead host that is held: waits', snap: snap({ hosts: ['a'], wanted: [web], placed: [placed('s/t1/web/1', 'x')] }), path: 's/t1/web/1', held: ['x'], want: { state: 'waiting-host', host: 'x' } },
+    { name: 'volume job on its pinned dead host: waits', snap: snap({ hosts: ['a'], wanted: [vol], placed: [placed('s/t1/db/1', 'x')], pins: { 's/db': 'x' } }), path: 's/t1/db/1', want: { state: 'waiting-host', host: 'x' } },
+    { name: 'volume job on a dead host, pin removed: moves', snap: snap({ hosts: ['a'], wanted: [vol], placed: [placed('s/t1/db/1', 'x')] }), path: 's/t1/db/1', want: { state: 'moving', host: 'x', hostGone: true } },
+    { name: 'placed, no longer wanted', snap: snap({ hosts: ['a'], placed: [placed('s/t1/web/1', 'a')] }), path: 's/t1/web/1', want: { state: 'unwanted', host: 'a' } },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      assert.deepEqual(jobState(c.snap, c.path, new Set(c.held ?? [])), c.want);
+      // diffDispatch puts the job where its state says.
+      const d = diffDispatch(c.snap, new Set(c.held ?? []));
+      const where = d.toRemove.length ? 'unwanted' : d.waiting.length ? 'waiting-host' : d.toMove.length ? 'moving' : d.toPlace.length ? 'pending' : 'placed';
+      assert.equal(where, c.want.state);
+    });
+  }
 });

@@ -13,7 +13,7 @@ import { parseJoinState, readJoinState, writeJoinState } from '../../lib/join/jo
 import { mergeInsecureRegistry, trustRegistryFile } from '../../lib/join/docker-trust.js';
 import { etcdUrls, isLoopback } from '../../lib/join/addresses.js';
 import { guardRules } from '../../lib/join/etcd-guard.js';
-import { etcdRoleOf } from '../../lib/hosts/etcd-roles.js';
+import { etcdRoleOf } from '../../lib/host-admin/etcd-roles.js';
 import { initialCluster } from '../../lib/join/server-etcd.js';
 import { etcdWarning } from '../../lib/cli/commands/info.js';
 

@@ -13,7 +13,7 @@ import { checkRouteRecords, type RawEntry } from '../../lib/router/route-records
 import { RouteTable } from '../../lib/router/route-table.js';
 import { wantedSites } from '../../lib/router/snapshot.js';
 import { contentType } from '../../lib/router/mime.js';
-import { resolveImage, jobsFromTemplate, effectiveScale } from '../../lib/schedule/jobs.js';
+import { resolveImage, jobsFromTemplate, effectiveScale } from '../../lib/rollout/jobs.js';
 import { dict, hasKey, own } from '../../lib/store/dict.js';
 import { PREFIX } from '../../lib/store/keys.js';
 import { NOT_JSON, type DomainRecord, type PortEndpoint, type StackRecord } from '../../lib/store/records.js';

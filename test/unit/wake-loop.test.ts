@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WakeLoop } from '../../lib/store/wake-loop.js';
+import { WakeLoop } from '../../lib/control/wake-loop.js';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,14 +1,8 @@
 /** One replica: where it runs, its state and reason, its last log lines, and dowding's verdict on every host. */
 import { getJSON } from './api.js';
 import { useLive } from './live.js';
-import type { JobRow } from './stacks.js';
+import type { Allocation, JobRow } from '../../lib/api/wire.js';
 import { ErrorBox, Loading, Page, enc, html } from './ui.js';
-
-interface Allocation {
-  hypothetical: boolean;
-  replicas: Array<{ instance: number; host: string | null; status: string; reasons: string[] }>;
-  hosts: Array<{ host: string; fits: boolean; reason: string | null; score: number | null; replicas: number }>;
-}
 
 export function ReplicaPage({ stack, tag, node, instance }: { stack: string; tag: string; node: string; instance: number }) {
   const { data, error } = useLive(

@@ -6,7 +6,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { getJSON, operation, type ProgressLine } from './api.js';
 import { useLive } from './live.js';
-import { health, type JobRow } from './stacks.js';
+import { health } from './stacks.js';
+import type { JobRow } from '../../lib/api/wire.js';
 import { ErrorBox, Loading, MASK, Page, ago, enc, html, looksSecret } from './ui.js';
 
 interface StackView {

@@ -2,27 +2,8 @@
 import { getJSON } from './api.js';
 import { useLive } from './live.js';
 import { ErrorBox, Loading, Page, ago, enc, html } from './ui.js';
+import type { JobRow, StackRow } from '../../lib/api/wire.js';
 
-interface StackRow {
-  name: string;
-  current: string | null;
-  releases: number;
-  domains: string[];
-  updatedAt: string | null;
-}
-export interface JobRow {
-  stack: string;
-  tag: string;
-  node: string;
-  instance: number;
-  host: string | null;
-  state: string;
-  current: boolean;
-  reason: string | null;
-  logs?: string[];
-  restarts?: number;
-  endpoints?: string[];
-}
 interface Cert {
   domain: string;
   state: string;

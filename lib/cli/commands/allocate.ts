@@ -8,7 +8,7 @@ import { VikingError } from '../../errors.js';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withJson, type ReadArgs } from '../options.js';
-import type { Allocation } from '../../api/allocate.js';
+import type { Allocation } from '../../api/wire.js';
 
 interface AllocateArgs extends ReadArgs {
   stack: string;

@@ -12,7 +12,7 @@ import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import { followProgress } from '../progress.js';
-import type { EnvResult } from '../../schedule/releases.js';
+import type { EnvResult } from '../../rollout/releases.js';
 import { hasKey } from '../../store/dict.js';
 import { RESERVED_ENV_MESSAGE } from '../../vikingfile/values.js';
 

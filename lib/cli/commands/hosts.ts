@@ -15,9 +15,9 @@ import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withApi, withJson, type ReadArgs } from '../options.js';
-import type { HostRow } from '../../hosts/ops.js';
-import type { JobRow } from '../../api/status.js';
-import type { MoveResult } from '../../hosts/rebalance.js';
+import type { HostRow } from '../../host-admin/ops.js';
+import type { JobRow } from '../../api/wire.js';
+import type { MoveResult } from '../../host-admin/rebalance.js';
 import { followProgress } from '../progress.js';
 
 interface RebalanceArgs extends ReadArgs {

@@ -10,7 +10,7 @@ import { ApiClient, readLines } from '../api-client.js';
 import { handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import type { ReplicaLine } from '../../api/logs-route.js';
-import type { JobRow } from '../../api/status.js';
+import type { JobRow } from '../../api/wire.js';
 
 interface LogsArgs extends ApiArgs {
   stack: string;

@@ -6,7 +6,7 @@ import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withJson, type ReadArgs } from '../options.js';
-import type { JobRow } from '../../api/status.js';
+import type { JobRow } from '../../api/wire.js';
 import { replicaStats, replicaStatsTable } from './top.js';
 import type { OneOffRow } from '../../ops/oneoff.js';
 

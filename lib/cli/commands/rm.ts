@@ -11,7 +11,7 @@ import { ApiClient } from '../api-client.js';
 import { formatTable, handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import { followProgress } from '../progress.js';
-import type { RemoveResult } from '../../schedule/remove.js';
+import type { RemoveResult } from '../../rollout/remove.js';
 
 interface RmArgs extends ApiArgs {
   stack: string;

@@ -9,7 +9,7 @@ import { ApiClient } from '../api-client.js';
 import { handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import { followProgress } from '../progress.js';
-import type { DerivedRelease } from '../../schedule/releases.js';
+import type { DerivedRelease } from '../../rollout/releases.js';
 
 interface RollbackArgs extends ApiArgs {
   stack: string;

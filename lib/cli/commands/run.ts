@@ -8,19 +8,12 @@
  */
 import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
-import { printError } from '../output.js';
-import { withApi, type ApiArgs } from '../options.js';
 import { openSession, sessionQuery } from '../ws-session.js';
-import { VIKING_FAILED_EXIT, commandOf } from './exec.js';
+import { commandOf, exitWithSession, withSessionOptions, type SessionArgs } from './exec.js';
 
-interface RunArgs extends ApiArgs {
-  _?: Array<string | number>;
-  stack: string;
+interface RunArgs extends SessionArgs {
   node: string;
-  cmd?: Array<string | number>;
   detach?: boolean;
-  interactive?: boolean;
-  tty?: boolean;
 }
 
 export function runCommand(y: Argv): Argv {
@@ -28,34 +21,24 @@ export function runCommand(y: Argv): Argv {
     'run <stack> <node> [cmd..]',
     "run a one-off command in a new container of a node's live release (its env, secrets, volumes); not routed",
     (a) =>
-      withApi(a)
-        .positional('stack', { type: 'string', demandOption: true })
-        .positional('node', { type: 'string', demandOption: true })
-        .positional('cmd', { type: 'string', array: true, describe: 'the command, after --' })
+      withSessionOptions(a, 'node')
         .option('detach', { alias: 'd', type: 'boolean', describe: 'leave it running in the background (viking ps --all lists it)' })
-        .option('interactive', { alias: 'i', type: 'boolean', describe: 'pass this terminal\'s stdin to the command' })
-        .option('tty', { alias: 't', type: 'boolean', describe: 'give the command a terminal' })
         .example('$0 run shop web -- ./manage migrate', 'a migration with the release\'s image, env and volumes')
         .example('$0 run shop web -it -- sh', 'a shell in a fresh container')
         .example('$0 run shop worker -d -- ./reindex', 'in the background') as unknown as Argv<RunArgs>,
-    async (args: RunArgs) => {
-      try {
+    (args: RunArgs) =>
+      exitWithSession(async () => {
         const cmd = commandOf(args.cmd, args._, 'viking run shop web -- ./migrate');
         const api = await ApiClient.from(args);
         const detach = args.detach ?? false;
         const o = { tty: !detach && (args.tty ?? false), stdin: !detach && (args.interactive ?? false) };
         const path = `/v1/run/${encodeURIComponent(args.stack)}/${encodeURIComponent(args.node)}?${sessionQuery(cmd, { ...o, detach })}`;
-        const end = await openSession(api, path, {
+        return openSession(api, path, {
           ...o,
           onStarted: (m) => {
             if (m.type === 'detached') process.stdout.write(`started ${m.name ?? m.container} on ${m.host} (container ${m.container}); viking ps --all lists it\n`);
           },
         });
-        process.exitCode = 'exitCode' in end ? end.exitCode : 0;
-      } catch (err) {
-        printError(err);
-        process.exitCode = VIKING_FAILED_EXIT;
-      }
-    },
+      }),
   );
 }

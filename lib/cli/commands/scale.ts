@@ -11,7 +11,7 @@ import { ApiClient } from '../api-client.js';
 import { handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import { followProgress } from '../progress.js';
-import type { NodeScaled } from '../../schedule/scale.js';
+import type { NodeScaled } from '../../rollout/scale.js';
 
 interface ScaleArgs extends ApiArgs {
   stack: string;

@@ -5,14 +5,7 @@ import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withJson, type ReadArgs } from '../options.js';
-
-interface StackRow {
-  name: string;
-  current: string | null;
-  releases: number;
-  domains: string[];
-  updatedAt: string | null;
-}
+import type { StackRow } from '../../api/wire.js';
 
 export function stacksCommand(y: Argv): Argv {
   return y.command<ReadArgs>(

@@ -9,7 +9,7 @@ import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withJson, type ReadArgs } from '../options.js';
-import type { JobRow } from '../../api/status.js';
+import type { JobRow } from '../../api/wire.js';
 import type { ReplicaResources } from '../../api/resources.js';
 import { reasonText } from './ps.js';
 

@@ -2,7 +2,7 @@
  * One `viking push`, server side: source in, release out.
  *
  *   Vikingfile -> lock the stack -> release number -> build images ->
- *   the rollout (lib/schedule/rollout.ts): write /proc, wait until every new
+ *   the rollout (lib/rollout/rollout.ts): write /proc, wait until every new
  *   job is healthy, claim domains, switch the stack, retire the old jobs.
  *
  * Until the switch the old release keeps all traffic; if anything fails

@@ -9,7 +9,7 @@
  * containers) and the old release is untouched. `viking scale` uses the
  * first half (write, wait, withdraw on failure) without a switch.
  *
- * Every write here is fenced on the stack's lock (lib/schedule/lock.ts): an
+ * Every write here is fenced on the stack's lock (lib/rollout/lock.ts): an
  * API host that lost the lock (paused, cut off) writes nothing more and
  * fails with VIKING_E_STACK_LOCK_LOST. If it died instead, the next
  * operation of the stack settles what it left when it takes the lock.

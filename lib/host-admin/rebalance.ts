@@ -37,8 +37,8 @@ import { readPrefix } from '../store/client.js';
 import { PREFIX, REBALANCE_LOCK_KEY, deployKey, hostKey, jobPath, portsNodePrefix, retiringKey, runKey } from '../store/keys.js';
 import type { DeployState, JobId, PortEndpoint } from '../store/records.js';
 import { waitRoutersSeen } from '../router/acks.js';
-import { withStackLock } from '../schedule/lock.js';
-import type { Emit } from '../schedule/rollout.js';
+import { withStackLock } from '../rollout/lock.js';
+import type { Emit } from '../rollout/rollout.js';
 
 export interface MoveResult {
   /** `<stack>/<node>` */

@@ -25,7 +25,7 @@ export async function updateStack(client: Etcd3, name: string, change: (s: Stack
     const kv = res.kvs[0];
     const current = kv ? (JSON.parse(kv.value.toString()) as StackRecord) : emptyStack(name);
     const next = change(structuredClone(current));
-    // Fenced on the stack lock when called under one (lib/schedule/lock.ts).
+    // Fenced on the stack lock when called under one (lib/rollout/lock.ts).
     const txn = kv ? fencedIf(client, stackKey(name), 'Mod', '==', kv.mod_revision) : fencedIf(client, stackKey(name), 'Version', '==', 0);
     const done = await txn.then(client.put(stackKey(name)).value(JSON.stringify(next))).commit();
     if (done.succeeded) return next;

@@ -1,0 +1,80 @@
+/**
+ * The API's wire names and shapes that the server, the CLI and the dashboard
+ * all speak: the states a job row can be in, and the rows of /v1/ps,
+ * /v1/stacks and /v1/allocate. Plain TypeScript with no imports, so the UI
+ * bundle (ui/, esbuild) takes it as it is and nobody writes them twice.
+ */
+
+/**
+ * A job's state in ps, info, the dashboard and /metrics: pending (no host
+ * yet), placed (its slave not done yet), what its slave reports (starting,
+ * running, backoff, crash-loop, failed), lost (its host gone, dispatch moves
+ * it), waiting-host (its host gone, its volume pinned there).
+ */
+export const JOB_STATES = ['pending', 'placed', 'starting', 'running', 'backoff', 'crash-loop', 'failed', 'lost', 'waiting-host'] as const;
+/** A row of its own for a routing problem that no job shows (a stack without jobs, a record naming no stack). */
+export const UNROUTABLE = 'unroutable';
+export type JobStateName = (typeof JOB_STATES)[number] | typeof UNROUTABLE;
+
+/** A row of `GET /v1/ps`: one job. */
+export interface JobRow {
+  stack: string;
+  tag: string;
+  node: string;
+  instance: number;
+  host: string | null;
+  state: JobStateName;
+  current: boolean;
+  container: string | null;
+  endpoints: string[];
+  reason: string | null;
+  logs: string[];
+  image: string;
+  /** Failures of the job on its host so far (crashes, failed starts, kills from outside). */
+  restarts: number;
+  /** When its host tries to start it again (ISO time), while it is in backoff or crash-loop. */
+  nextTry: string | null;
+}
+
+/** A row of `GET /v1/stacks`. */
+export interface StackRow {
+  name: string;
+  current: string | null;
+  releases: number;
+  domains: string[];
+  updatedAt: string | null;
+}
+
+/** One replica in `GET /v1/allocate/:stack/:tag/:node`. */
+export interface ReplicaAllocation {
+  instance: number;
+  /** Where it runs (placed) or would go (planned); null when no host fits. */
+  host: string | null;
+  status: 'placed' | 'planned' | 'unplaceable' | 'waiting-host';
+  /** dowding's reasons when unplaceable ("2 hosts: not enough memory"). */
+  reasons: string[];
+}
+
+/** dowding's verdict on one host for a node, in `GET /v1/allocate/:stack/:tag/:node`. */
+export interface HostVerdict {
+  host: string;
+  fits: boolean;
+  /** The first filter that refused the node, when it does not fit. */
+  reason: string | null;
+  /** Lower is better; null when it does not fit. */
+  score: number | null;
+  /** Replicas of this node already there. */
+  replicas: number;
+}
+
+/** `GET /v1/allocate/:stack/:tag/:node`. */
+export interface Allocation {
+  stack: string;
+  tag: string;
+  node: string;
+  /** true when the release has no jobs now and this is what a deploy of it would do. */
+  hypothetical: boolean;
+  revision: string;
+  replicas: ReplicaAllocation[];
+  hosts: HostVerdict[];
+}
