@@ -12,7 +12,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import { runCli, startHostProcess } from '../helpers/host-process.js';
 import { baseImages, docker, removeStackArtifacts } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { helloCopy } from '../helpers/hello.js';
+import { Load } from '../helpers/load.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX, hostKey } from '../../lib/store/keys.js';
 import type { HostRecord, PortEndpoint } from '../../lib/store/records.js';
@@ -31,55 +31,6 @@ const domain = `${stack}.test`;
 let cluster: Cluster;
 let client: Etcd3;
 let work: string;
-
-/** Keep-alive GETs and POSTs through one router; every answer that is not a 200 from the app is a failure. */
-class Load {
-  ok = 0;
-  failed: string[] = [];
-  private running = true;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  private readonly loops: Promise<void>[] = [];
-
-  constructor(private readonly port: number, private readonly ip: string) {
-    for (let i = 0; i < 4; i++) this.loops.push(this.loop(i % 2 === 0 ? 'GET' : 'POST'));
-  }
-
-  private one(method: 'GET' | 'POST'): Promise<void> {
-    return new Promise((resolve) => {
-      const body = method === 'POST' ? '{"order":42}' : undefined;
-      const headers = { host: domain, ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) };
-      const req = http.request({ method, host: this.ip, port: this.port, path: '/', headers, agent: this.agent }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          if (res.statusCode === 200 && /restarting/.test(text)) this.ok++;
-          else this.failed.push(`${method} HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-          resolve();
-        });
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => {
-        this.failed.push(`${method} request error: ${err.message}`);
-        resolve();
-      });
-      req.end(body);
-    });
-  }
-
-  private async loop(method: 'GET' | 'POST'): Promise<void> {
-    while (this.running) {
-      await this.one(method);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-    this.agent.destroy();
-  }
-}
 
 /** Every container of the stack on the daemon: id, host, job, running, when it started. */
 async function containers(): Promise<Array<{ id: string; host: string; job: string; running: boolean; startedAt: string }>> {
@@ -146,7 +97,7 @@ test('a host restarted with SIGTERM keeps its containers: none restarted or move
     return list.length === 2 && new Set(list.map((c) => c.host)).size === 2 ? list : undefined;
   });
   const placedBefore = await placements();
-  const load = new Load(survivor.routerPort, survivor.ip);
+  const load = new Load({ port: survivor.routerPort, ip: survivor.ip, host: domain, clients: 4, ok: /restarting/, pauseMs: 5 });
   await waitFor('load flowing', () => load.ok > 50);
 
   const t0 = Date.now();

@@ -10,38 +10,29 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
-import { baseImages, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
+import { runCli, type HostProcess } from '../helpers/host-process.js';
+import { startTwoHosts, nodeAppVikingfile, type TwoHosts } from '../helpers/two-hosts.js';
+import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 
 const run = promisify(execFile);
 
-let etcd: TestEtcd;
+let cluster: TwoHosts;
 let hostA: HostProcess;
 let hostB: HostProcess;
 let work: string;
 let ca: TestCa;
-const names = { a: uniqueName('tlsa'), b: uniqueName('tlsb') };
 const stack = uniqueName('tls');
 const web = `web.${stack}.test`;
 
-function plain(ip: string, port: number, host: string, urlPath = '/'): Promise<{ status: number; location: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: ip, port, path: urlPath, headers: { host }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }));
-    }).on('error', reject);
-  });
+async function plain(ip: string, port: number, host: string, urlPath = '/'): Promise<{ status: number; location: string | undefined; body: string }> {
+  const res = await routerGet({ ip, port, host, path: urlPath });
+  return { status: res.status, location: res.headers.location, body: res.body };
 }
 
 /** curl over HTTPS to one router, the chain checked against the test root; headers and body. */
@@ -52,24 +43,15 @@ async function curl(ip: string, port: number, version: '--http1.1' | '--http2'):
 }
 
 before(async () => {
-  await baseImages();
-  work = await mkdtemp(path.join(os.tmpdir(), 'viking-https-'));
-  etcd = await startTestEtcd();
   ca = await makeTestCa();
-  [hostA, hostB] = (await startHostProcesses([
-    { name: names.a, etcd: etcd.url, ip: '127.0.0.2', master: true, dataDir: path.join(work, 'a') },
-    { name: names.b, etcd: etcd.url, ip: '127.0.0.3', dataDir: path.join(work, 'b') },
-  ])) as [HostProcess, HostProcess];
+  cluster = await startTwoHosts({ prefix: 'tls', stack });
+  ({ a: hostA, b: hostB, work } = cluster);
   assert.ok(hostA.httpsPort > 0 && hostB.httpsPort > 0, 'both hosts serve HTTPS');
 });
 
 after(async () => {
-  await Promise.all([hostA?.stop(), hostB?.stop()]);
-  await Promise.all([removeHostContainers(names.a), removeHostContainers(names.b)]);
-  await removeStackArtifacts(stack);
-  await etcd?.stop();
+  await cluster?.stop();
   await ca?.remove();
-  await rm(work, { recursive: true, force: true });
 });
 
 test('a certificate added through one host is served by both routers, with redirect, HSTS and X-Forwarded-Proto', { timeout: 240_000 }, async () => {
@@ -81,22 +63,7 @@ test('a certificate added through one host is served by both routers, with redir
   );
   await writeFile(
     path.join(app, 'Vikingfile'),
-    `viking:
-  name: ${stack}
-build:
-  app: |
-    FROM viking/node
-    COPY . /srv/app
-deploy:
-  web:
-    image: viking:${stack}/app
-    expose: [80]
-    run: node server.js
-    cwd: /srv/app
-    health: /health
-    domains: [${web}]
-    hsts: 600
-`,
+    nodeAppVikingfile({ stack, domains: [web], web: '    hsts: 600\n' }),
   );
   const push = await runCli(['push', app, '--api', hostA.api]);
   assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}`);

@@ -9,14 +9,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
-import { baseImages, removeHostContainers, removeStackArtifacts } from '../helpers/docker.js';
+import { runCli, type HostProcess } from '../helpers/host-process.js';
+import { startTwoHosts, nodeAppVikingfile, type TwoHosts } from '../helpers/two-hosts.js';
+import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd, readPrefix } from '../../lib/store/client.js';
 import { PREFIX } from '../../lib/store/keys.js';
@@ -25,42 +23,26 @@ import type { RouterAck } from '../../lib/store/records.js';
 const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
 const SITE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/site');
 
-let etcd: TestEtcd;
+let cluster: TwoHosts;
 let hostA: HostProcess;
 let hostB: HostProcess;
 let work: string;
-const names = { a: uniqueName('rta'), b: uniqueName('rtb') };
 const stack = uniqueName('two');
 const web = `web.${stack}.test`;
 const docs = `docs.${stack}.test`;
 
-function get(ip: string, port: number, host: string, urlPath = '/'): Promise<{ status: number; body: string; etag: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: ip, port, path: urlPath, headers: { host }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, etag: res.headers.etag }));
-    }).on('error', reject);
-  });
+async function get(ip: string, port: number, host: string, urlPath = '/'): Promise<{ status: number; body: string; etag: string | undefined }> {
+  const res = await routerGet({ ip, port, host, path: urlPath });
+  return { status: res.status, body: res.body, etag: res.headers.etag };
 }
 
 before(async () => {
-  await baseImages();
-  work = await mkdtemp(path.join(os.tmpdir(), 'viking-two-'));
-  etcd = await startTestEtcd();
-  [hostA, hostB] = (await startHostProcesses([
-    { name: names.a, etcd: etcd.url, ip: '127.0.0.2', master: true, dataDir: path.join(work, 'a') },
-    { name: names.b, etcd: etcd.url, ip: '127.0.0.3', dataDir: path.join(work, 'b') },
-  ])) as [HostProcess, HostProcess];
+  cluster = await startTwoHosts({ prefix: 'rt', stack });
+  ({ a: hostA, b: hostB, work } = cluster);
 });
 
 after(async () => {
-  await Promise.all([hostA?.stop(), hostB?.stop()]);
-  await Promise.all([removeHostContainers(names.a), removeHostContainers(names.b)]);
-  await removeStackArtifacts(stack);
-  await etcd?.stop();
-  await rm(work, { recursive: true, force: true });
+  await cluster?.stop();
 });
 
 test('a push to one host is served by the routers of both', { timeout: 180_000 }, async () => {
@@ -71,26 +53,16 @@ test('a push to one host is served by the routers of both', { timeout: 180_000 }
   await writeFile(path.join(app, 'www', 'guide', 'index.html'), '<h1>the guide</h1>\n');
   await writeFile(
     path.join(app, 'Vikingfile'),
-    `viking:
-  name: ${stack}
-build:
-  app: |
-    FROM viking/node
-    COPY . /srv/app
-deploy:
-  web:
-    image: viking:${stack}/app
-    expose: [80]
-    run: node server.js
-    cwd: /srv/app
-    scale: 2
-    health: /health
-    domains: [${web}]
-  docs:
+    nodeAppVikingfile({
+      stack,
+      domains: [web],
+      scale: 2,
+      more: `  docs:
     type: website
     document_root: ./www
     domains: [${docs}, "*.docs.${stack}.test"]
 `,
+    }),
   );
   const push = await runCli(['push', app, '--api', hostA.api]);
   assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}`);
@@ -116,10 +88,10 @@ deploy:
   const indexB = await get('127.0.0.3', hostB.routerPort, docs);
   assert.equal(indexB.etag, fromA.etag, 'the same ETag on every router');
 
-  const client = connectEtcd(etcd.url);
+  const client = connectEtcd(cluster.etcd.url);
   const acks = await readPrefix<RouterAck>(client, PREFIX.routers);
   client.close();
-  assert.deepEqual(acks.entries.map((e) => e.value?.host).sort(), [names.a, names.b].sort(), 'both routers acknowledge what they serve');
+  assert.deepEqual(acks.entries.map((e) => e.value?.host).sort(), [hostA.name, hostB.name].sort(), 'both routers acknowledge what they serve');
 
 });
 

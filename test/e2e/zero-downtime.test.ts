@@ -13,7 +13,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,8 @@ import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { startHostProcess, runCli, type HostProcess } from '../helpers/host-process.js';
 import { baseImages, removeHostContainers, removeStackArtifacts, docker } from '../helpers/docker.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
+import { Load } from '../helpers/load.js';
+import { nodeAppVikingfile } from '../helpers/two-hosts.js';
 
 const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
 const PUSHES = 10;
@@ -37,85 +38,17 @@ const domain = `${stack}.zero.test`;
 let load: Load | undefined;
 
 function vikingfile(): string {
-  return `viking:
-  name: ${stack}
-build:
-  app: |
-    FROM viking/node
-    COPY . /srv/app
-deploy:
-  web:
-    image: viking:${stack}/app
-    expose: [80]
-    run: node server.js
-    cwd: /srv/app
-    scale: 2
-    health: /health
-    domains: [${domain}]
-  cache:
+  return nodeAppVikingfile({
+    stack,
+    domains: [domain],
+    scale: 2,
+    more: `  cache:
     image: viking/busybox
     expose: [8080]
     run: [httpd, -f, -p, "8080", -h, /tmp]
     service: true
-`;
-}
-
-/** Continuous keep-alive load through the router; counts every answer. */
-class Load {
-  ok = 0;
-  failed: string[] = [];
-  releases = new Map<string, number>();
-  private running = true;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-  private readonly loops: Promise<void>[] = [];
-
-  constructor(private readonly port: number) {
-    for (let i = 0; i < CLIENTS; i++) this.loops.push(this.loop(i % 2 === 0 ? 'GET' : 'POST'));
-  }
-
-  private one(method: 'GET' | 'POST'): Promise<void> {
-    return new Promise((resolve) => {
-      const body = method === 'POST' ? '{"order":42}' : undefined;
-      const headers = { host: domain, ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) };
-      const req = http.request({ method, host: '127.0.0.1', port: this.port, path: '/', headers, agent: this.agent }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          const m = /from web-\d-(v\d+): (release \d+)/.exec(text);
-          if (res.statusCode === 200 && m) {
-            this.ok++;
-            this.releases.set(m[2]!, (this.releases.get(m[2]!) ?? 0) + 1);
-          } else this.failed.push(`${method} HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-          resolve();
-        });
-        res.on('error', (err) => {
-          this.failed.push(`${method} response error: ${err.message}`);
-          resolve();
-        });
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => {
-        this.failed.push(`${method} request error: ${err.message}`);
-        resolve();
-      });
-      req.end(body);
-    });
-  }
-
-  private async loop(method: 'GET' | 'POST'): Promise<void> {
-    while (this.running) await this.one(method);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-    this.agent.destroy();
-  }
-
-  get total(): number {
-    return this.ok + this.failed.length;
-  }
+`,
+  });
 }
 
 /**
@@ -137,10 +70,31 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT || 80));
 `;
 
+/** The last release number pushed that serves (-1: none yet) and its tag, so each test can start from whatever ran before it. */
+let lastGood = -1;
+let lastGoodTag = '';
+
 async function push(n: number, serverJs = goodServer): Promise<{ code: number; stdout: string; stderr: string }> {
   await writeFile(path.join(app, 'message.txt'), `release ${n}\n`);
   await writeFile(path.join(app, 'server.js'), serverJs);
-  return runCli(['push', app, '--api', host.api]);
+  const res = await runCli(['push', app, '--api', host.api]);
+  const tag = /now serves release (v\d+)/.exec(res.stdout)?.[1];
+  if (res.code === 0 && tag) [lastGood, lastGoodTag] = [n, tag];
+  return res;
+}
+
+/** Release 0 pushed and the load running through the router, unless an earlier test left both so. */
+async function serving(): Promise<Load> {
+  if (lastGood < 0) {
+    const first = await push(0);
+    assert.equal(first.code, 0, `first push failed:\n${first.stdout}\n${first.stderr}`);
+  }
+  if (!load) {
+    const l = new Load({ port: host.routerPort, host: domain, clients: CLIENTS, ok: /from web-\d-v\d+: release \d+/, by: /from web-\d-v\d+: (release \d+)/ });
+    load = l;
+    await waitFor(`the load to reach release ${lastGood}`, () => (l.answeredBy.get(`release ${lastGood}`) ?? 0) > 50);
+  }
+  return load;
 }
 
 async function cacheContainers(): Promise<string[]> {
@@ -168,37 +122,35 @@ after(async () => {
 });
 
 test(`${PUSHES} consecutive pushes under continuous load fail no request`, { timeout: 300_000 }, async () => {
-  const first = await push(0);
-  assert.equal(first.code, 0, `first push failed:\n${first.stdout}\n${first.stderr}`);
+  const load = await serving();
+  const base = lastGood;
   const service = await cacheContainers();
   assert.equal(service.length, 1);
-  load = new Load(host.routerPort);
-  await waitFor('the load to reach release 0', () => load!.ok > 50);
   const times: number[] = [];
-  for (let n = 1; n <= PUSHES; n++) {
+  for (let n = base + 1; n <= base + PUSHES; n++) {
     const started = Date.now();
     const before = load.ok;
     const res = await push(n);
     times.push(Date.now() - started);
     assert.equal(res.code, 0, `push ${n} failed:\n${res.stdout}\n${res.stderr}`);
-    assert.match(res.stdout, new RegExp(`now serves release v${n + 1}`));
+    assert.equal(lastGood, n, `push ${n} says which release it serves:\n${res.stdout}`);
     assert.ok(load.ok > before, `requests kept being answered during push ${n}`);
     assert.deepEqual(load.failed, [], `failures during push ${n}`);
   }
   await waitFor('the last release to take all traffic', async () => {
-    const seen = load!.releases.get(`release ${PUSHES}`) ?? 0;
+    const seen = load.answeredBy.get(`release ${base + PUSHES}`) ?? 0;
     return seen > 50;
   });
   // Let the retired containers of the last push drain and stop under load too.
   await waitFor('only the last release and the service to run', async () => {
     const list = await docker.listContainers({ all: true, filters: { label: [`viking.host=${hostName}`] } });
-    return list.length === 3 && list.filter((c) => c.Labels['viking.node'] === 'web').every((c) => c.Labels['viking.tag'] === `v${PUSHES + 1}`);
+    return list.length === 3 && list.filter((c) => c.Labels['viking.node'] === 'web').every((c) => c.Labels['viking.tag'] === lastGoodTag);
   }, 30_000);
   const total = load.total;
   console.log(`# ${total} requests during ${PUSHES} pushes (push took ${times.map((t) => (t / 1000).toFixed(1)).join(', ')} s), failed: ${load.failed.length}`);
   assert.deepEqual(load.failed, [], 'no request failed');
   assert.ok(total > 1000, `enough load to mean something: ${total}`);
-  for (let n = 0; n <= PUSHES; n++) assert.ok((load.releases.get(`release ${n}`) ?? 0) > 0, `release ${n} was served`);
+  for (let n = base; n <= base + PUSHES; n++) assert.ok((load.answeredBy.get(`release ${n}`) ?? 0) > 0, `release ${n} was served`);
   assert.deepEqual(await cacheContainers(), service, 'the service node was not restarted by the pushes');
 });
 
@@ -215,14 +167,15 @@ process.exit(3);
 `;
 
 test('a release failing its health check never takes traffic; the push fails with the reason and the logs', { timeout: 120_000 }, async () => {
-  assert.ok(load, 'the load from the push test runs');
+  const load = await serving();
+  const [good, goodTag] = [lastGood, lastGoodTag];
   const before = load.ok;
-  const res = await push(PUSHES + 1, unhealthyServer);
+  const res = await push(good + 1, unhealthyServer);
   assert.equal(res.code, 1, res.stdout);
   assert.match(res.stderr, /error VIKING_E_UNHEALTHY: web\/\d on .*: health check failed: GET \/health: HTTP 500/);
   assert.match(res.stderr, /--- container log \(last \d+ lines\) ---/);
   assert.match(res.stderr, /health: the database is unreachable \(on purpose\)/);
-  const crash = await push(PUSHES + 2, crashingServer);
+  const crash = await push(good + 2, crashingServer);
   assert.equal(crash.code, 1, crash.stdout);
   assert.match(crash.stderr, /error VIKING_E_UNHEALTHY: web\/\d on .*(exited|health check failed)/);
   assert.match(crash.stderr, /Cannot find module \.\/missing-config\.json/);
@@ -231,12 +184,12 @@ test('a release failing its health check never takes traffic; the push fails wit
     return list.length === 3;
   }, 30_000);
   const after = load.ok;
-  await waitFor('more answers after the failed pushes', () => load!.ok > after + 100);
+  await waitFor('more answers after the failed pushes', () => load.ok > after + 100);
   await load.stop();
   assert.ok(load.ok > before, 'requests kept being answered');
   assert.deepEqual(load.failed, [], 'no request failed while the broken releases came and went');
-  assert.equal(load.releases.get(`release ${PUSHES + 1}`), undefined, 'the unhealthy release never served');
-  assert.equal(load.releases.get(`release ${PUSHES + 2}`), undefined, 'the crashing release never served');
+  assert.equal(load.answeredBy.get(`release ${good + 1}`), undefined, 'the unhealthy release never served');
+  assert.equal(load.answeredBy.get(`release ${good + 2}`), undefined, 'the crashing release never served');
   const record = (await (await fetch(`${host.api}/v1/stack/${stack}`, { headers: { authorization: `Bearer ${host.token}` } })).json()) as { current: string };
-  assert.equal(record.current, `v${PUSHES + 1}`, 'the stack still points at the last good release');
+  assert.equal(record.current, goodTag, 'the stack still points at the last good release');
 });

@@ -12,12 +12,16 @@ export interface LoadOptions {
   clients?: number;
   /** A body that proves the app answered (default: any body). */
   ok?: RegExp;
+  /** What an answer is counted under in `answeredBy`: the first group of this match (default: `from <name>:`). */
+  by?: RegExp;
+  /** A pause between one client's requests, in ms (default none: back to back). */
+  pauseMs?: number;
 }
 
 export class Load {
   ok = 0;
   failed: string[] = [];
-  /** Which replica (container hostname) answered, when the body says `from <name>:`. */
+  /** Answers counted by what `by` found in their body: by default which replica (container hostname) answered. */
   answeredBy = new Map<string, number>();
   private running = true;
   private readonly agent: http.Agent;
@@ -40,7 +44,7 @@ export class Load {
         res.on('end', () => {
           if (res.statusCode === 200 && (this.o.ok ?? /./).test(text)) {
             this.ok++;
-            const by = /from (\S+):/.exec(text)?.[1];
+            const by = (this.o.by ?? /from (\S+):/).exec(text)?.[1];
             if (by) this.answeredBy.set(by, (this.answeredBy.get(by) ?? 0) + 1);
           } else this.failed.push(`${method} HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
           resolve();
@@ -60,7 +64,10 @@ export class Load {
   }
 
   private async loop(method: 'GET' | 'POST'): Promise<void> {
-    while (this.running) await this.one(method);
+    while (this.running) {
+      await this.one(method);
+      if (this.o.pauseMs) await new Promise((r) => setTimeout(r, this.o.pauseMs));
+    }
   }
 
   async stop(): Promise<void> {
