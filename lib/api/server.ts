@@ -22,6 +22,8 @@ import { registerClusterRoutes } from './cluster-routes.js';
 import { registerStackRoutes } from './stack-routes.js';
 import { registerDeployRoutes } from './deploy-routes.js';
 import { registerLogsRoute } from './logs-route.js';
+import { registerAccessRoutes } from './access-route.js';
+import type { AccessLogHub } from '../router/access-hub.js';
 import { registerLocalRoutes } from './local-routes.js';
 import { ApiMetrics } from './metrics.js';
 import type { LeaderStats } from '../leader/leader.js';
@@ -76,6 +78,8 @@ export interface ApiContext {
   leaderStats?: () => LeaderStats | undefined;
   /** This host's router traffic counters, summed over its workers (absent: no router here). */
   routerTraffic?: () => Promise<TrafficDump>;
+  /** This host's router's access log (absent: no router here). */
+  accessLog?: AccessLogHub;
   log?: (msg: string) => void;
 }
 
@@ -174,6 +178,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerStackRoutes(app, full);
   registerDeployRoutes(app, full);
   registerLogsRoute(app, full);
+  registerAccessRoutes(app, full);
   registerLocalRoutes(app, full);
   registerPush(app, full);
   registerWebsiteSource(app, full);

@@ -72,6 +72,9 @@ const ROUTES: Record<string, RouteRule> = {
   'GET /v1/resources': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
   'GET /v1/logs/:stack/:node': { need: 'stack:logs', stack: { param: 'stack' } },
   'GET /v1/local/logs/:stack/:tag/:node/:instance': { need: 'stack:logs', stack: { param: 'stack' } },
+  // the routers' access logs (viking logs --access): every host's merged, and this host's router's
+  'GET /v1/access/:stack': { need: 'stack:logs', stack: { param: 'stack' } },
+  'GET /v1/local/access/:stack': { need: 'stack:logs', stack: { param: 'stack' } },
   'GET /v1/audit': { need: 'audit:read', stack: { query: 'stack' }, listing: true },
   'GET /v1/cron/:stack': { need: 'stack:read', stack: { param: 'stack' } },
   // names only; ?reveal=1 also needs secrets:reveal (admins), checked by the route (lib/secrets/access.ts)
