@@ -56,6 +56,8 @@ interface Follower {
   stack: string;
   node: string | undefined;
   queue: string[];
+  /** Lines the queue may hold. */
+  cap: number;
   dropped: number;
   wake: (() => void) | undefined;
 }
@@ -105,8 +107,8 @@ export class AccessLogHub {
    * New lines of a stack (and node) as they come, until `signal` aborts. Lines
    * that did not fit the queue are replaced by one `dropped` line.
    */
-  async *follow(stack: string, node: string | undefined, signal: AbortSignal): AsyncGenerator<string> {
-    const f: Follower = { stack, node, queue: [], dropped: 0, wake: undefined };
+  async *follow(stack: string, node: string | undefined, signal: AbortSignal, queue = QUEUE): AsyncGenerator<string> {
+    const f: Follower = { stack, node, queue: [], cap: queue, dropped: 0, wake: undefined };
     const stop = (): void => f.wake?.();
     this.followers.add(f);
     signal.addEventListener('abort', stop, { once: true });
@@ -134,7 +136,7 @@ export class AccessLogHub {
   }
 
   private offer(f: Follower, line: string): void {
-    if (f.queue.length >= QUEUE) f.dropped++;
+    if (f.queue.length >= f.cap) f.dropped++;
     else f.queue.push(line);
     f.wake?.();
   }
