@@ -64,6 +64,8 @@ async function* localLines(ctx: ApiContext, stack: string, q: AccessQuery, follo
 /** Answers NDJSON texts with backpressure; ends or cuts the answer as writeTexts says. */
 async function stream(raw: import('node:http').ServerResponse, abort: AbortController, texts: AsyncIterable<string>): Promise<void> {
   raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  // A follow may wait long for its first line: the caller (a peer host's API too) gets the head now.
+  raw.flushHeaders();
   const complete = await writeTexts(raw, texts).catch(() => false);
   abort.abort();
   if (complete) raw.end();
