@@ -113,6 +113,8 @@ const ROUTES: Record<string, RouteRule> = {
   'DELETE /ui/session': { anyToken: true },
   // what changed, for the dashboard's tabs; each sees only its token's stacks
   'GET /v1/events': { need: 'stack:read', listing: true },
+  // a stack's pushes in progress, with their stages and output tail (the dashboard's live push)
+  'GET /v1/pushes/:stack': { need: 'stack:read', stack: { param: 'stack' } },
   'GET /v1/capacity': { need: 'cluster:read' },
 };
 

@@ -129,6 +129,7 @@ const SAMPLES: Sample[] = [
   { route: 'GET /v1/resources', req: { method: 'GET', url: '/v1/resources?stack=shop' }, allowed: 'AORrDW' },
   { route: 'GET /v1/logs/:stack/:node', req: { method: 'GET', url: '/v1/logs/shop/web' }, allowed: 'AORrDW' },
   { route: 'GET /v1/local/logs/:stack/:tag/:node/:instance', req: { method: 'GET', url: '/v1/local/logs/team-a/v1/web/1' }, allowed: 'AORdW' },
+  { route: 'GET /v1/pushes/:stack', req: { method: 'GET', url: '/v1/pushes/shop' }, allowed: 'AORrDW' },
   { route: 'GET /v1/access/:stack', req: { method: 'GET', url: '/v1/access/shop?node=web' }, allowed: 'AORrDW' },
   { route: 'GET /v1/local/access/:stack', req: { method: 'GET', url: '/v1/local/access/blog?tail=5' }, allowed: 'AORxW' },
   { route: 'GET /v1/audit', req: { method: 'GET', url: '/v1/audit' }, allowed: ALL },
