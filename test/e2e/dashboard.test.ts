@@ -229,11 +229,15 @@ test('a push from the CLI: its stages appear live on the stack page, then it say
   await page.evaluate('window.marker = 43');
   const pushed = pushRelease('third release');
   // While the CLI still waits, the page shows the push running, stage by stage.
-  await page.locator('[data-push][data-push-state="running"] [data-stage]').first().waitFor({ timeout: 15_000 });
-  await page.locator('[data-push] [data-stage="deploy"]').waitFor({ timeout: 30_000 });
+  // (Pushes that ended within the grace period are shown too: follow this one by its id.)
+  const running = page.locator('[data-push][data-push-state="running"]').first();
+  await running.locator('[data-stage]').first().waitFor({ timeout: 15_000 });
+  const id = await running.getAttribute('data-push');
+  const mine = page.locator(`[data-push="${id}"]`);
+  await mine.locator('[data-stage="deploy"]').waitFor({ timeout: 30_000 });
   await pushed;
-  await page.locator('[data-push][data-push-state="done"]').waitFor({ timeout: 5000 });
-  assert.match(await page.locator('[data-push] pre.output').innerText(), /build: /);
+  await page.locator(`[data-push="${id}"][data-push-state="done"]`).waitFor({ timeout: 5000 });
+  assert.match(await mine.locator('pre.output').innerText(), /build: /);
   assert.equal(await page.evaluate('window.marker'), 43, 'the page was not reloaded');
   await shot('ui-push.png');
 });
