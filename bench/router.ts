@@ -15,11 +15,13 @@
  * the traffic counters (issue 18) is measured in the same run: a second
  * viking router with counting turned off (`metrics: false`) at the headline
  * worker count, interleaved with the others, and the on/off ratios printed
- * at the end (`--metrics-off 0` skips it). Everything it started is stopped
- * and removed at the end.
+ * at the end (`--metrics-off 0` skips it). `--access-log 1` gives the node
+ * access_log: true, so every viking router logs every request (compare
+ * with a run without it). Everything it started is stopped and removed at
+ * the end.
  *
  *   node dist/bench/router.js [--duration 10] [--runs 5] [--connections 64]
- *                             [--threads 2] [--backends 2] [--workers N] [--single 1] [--metrics-off 1]
+ *                             [--threads 2] [--backends 2] [--workers N] [--single 1] [--metrics-off 1] [--access-log 0]
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -74,10 +76,12 @@ interface Options {
   single: number;
   /** 1: also run the router with its traffic counters off, to measure what counting costs. */
   'metrics-off': number;
+  /** 1: the node has access_log: true (every request logged). */
+  'access-log': number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1, 'metrics-off': 1 };
+  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1, 'metrics-off': 1, 'access-log': 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof Options;
     const value = Number(argv[i + 1]);
@@ -237,9 +241,9 @@ http {
 }
 
 /** The routes a push of one node with N replicas would leave in etcd. */
-async function writeRoutes(etcdUrl: string, backendPorts: number[]): Promise<void> {
+async function writeRoutes(etcdUrl: string, backendPorts: number[], accessLog = false): Promise<void> {
   const client = connectEtcd(etcdUrl);
-  const stack: StackRecord = { name: 'bench', current: 'v1', lastRelease: 1, releases: [], domains: { web: [HOST] }, websites: {} };
+  const stack: StackRecord = { name: 'bench', current: 'v1', lastRelease: 1, releases: [], domains: { web: [HOST] }, websites: {}, ...(accessLog ? { accessLog: ['web'] } : {}) };
   await client.put(stackKey('bench')).value(JSON.stringify(stack));
   const dom: DomainRecord = { stack: 'bench', node: 'web', kind: 'container' };
   await client.put(domainKey(HOST)).value(JSON.stringify(dom));
@@ -278,7 +282,7 @@ async function main(): Promise<void> {
     cleanups.push(() => etcd.stop());
     const backends = await startBackends(o.backends);
     cleanups.push(() => backends.children.forEach((c) => c.kill('SIGTERM')));
-    await writeRoutes(etcd.url, backends.ports);
+    await writeRoutes(etcd.url, backends.ports, o['access-log'] === 1);
     // One certificate for both: ECDSA P-256 from a throwaway CA, for the name wrk sends as SNI (the URL's
     // 127.0.0.1: wrk cannot resolve bench.local). It does not cover the Host header's bench.local, so the
     // plain HTTP rows are proxied rather than redirected to HTTPS.

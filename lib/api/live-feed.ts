@@ -35,6 +35,7 @@ export function classifyKey(key: string): { cluster?: true; stack?: string; rout
   if (key.startsWith(PREFIX.host) || key.startsWith(PREFIX.drain) || key === '/leader' || key.startsWith('/leader/')) return { cluster: true };
   if (key.startsWith(PREFIX.stack)) return stackOf(seg(PREFIX.stack, 0));
   if (key.startsWith(PREFIX.locks)) return stackOf(seg(PREFIX.locks, 0));
+  if (key.startsWith(PREFIX.pushes)) return stackOf(seg(PREFIX.pushes, 0));
   for (const p of [PREFIX.proc, PREFIX.run, PREFIX.ports]) if (key.startsWith(p)) return { cluster: true, ...stackOf(seg(p, 0)) };
   if (key.startsWith(PREFIX.deploy)) return { cluster: true, ...stackOf(seg(PREFIX.deploy, 1)) };
   if (key.startsWith(PREFIX.domains) || key.startsWith(`${PREFIX.certs}status/`) || key.startsWith(`${PREFIX.certs}pem/`)) return { routes: true };

@@ -13,13 +13,14 @@ import { DEFAULT_MAX_ENTRIES, extractUpload, rawArchiveCap, tooLarge } from '../
 import { pushRelease } from '../rollout/push.js';
 import { actorOf } from './deploy-routes.js';
 import { streamProgress, type ProgressLine } from './progress.js';
-import { noQuery, streamResponses } from './schemas.js';
+import { NAME, noQuery, params, streamResponses } from './schemas.js';
 import type { ApiContext } from './server.js';
 import { ensureClusterId } from '../store/cluster-id.js';
 import { accessOf } from '../auth/hook.js';
 import { demand } from '../auth/roles.js';
 import { checkPushDomains } from '../auth/push-policy.js';
 import { noteAudit } from './audit-route.js';
+import { LivePush, readPushes } from './push-live.js';
 
 export interface PushResultLine {
   stack: string;
@@ -32,6 +33,9 @@ export interface PushResultLine {
 export type PushStreamLine = ProgressLine<PushResultLine>;
 
 export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
+  // A stack's pushes in progress (or ended within the grace period), from any host: the dashboard's live view.
+  app.get<{ Params: { stack: string } }>('/v1/pushes/:stack', { schema: { params: params({ stack: NAME }), querystring: noQuery } }, async (req) => readPushes(ctx.client, req.params.stack));
+
   // The body is streamed to disk as it arrives, never buffered whole.
   app.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_req, payload, done) => done(null, payload));
 
@@ -63,6 +67,8 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
     }
     let failed: string | undefined;
     const access = accessOf(req);
+    // Stages and output for every other tab and host (push-live.ts), once the push is allowed.
+    const live = new LivePush(ctx.client, ctx.hostName, actorOf(req), ctx.log);
     await streamProgress<PushResultLine>(
       reply,
       async (emit) => {
@@ -71,12 +77,15 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
         const showReceived = (): void => {
           if (receivedShown) return;
           receivedShown = true;
-          emit('vikingfile', `received ${received.files} files, ${(received.bytes / 1024).toFixed(1)} KiB`);
+          const text = `received ${received.files} files, ${(received.bytes / 1024).toFixed(1)} KiB`;
+          emit('vikingfile', text);
+          live.event('vikingfile', text);
         };
         const authorize = async (stack: string, domains: string[]): Promise<void> => {
           noteAudit(req, { stack });
           demand(access, 'stack:push', stack);
           await checkPushDomains(ctx.client, access, req.token?.domains, stack, domains);
+          live.begin(stack);
           showReceived();
         };
         const result = await pushRelease({
@@ -92,6 +101,7 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
           onEvent: (e) => {
             showReceived();
             emit(e.stage, e.message);
+            live.event(e.stage, e.message);
           },
         }).catch((err: unknown) => {
           if (!(err instanceof VikingError && err.code === 'VIKING_E_FORBIDDEN')) showReceived();
@@ -101,10 +111,12 @@ export function registerPush(app: FastifyInstance, ctx: ApiContext): void {
       },
       (code, message) => {
         failed = code;
+        void live.end(`${code}: ${message}`);
         if (code === 'VIKING_E_INTERNAL') ctx.log?.(`push failed: ${code}: ${message}`);
       },
       ctx,
     );
+    if (!failed) await live.end();
     ctx.metrics?.pushes.inc({ result: failed ?? 'ok' });
     if (failed) await removeTree(uploadDir).catch(() => {});
     return reply;

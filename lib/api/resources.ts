@@ -81,13 +81,52 @@ export async function localResources(docker: Docker, ctx: ApiContext, keep: (sta
   );
 }
 
+/** How long one sample of this host's replicas serves every caller. */
+export const RESOURCES_TTL_MS = 2000;
+
+/**
+ * This host's replicas' usage, sampled at most once per `ttlMs` whoever asks:
+ * /metrics scrapes (often several Prometheus servers at once) and
+ * /v1/local/resources (`viking ps --stats`, `viking top` on every host) share
+ * one sample, and callers that come while a sample is being taken wait for
+ * that one. So a host makes one Docker stats call per container per TTL,
+ * however many scrapes and tabs ask. Callers filter the sample by stack.
+ */
+export class ResourceSampler {
+  private sample: { at: number; value: Promise<ReplicaResources[]> } | undefined;
+
+  constructor(
+    private readonly read: () => Promise<ReplicaResources[]>,
+    private readonly ttlMs = RESOURCES_TTL_MS,
+  ) {}
+
+  get(): Promise<ReplicaResources[]> {
+    const now = performance.now();
+    if (this.sample && now - this.sample.at < this.ttlMs) return this.sample.value;
+    const value = this.read();
+    const sample = { at: now, value };
+    this.sample = sample;
+    // A failed sample is not kept: the next caller tries again.
+    value.catch(() => {
+      if (this.sample === sample) this.sample = undefined;
+    });
+    return value;
+  }
+}
+
 const QUERY = { type: 'object', additionalProperties: false, properties: { stack: NAME } } as const;
+
+/** This host's replicas of the stacks `keep` accepts, from the shared sample when the API has one. */
+async function sampledResources(ctx: ApiContext, keep: (stack: string) => boolean): Promise<ReplicaResources[]> {
+  const all = ctx.resources ? await ctx.resources.get() : await localResources(ctx.docker, ctx, () => true);
+  return all.filter((r) => keep(r.stack));
+}
 
 export function registerResourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Querystring: { stack?: string } }>('/v1/local/resources', { schema: { querystring: QUERY } }, async (req) => {
     const access = accessOf(req);
     const stack = req.query.stack;
-    return localResources(ctx.docker, ctx, (s) => access.covers(s) && (stack === undefined || s === stack));
+    return sampledResources(ctx, (s) => access.covers(s) && (stack === undefined || s === stack));
   });
 
   app.get<{ Querystring: { stack?: string } }>('/v1/resources', { schema: { querystring: QUERY } }, async (req) => {
@@ -100,7 +139,7 @@ export function registerResourceRoutes(app: FastifyInstance, ctx: ApiContext): v
     const lists = await Promise.all(
       hosts.map(async (h) => {
         try {
-          const list = h.name === ctx.hostName ? await localResources(ctx.docker, ctx, keep) : await peerJson<ReplicaResources[]>(h, `/v1/local/resources${stack ? `?stack=${encodeURIComponent(stack)}` : ''}`, token, AbortSignal.timeout(5000));
+          const list = h.name === ctx.hostName ? await sampledResources(ctx, keep) : await peerJson<ReplicaResources[]>(h, `/v1/local/resources${stack ? `?stack=${encodeURIComponent(stack)}` : ''}`, token, AbortSignal.timeout(5000));
           return list.filter((r) => keep(r.stack));
         } catch {
           return [];

@@ -9,7 +9,7 @@
  * whatever threw them, and `GET /metrics` counts it all for Prometheus.
  */
 import { registerStatsRoutes } from './stats-routes.js';
-import { localResources, registerResourceRoutes } from './resources.js';
+import { ResourceSampler, localResources, registerResourceRoutes } from './resources.js';
 import type { TrafficDump } from '../router/traffic-counters.js';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type Docker from 'dockerode';
@@ -22,6 +22,8 @@ import { registerClusterRoutes } from './cluster-routes.js';
 import { registerStackRoutes } from './stack-routes.js';
 import { registerDeployRoutes } from './deploy-routes.js';
 import { registerLogsRoute } from './logs-route.js';
+import { registerAccessRoutes } from './access-route.js';
+import type { AccessLogHub } from '../router/access-hub.js';
 import { registerLocalRoutes } from './local-routes.js';
 import { ApiMetrics } from './metrics.js';
 import type { LeaderStats } from '../leader/leader.js';
@@ -76,6 +78,10 @@ export interface ApiContext {
   leaderStats?: () => LeaderStats | undefined;
   /** This host's router traffic counters, summed over its workers (absent: no router here). */
   routerTraffic?: () => Promise<TrafficDump>;
+  /** This host's replicas' usage, sampled once per short TTL for every caller (made by createApi when absent). */
+  resources?: ResourceSampler;
+  /** This host's router's access log (absent: no router here). */
+  accessLog?: AccessLogHub;
   log?: (msg: string) => void;
 }
 
@@ -136,8 +142,10 @@ export function createApi(ctx: ApiContext): FastifyInstance {
     // unknown property must be refused (a typo would otherwise be ignored).
     ajv: { customOptions: { removeAdditional: false } },
   });
-  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats, ctx.routerTraffic, () => localResources(ctx.docker, ctx, () => true));
-  const full: ApiContext = { ...ctx, metrics };
+  // One sample of the replicas' usage serves /metrics and /v1/local/resources alike (resources.ts).
+  const resources = ctx.resources ?? new ResourceSampler(() => localResources(ctx.docker, ctx, () => true));
+  const metrics = ctx.metrics ?? new ApiMetrics(ctx.client, ctx.leaderStats, ctx.routerTraffic, () => resources.get());
+  const full: ApiContext = { ...ctx, metrics, resources };
 
   registerCallScope(app, ctx.etcdCallBudgetMs ?? REQUEST_CALL_BUDGET_MS);
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -174,6 +182,7 @@ export function createApi(ctx: ApiContext): FastifyInstance {
   registerStackRoutes(app, full);
   registerDeployRoutes(app, full);
   registerLogsRoute(app, full);
+  registerAccessRoutes(app, full);
   registerLocalRoutes(app, full);
   registerPush(app, full);
   registerWebsiteSource(app, full);

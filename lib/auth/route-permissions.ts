@@ -72,6 +72,9 @@ const ROUTES: Record<string, RouteRule> = {
   'GET /v1/resources': { need: 'stack:read', stack: { query: 'stack' }, listing: true },
   'GET /v1/logs/:stack/:node': { need: 'stack:logs', stack: { param: 'stack' } },
   'GET /v1/local/logs/:stack/:tag/:node/:instance': { need: 'stack:logs', stack: { param: 'stack' } },
+  // the routers' access logs (viking logs --access): every host's merged, and this host's router's
+  'GET /v1/access/:stack': { need: 'stack:logs', stack: { param: 'stack' } },
+  'GET /v1/local/access/:stack': { need: 'stack:logs', stack: { param: 'stack' } },
   'GET /v1/audit': { need: 'audit:read', stack: { query: 'stack' }, listing: true },
   'GET /v1/cron/:stack': { need: 'stack:read', stack: { param: 'stack' } },
   // names only; ?reveal=1 also needs secrets:reveal (admins), checked by the route (lib/secrets/access.ts)
@@ -110,6 +113,8 @@ const ROUTES: Record<string, RouteRule> = {
   'DELETE /ui/session': { anyToken: true },
   // what changed, for the dashboard's tabs; each sees only its token's stacks
   'GET /v1/events': { need: 'stack:read', listing: true },
+  // a stack's pushes in progress, with their stages and output tail (the dashboard's live push)
+  'GET /v1/pushes/:stack': { need: 'stack:read', stack: { param: 'stack' } },
   'GET /v1/capacity': { need: 'cluster:read' },
 };
 

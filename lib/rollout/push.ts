@@ -136,6 +136,7 @@ async function pushReserved(
     domains,
     websites,
     ...hstsOf(vf),
+    ...accessLogOf(vf),
     env: stack?.env ?? {},
   };
   await rollOut(
@@ -206,4 +207,10 @@ function hstsOf(vf: Vikingfile): { hsts?: Record<string, number> } {
   const out = dict<number>();
   for (const node of vf.nodes) if (node.hsts !== undefined) out[node.name] = node.hsts;
   return Object.keys(out).length > 0 ? { hsts: out } : {};
+}
+
+/** Nodes with `access_log: true`, for the release record (nothing when none has it). */
+function accessLogOf(vf: Vikingfile): { accessLog?: string[] } {
+  const out = vf.nodes.flatMap((n) => (n.kind === 'container' && n.accessLog ? [n.name] : []));
+  return out.length > 0 ? { accessLog: out } : {};
 }

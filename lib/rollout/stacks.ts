@@ -70,6 +70,8 @@ export function switched(s: StackRecord, release: ReleaseRecord, extra: SwitchEx
   // HSTS follows the release taking traffic, so a rollback brings back what that release declared.
   if (release.hsts !== undefined) next.hsts = release.hsts;
   else delete next.hsts;
+  if (release.accessLog !== undefined) next.accessLog = release.accessLog;
+  else delete next.accessLog;
   if (extra.comment !== undefined) next.comment = extra.comment;
   if (extra.env !== undefined) next.env = extra.env;
   if (extra.scale !== undefined) next.scale = extra.scale;

@@ -14,6 +14,7 @@ import type { RequestHead } from './http1.js';
 import { AnswerReader, LAST_CHUNK, rechunkedLine, writeChunk } from './answer-reader.js';
 import type { ContainerRoute, RoutedEndpoint } from './route-table.js';
 import { Field, type TrafficCounters } from './traffic-counters.js';
+import type { AccessLogWriter } from './access-log.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 import { rawErrorPage } from './pages.js';
 import { BROKE_EARLY, CONNECT_FAILED, endpointLabel, failureAnswer, mayRetry, nextTry, type TrustedProxies } from './forwarding.js';
@@ -238,6 +239,8 @@ export class FastExchange {
     this.release();
     const counters = this.conn.fp.counters;
     if (counters !== null) counters.answered(this.endpoint!.slot, this.status, false, performance.now() - this.conn.t0, this.req.bodyStart + this.bodySent, this.bytesOut);
+    const access = this.route.access;
+    if (access !== null) this.log(access, this.status, this.bytesOut, false);
     if (sock) {
       sock[kOwner] = null;
       if (this.upstreamPaused) sock.resume();
@@ -308,8 +311,17 @@ export class FastExchange {
     const page = rawErrorPage(status, title, detail, this.req.wantsHtml, close);
     const counters = this.conn.fp.counters;
     if (counters !== null) counters.answered(this.endpoint ? this.endpoint.slot : this.route.slot, status, true, performance.now() - this.conn.t0, this.req.bodyStart + this.bodySent, page.length);
+    const access = this.route.access;
+    if (access !== null) this.log(access, status, page.length, true);
     this.conn.socket.write(page, 'latin1');
     this.conn.exchangeDone(close);
+  }
+
+  /** Writes the access log line of this request (only for routes whose node has access_log: true). */
+  private log(access: AccessLogWriter, status: number, bytesOut: number, own: boolean): void {
+    const t0 = this.conn.t0;
+    const req = this.req;
+    access.record(this.route, this.endpoint, req.method, req.target, req.host, status, t0 > 0 ? performance.now() - t0 : 0, req.bodyStart + this.bodySent, bytesOut, own);
   }
 
   private release(): void {

@@ -22,6 +22,7 @@ import { SiteCache } from './site-cache.js';
 import { wantedSites, type RouteSnapshot, type SiteRoot } from './snapshot.js';
 import { checkRouteRecords, describeProblem, type RouteProblem } from './route-records.js';
 import { ENDPOINT_HOLD_MS, holdVanishedEndpoints, type HeldEndpoints } from './endpoint-hold.js';
+import { isValidName } from '../vikingfile/names.js';
 
 /**
  * 5 s: a route lost with its watch event is right again within 5 s, the
@@ -123,7 +124,7 @@ export class RouteFeed {
     return {
       revision: domains.revision,
       domains: [...checked.domains],
-      stacks: [...checked.stacks.values()].map((s) => ({ name: s.name, current: s.current, ...(s.hsts ? { hsts: s.hsts } : {}) })),
+      stacks: [...checked.stacks.values()].map((s) => ({ name: s.name, current: s.current, ...(s.hsts ? { hsts: s.hsts } : {}), ...accessLogOf(s) })),
       endpoints: checked.endpoints,
       sites,
     };
@@ -138,4 +139,11 @@ export class RouteFeed {
     if (problems.length === 0) this.o.log?.('router: every route record is usable again');
     for (const p of problems) this.o.log?.(`router: ${p.stack ?? '?'}/${p.node ?? '-'}: ${describeProblem(p)}`);
   }
+}
+
+/** The nodes a stack record logs requests of: valid names only (a bad entry is ignored, never routed on). */
+function accessLogOf(s: { accessLog?: unknown }): { accessLog?: string[] } {
+  if (!Array.isArray(s.accessLog)) return {};
+  const nodes = s.accessLog.filter((n): n is string => isValidName(n));
+  return nodes.length > 0 ? { accessLog: nodes } : {};
 }

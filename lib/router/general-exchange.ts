@@ -59,7 +59,7 @@ export class GeneralExchange {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
-    this.t0 = ctx.counters !== null ? performance.now() : 0;
+    this.t0 = ctx.counters !== null || route.access !== null ? performance.now() : 0;
     const cl = req.headers['content-length'];
     // HTTP/2 has no Transfer-Encoding: a body without Content-Length is one whose stream did not end with the headers.
     this.h2 = req.httpVersionMajor === 2;
@@ -251,6 +251,7 @@ export class GeneralExchange {
     this.req.off('data', this.onBody);
     const counters = this.ctx.counters;
     if (counters !== null) counters.answered(this.endpoint!.slot, this.status, false, performance.now() - this.t0, this.head.length + this.bodySent, this.bytesOut);
+    this.route.access?.record(this.route, this.endpoint, this.req.method ?? 'GET', this.req.url ?? '/', this.hostOf(), this.status, this.elapsed(), this.head.length + this.bodySent, this.bytesOut, false);
     if (s) {
       this.detach(s);
       s.resume();
@@ -314,7 +315,17 @@ export class GeneralExchange {
     // Unread body bytes: node:http reads and drops them after the answer, or closes.
     if (!this.bodyDone) this.res.shouldKeepAlive = false;
     this.ctx.counters?.answered(this.endpoint ? this.endpoint.slot : this.route.slot, status, true, performance.now() - this.t0, this.head.length + this.bodySent, 0);
+    this.route.access?.record(this.route, this.endpoint, this.req.method ?? 'GET', this.req.url ?? '/', this.hostOf(), status, this.elapsed(), this.head.length + this.bodySent, 0, true);
     errorPage(this.res, status, title, detail);
+  }
+
+  /** The domain the client named (HTTP/2: :authority), for the access log. */
+  private hostOf(): string {
+    return this.req.headers.host ?? (this.req.headers[':authority'] as string | undefined) ?? '';
+  }
+
+  private elapsed(): number {
+    return this.t0 > 0 ? performance.now() - this.t0 : 0;
   }
 
   private release(): void {

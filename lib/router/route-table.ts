@@ -11,6 +11,7 @@ import type { PortEndpoint } from '../store/records.js';
 import type { RouteSnapshot, SiteRoot } from './snapshot.js';
 import { own } from '../store/dict.js';
 import type { TrafficCounters } from './traffic-counters.js';
+import type { AccessLogWriter } from './access-log.js';
 
 /** An endpoint as a route holds it: with the counter slot of its (stack, node, domain, replica); -1 when nothing counts. */
 export interface RoutedEndpoint extends PortEndpoint {
@@ -31,6 +32,8 @@ export interface ContainerRoute {
   balancer: { cursor: number };
   /** The Strict-Transport-Security header line for HTTPS answers (`hsts:` of the node), or ''. */
   hsts: string;
+  /** Where this route's requests are logged (`access_log: true` on the node); null: not logged, nothing to do. */
+  access: AccessLogWriter | null;
 }
 
 export interface WebsiteRoute {
@@ -56,9 +59,10 @@ export class RouteTable {
   /**
    * Builds the table of a snapshot. Each domain gets its own route object, so
    * the counters (when given) can tell domains apart without any lookup per
-   * request; the slots are resolved here, once per table.
+   * request; the slots are resolved here, once per table, and so is whether
+   * the route's requests go to `access` (the node has access_log: true).
    */
-  static build(snap: RouteSnapshot, counters: TrafficCounters | null = null): RouteTable {
+  static build(snap: RouteSnapshot, counters: TrafficCounters | null = null, access: AccessLogWriter | null = null): RouteTable {
     const table = new RouteTable();
     table.revision = snap.revision;
     const byNode = new Map<string, PortEndpoint[]>();
@@ -78,10 +82,12 @@ export class RouteTable {
     };
     const hsts = new Map(snap.stacks.map((s) => [s.name, s.hsts]));
     const sites = new Map(snap.sites.map((s) => [`${s.stack}/${s.node}`, s]));
+    const logged = new Set(access ? snap.stacks.flatMap((s) => (s.accessLog ?? []).map((node) => `${s.name}/${node}`)) : []);
     for (const [domain, rec] of snap.domains) {
       const key = `${rec.stack}/${rec.node}`;
       // The feed checked every record (route-records.ts); should one still be odd, it loses its own route only.
       const route = buildRoute(rec, domain, key, byNode, current, sites, hstsLine(own(hsts.get(rec.stack), rec.node)), counters, balancerOf);
+      if (route?.kind === 'container' && logged.has(key)) route.access = access;
       if (!route) continue;
       if (route.kind === 'container') table.endpoints.push(...route.endpoints);
       if (domain.startsWith('*.')) table.wildcard.set(domain.slice(2), route);
@@ -136,7 +142,7 @@ function buildRoute(
     if (rec.kind === 'website') return { kind: 'website', stack: rec.stack, node: rec.node, site: sites.get(key), hsts };
     const slotOf = (replica: number): number => (counters ? counters.slot({ stack: rec.stack, node: rec.node, domain, replica }) : -1);
     const endpoints = pickEndpoints(byNode.get(key) ?? [], current.get(rec.stack) ?? null).map((e): RoutedEndpoint => ({ ...e, slot: slotOf(e.instance) }));
-    return { kind: 'container', stack: rec.stack, node: rec.node, domain, endpoints, slot: slotOf(0), balancer: balancerOf(key), hsts };
+    return { kind: 'container', stack: rec.stack, node: rec.node, domain, endpoints, slot: slotOf(0), balancer: balancerOf(key), hsts, access: null };
   } catch {
     return undefined;
   }

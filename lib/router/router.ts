@@ -26,6 +26,7 @@ import type { RouteTable } from './route-table.js';
 import type { BalanceMode } from './upstreams.js';
 import { ChallengeFeed } from './acme-challenges.js';
 import { emptyDump, type TrafficDump } from './traffic-counters.js';
+import { AccessLogHub } from './access-hub.js';
 
 /** Puts that vanish with the host (its lease). */
 export interface AckWriter {
@@ -68,11 +69,14 @@ export class Router {
   private acked = '0';
   private acking = false;
   private stopped = false;
+  /** This host's router's access log lines (nodes with access_log: true), kept and followed here. */
+  readonly accessLog: AccessLogHub;
   port = 0;
   /** The HTTPS port served; 0 when HTTPS is off. */
   httpsPort = 0;
 
   constructor(private readonly o: RouterOptions) {
+    this.accessLog = new AccessLogHub(o.hostName);
     this.feed = new RouteFeed({
       client: o.client,
       hostName: o.hostName,
@@ -114,6 +118,10 @@ export class Router {
         balance: this.o.balance ?? 'least-conn',
         ...(this.o.metrics === false ? { metrics: false } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
+        accessLog: (batch) => {
+          this.accessLog.add(batch);
+          this.local?.accessLog?.taken();
+        },
       });
       this.local.apply(snap);
       this.local.applyCertificates(certs);
@@ -133,6 +141,7 @@ export class Router {
         ...(this.httpsPort ? { httpsPort: this.httpsPort, ticketKeys: randomBytes(48).toString('base64') } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
         onApplied: () => this.ack(),
+        onAccess: (batch) => this.accessLog.add(batch),
       });
       this.workers.sendCertificates(certs);
       await this.workers.start(snap);

@@ -31,6 +31,7 @@ import { TlsCertificates, type CertBundle } from './tls-certs.js';
 import { TlsListener } from './tls-listener.js';
 import { answerRedirect, wantsRedirect } from './tls-redirect.js';
 import { TrafficCounters } from './traffic-counters.js';
+import { AccessLogWriter, type AccessBatch } from './access-log.js';
 
 /** The client-facing limits an operator sets (flags of `viking host` / `viking up`). */
 export interface RouterTuning {
@@ -53,6 +54,11 @@ export interface RouterServerOptions extends RouterTuning {
   fastPath?: boolean;
   /** Count traffic per stack, node, domain and replica (default true); false: the bench's baseline. */
   metrics?: boolean;
+  /**
+   * Where access log batches go (access-log.ts); absent: no route is logged.
+   * The receiver calls `accessLog.taken()` of this server once it has one.
+   */
+  accessLog?: (batch: AccessBatch) => void;
   log?: (msg: string) => void;
 }
 
@@ -94,8 +100,11 @@ export class RouterServer {
   private httpsPort = 0;
   /** Traffic counters of this server (one worker); null when counting is off. */
   readonly counters: TrafficCounters | null;
+  /** This server's access log writer; null when nothing takes the lines. */
+  readonly accessLog: AccessLogWriter | null;
 
   constructor(private readonly o: RouterServerOptions = {}) {
+    this.accessLog = o.accessLog ? new AccessLogWriter(o.accessLog) : null;
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
     const trust = new TrustedProxies(o.trustedProxies ?? []);
     this.counters = o.metrics === false ? null : new TrafficCounters();
@@ -169,7 +178,7 @@ export class RouterServer {
 
   /** Swaps in the table of a new snapshot; pools of endpoints that left are closed gracefully. */
   apply(snap: RouteSnapshot): void {
-    const table = RouteTable.build(snap, this.counters);
+    const table = RouteTable.build(snap, this.counters, this.accessLog);
     this.table = table;
     this.upstreams.retain(table.endpoints);
   }
@@ -255,6 +264,7 @@ export class RouterServer {
     if (route.kind === 'container') {
       if (route.endpoints.length === 0) {
         this.counters?.answered(route.slot, 503, true, 0, 0, 0);
+        route.access?.record(route, undefined, req.method ?? 'GET', req.url ?? '/', host ?? '', 503, 0, 0, 0, true);
         return errorPage(res, 503, 'App not running', `${route.stack}/${route.node} has no healthy instance right now. Check it with: viking ps ${route.stack}`);
       }
       return new GeneralExchange(this.ctx, route, req, res).start();

@@ -27,7 +27,8 @@ export interface RouteSnapshot {
   revision: string;
   domains: Array<[string, DomainRecord]>;
   /** `hsts`: max-age by node, for the nodes that set hsts: (HTTPS answers only). */
-  stacks: Array<{ name: string; current: string | null; hsts?: Record<string, number> }>;
+  /** `accessLog`: the nodes whose requests are logged (access_log: true). */
+  stacks: Array<{ name: string; current: string | null; hsts?: Record<string, number>; accessLog?: string[] }>;
   endpoints: PortEndpoint[];
   sites: SiteRoot[];
 }

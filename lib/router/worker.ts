@@ -21,6 +21,7 @@ const server = new RouterServer({
   ...config.tuning,
   balance: config.balance,
   ...(config.metrics === false ? { metrics: false } : {}),
+  ...(config.accessLog ? { accessLog: (batch) => send({ type: 'access', batch }) } : {}),
   ...(config.ticketKeys ? { ticketKeys: Buffer.from(config.ticketKeys, 'base64') } : {}),
   log: (message) => send({ type: 'log', message }),
 });
@@ -55,6 +56,9 @@ process.on('message', (msg: PrimaryMessage) => {
       return;
     case 'counters':
       send({ type: 'counters', id: msg.id, dump: server.counters?.dump() ?? emptyDump() });
+      return;
+    case 'access-taken':
+      server.accessLog?.taken();
       return;
     case 'stop':
       void server.close(msg.graceMs).finally(() => process.exit(0));

@@ -16,6 +16,7 @@ import type { BalanceMode } from './upstreams.js';
 import type { RouterTuning } from './server.js';
 import type { CertBundle } from './tls-certs.js';
 import { emptyDump, sumDumps, type TrafficDump } from './traffic-counters.js';
+import type { AccessBatch } from './access-log.js';
 
 export interface WorkerConfig {
   port: number;
@@ -28,6 +29,8 @@ export interface WorkerConfig {
   ticketKeys?: string;
   /** false: the workers count no traffic (the bench's baseline). */
   metrics?: boolean;
+  /** true: the workers send access log lines (to onAccess). */
+  accessLog?: boolean;
 }
 
 export type PrimaryMessage =
@@ -37,20 +40,25 @@ export type PrimaryMessage =
   /** Asks for the worker's traffic counters (answered with the same id). */
   | { type: 'counters'; id: number }
   /** The whole set of ACME HTTP-01 answers (lib/router/acme-challenges.ts). */
-  | { type: 'acme-challenges'; entries: Array<[string, string]> };
+  | { type: 'acme-challenges'; entries: Array<[string, string]> }
+  /** The last access log batch was taken: the worker may send the next. */
+  | { type: 'access-taken' };
 
 export type WorkerMessage =
   | { type: 'hello' }
   | { type: 'listening'; port: number; revision: string }
   | { type: 'applied'; revision: string }
   | { type: 'log'; message: string }
-  | { type: 'counters'; id: number; dump: TrafficDump };
+  | { type: 'counters'; id: number; dump: TrafficDump }
+  | { type: 'access'; batch: AccessBatch };
 
 export interface RouterWorkersOptions extends WorkerConfig {
   count: number;
   log?: (msg: string) => void;
   /** A worker applied a snapshot (or started serving): the served revision may have moved. */
   onApplied: () => void;
+  /** A worker's access log lines (access-log.ts); it sends no more until this returned. */
+  onAccess?: (batch: AccessBatch) => void;
 }
 
 interface Slot {
@@ -199,6 +207,7 @@ export class RouterWorkers {
       ...(this.o.httpsPort ? { httpsPort: this.o.httpsPort } : {}),
       ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
       ...(this.o.metrics === false ? { metrics: false } : {}),
+      ...(this.o.onAccess ? { accessLog: true } : {}),
     };
     const worker = cluster.fork({ VIKING_ROUTER_WORKER: JSON.stringify(config) });
     const slot: Slot = { worker, revision: undefined };
@@ -228,6 +237,10 @@ export class RouterWorkers {
             return;
           case 'counters':
             this.asks.get(msg.id)?.(worker.id, msg.dump);
+            return;
+          case 'access':
+            this.o.onAccess?.(msg.batch);
+            if (worker.isConnected()) worker.send({ type: 'access-taken' } satisfies PrimaryMessage);
             return;
         }
       });

@@ -35,6 +35,8 @@ export const PREFIX = {
   secrets: '/secrets/',
   /** The audit log (lib/audit/log.ts): `/audit/<time>-<seq>-<random>`, created once, never rewritten. */
   audit: '/audit/',
+  /** `/pushes/<stack>/<id>`: a push in progress, its stages and output tail (lib/api/push-live.ts), under its own lease. */
+  pushes: '/pushes/',
 } as const;
 
 export const LEADER_KEY = '/leader';

@@ -191,6 +191,8 @@ export interface ReleaseRecord {
   websites?: Record<string, string>;
   /** `hsts:` max-age by node, for the nodes that set it (a rollback brings back its release's). */
   hsts?: Record<string, number>;
+  /** Nodes with `access_log: true` (a rollback brings back its release's). */
+  accessLog?: string[];
   /** The stack's env overrides (viking env) in force when the release was deployed. */
   env?: Record<string, string>;
 }
@@ -216,6 +218,8 @@ export interface StackRecord {
   websites: Record<string, string>;
   /** `hsts:` max-age by node, of the release taking traffic (the router reads it). */
   hsts?: Record<string, number>;
+  /** Nodes with `access_log: true` in the release taking traffic (the router reads it). */
+  accessLog?: string[];
   /** `viking env set` overrides, applied over every container node's env. */
   env?: Record<string, string>;
   /** `viking scale` overrides by node. */

@@ -62,6 +62,8 @@ export function readContainer(name: string, keyPos: Pos, fields: Map<string, YEn
   if (health !== undefined) spec.health = health;
   const hsts = field('hsts', (v) => readHsts(v, problems));
   if (hsts !== undefined) spec.hsts = hsts;
+  // `access_log: true`: every router writes a JSON line per request to the node's domains (viking logs --access).
+  if (field('access_log', (v) => asBoolean(v, 'access_log', problems)) === true) spec.accessLog = true;
   const cron = readCron(name, fields, problems);
   if (cron !== undefined) spec.cron = cron;
 

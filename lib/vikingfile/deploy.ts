@@ -22,7 +22,7 @@ import type { YEntry, YNode } from './yaml-tree.js';
 
 export const CONTAINER_KEYS = [
   'type', 'image', 'expose', 'volume', 'run', 'cwd', 'env', 'scale',
-  'domains', 'service', 'health', 'tags', 'prefer', 'memory', 'cpu', 'hsts',
+  'domains', 'service', 'health', 'tags', 'prefer', 'memory', 'cpu', 'hsts', 'access_log',
   // A cron job (lib/vikingfile/cron.ts).
   'schedule', 'timezone', 'concurrency',
 ] as const;

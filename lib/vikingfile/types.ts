@@ -52,6 +52,8 @@ export interface ContainerNodeSpec {
   cpu: number;
   /** `hsts:` max-age in seconds for HTTPS answers of the node's domains; absent: no HSTS. */
   hsts?: number;
+  /** `access_log: true`: the routers log every request to the node's domains (absent: off). */
+  accessLog?: true;
   /** `schedule:`: a cron job, run to completion once per tick (lib/cron), not a long-running replica. */
   cron?: CronSchedule;
 }

@@ -3,7 +3,8 @@
  * playwright-core) against a real `viking up` cluster with a pushed stack:
  * sign in, see the stack; scale from the CLI and see the count change
  * without a reload; roll back from the UI and see the release and the served
- * body switch; follow logs and see a request's line; sign out; a bad token
+ * body switch; follow logs and see a request's line; watch a push's stages
+ * appear live; sign out; a bad token
  * refused. Plus, at the API: the session cookie's flags and CSRF for cookie
  * sessions, and the page's Content-Security-Policy.
  *
@@ -220,6 +221,25 @@ test('follow logs: a request through the router appears; filter and pause', asyn
   await page.getByRole('button', { name: 'Resume' }).click();
   await lines.filter({ hasText: `served ${later}` }).waitFor({ timeout: 5000 });
   await shot('ui-logs.png');
+});
+
+test('a push from the CLI: its stages appear live on the stack page, then it says done', async () => {
+  await page.goto(`${api}/ui#/stack/${stack}`);
+  await page.locator(`dd[data-health="${stack}"]`).waitFor({ timeout: 5000 });
+  await page.evaluate('window.marker = 43');
+  const pushed = pushRelease('third release');
+  // While the CLI still waits, the page shows the push running, stage by stage.
+  // (Pushes that ended within the grace period are shown too: follow this one by its id.)
+  const running = page.locator('[data-push][data-push-state="running"]').first();
+  await running.locator('[data-stage]').first().waitFor({ timeout: 15_000 });
+  const id = await running.getAttribute('data-push');
+  const mine = page.locator(`[data-push="${id}"]`);
+  await mine.locator('[data-stage="deploy"]').waitFor({ timeout: 30_000 });
+  await pushed;
+  await page.locator(`[data-push="${id}"][data-push-state="done"]`).waitFor({ timeout: 5000 });
+  assert.match(await mine.locator('pre.output').innerText(), /build: /);
+  assert.equal(await page.evaluate('window.marker'), 43, 'the page was not reloaded');
+  await shot('ui-push.png');
 });
 
 test('sign out clears the session', async () => {

@@ -5,6 +5,10 @@
  * `viking stats STACK --json`, asked of the first host's API only, reports 8,
  * split by replica as the backends saw them, and names both hosts; each
  * host's /metrics shows only its own router's requests.
+ *
+ * The node has access_log: true, so the same cluster checks `viking logs
+ * STACK --access`: asked of one host, it shows the lines of both routers,
+ * and with follow a request through the other host's router appears live.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +22,8 @@ import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-pr
 import { call, endpointFor, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import type { TrafficRow } from '../../lib/stats/traffic-table.js';
+import type { AccessLine } from '../../lib/router/access-log.js';
+import { linesOf } from '../../lib/ndjson.js';
 
 const stack = uniqueName('stats');
 const domain = `web.${stack}.test`;
@@ -33,7 +39,7 @@ before(async () => {
   client = connectEtcd(etcd.url);
   work = await mkdtemp(path.join(os.tmpdir(), 'viking-stats-'));
   backends.push(await startBackend('r1'), await startBackend('r2'));
-  await putRoute(client, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: backends.map((x, i) => endpointFor(stack, 'web', 'v1', i + 1, x.port)) });
+  await putRoute(client, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: backends.map((x, i) => endpointFor(stack, 'web', 'v1', i + 1, x.port)), accessLog: ['web'] });
   [a, b] = (await startHostProcesses([
     { name: `${stack}-a`, etcd: etcd.url, master: true, dataDir: path.join(work, 'a') },
     { name: `${stack}-b`, etcd: etcd.url, dataDir: path.join(work, 'b') },
@@ -79,4 +85,55 @@ test('viking stats sums the counters of both hosts; /metrics shows each host its
   const table = await runCli(['stats', stack, '--interval', '0.2', '--api', b.api, '--token', b.token]);
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /STACK\s+NODE\s+REPLICA\s+REQ\/S\s+ERRORS\s+P50\s+P99/);
+});
+
+test('viking logs --access shows the lines of both hosts\' routers, and -f follows a request through the other host', async () => {
+  await waitFor('both routers route the stack', async () => (await call(a.routerPort, domain)).status === 200 && (await call(b.routerPort, domain)).status === 200);
+  for (let i = 0; i < 3; i++) assert.equal((await call(a.routerPort, domain, { path: `/via-a-${i}` })).status, 200);
+  for (let i = 0; i < 2; i++) assert.equal((await call(b.routerPort, domain, { path: `/via-b-${i}` })).status, 200);
+  const mine = (out: string): AccessLine[] => out.trim().split('\n').map((l) => JSON.parse(l) as AccessLine).filter((l) => l.path.startsWith('/via-'));
+  let lines: AccessLine[] = [];
+  await waitFor('the five lines, from both routers', async () => {
+    const res = await runCli(['logs', stack, '--access', '--json', '--api', a.api, '--token', a.token]);
+    assert.equal(res.code, 0, res.stderr);
+    lines = mine(res.stdout);
+    return lines.length === 5;
+  });
+  assert.deepEqual(lines.filter((l) => l.router === a.name).map((l) => l.path).sort(), ['/via-a-0', '/via-a-1', '/via-a-2']);
+  assert.deepEqual(lines.filter((l) => l.router === b.name).map((l) => l.path).sort(), ['/via-b-0', '/via-b-1']);
+  assert.ok(lines.every((l) => l.status === 200 && l.domain === domain && /^web\.[12]$/.test(l.replica)));
+  const times = lines.map((l) => l.time);
+  assert.deepEqual(times, [...times].sort(), 'merged in time order');
+
+  const text = await runCli(['logs', stack, 'web', '--access', '-n', '20', '--api', b.api, '--token', b.token]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`${a.name}\\s+web\\.[12]@test\\s+200 GET\\s+${domain.replace(/\./g, '\\.')}/via-a-0 `));
+
+  const refused = await runCli(['logs', stack, 'other', '--access', '--api', a.api, '--token', a.token]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /access_log: true/);
+
+  // Follow through host a's API; the request goes through host b's router.
+  const abort = new AbortController();
+  try {
+    const res = await fetch(`${a.api}/v1/access/${stack}?follow=1&tail=0`, { headers: { authorization: `Bearer ${a.token}` }, signal: abort.signal });
+    assert.equal(res.status, 200);
+    const others: string[] = [];
+    let got: AccessLine | undefined;
+    void (async () => {
+      for await (const text of linesOf(res)) {
+        const l = JSON.parse(text) as AccessLine;
+        if (l.path === '/followed') got ??= l;
+        else others.push(text);
+      }
+    })().catch(() => {});
+    // Both hosts subscribe as the answer starts; resend until the line shows (one sent before that is not followed).
+    await waitFor('a request through b appears in the follow asked of a', async () => {
+      await call(b.routerPort, domain, { path: '/followed' });
+      return got !== undefined || others.some((t) => t.includes('"error"'));
+    });
+    assert.equal(got?.router, b.name, others.join('\n'));
+  } finally {
+    abort.abort();
+  }
 });

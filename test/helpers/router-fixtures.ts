@@ -89,10 +89,10 @@ export function endpointFor(stack: string, node: string, tag: string, instance: 
 /** Writes what a push and a slave would have: the stack's current release, its domains, its endpoints. Returns the last revision. */
 export async function putRoute(
   client: Etcd3,
-  r: { stack: string; node?: string; current?: string | null; domains?: string[]; kind?: DomainRecord['kind']; endpoints?: PortEndpoint[] },
+  r: { stack: string; node?: string; current?: string | null; domains?: string[]; kind?: DomainRecord['kind']; endpoints?: PortEndpoint[]; accessLog?: string[] },
 ): Promise<string> {
   const node = r.node ?? 'web';
-  const stack: StackRecord = { name: r.stack, current: r.current ?? null, lastRelease: 1, releases: [], domains: { [node]: r.domains ?? [] }, websites: {} };
+  const stack: StackRecord = { name: r.stack, current: r.current ?? null, lastRelease: 1, releases: [], domains: { [node]: r.domains ?? [] }, websites: {}, ...(r.accessLog ? { accessLog: r.accessLog } : {}) };
   let rev = (await client.put(stackKey(r.stack)).value(JSON.stringify(stack)).exec()).header.revision;
   for (const d of r.domains ?? []) {
     const rec: DomainRecord = { stack: r.stack, node, kind: r.kind ?? 'container' };

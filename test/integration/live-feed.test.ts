@@ -2,7 +2,9 @@
  * The dashboard's live feed on a real etcd: every tab of a host shares ONE
  * etcd watch (counted by etcd itself), a burst of changes reaches each tab
  * coalesced, a tab hears only about its token's stacks through
- * GET /v1/events, and the watch closes when the last tab leaves.
+ * GET /v1/events, and the watch closes when the last tab leaves. A push's
+ * stages reach every tab: /v1/events names its stack, GET /v1/pushes/:stack
+ * shows its record, kept under a lease so it vanishes after a grace period.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,11 @@ import { connectEtcd } from '../../lib/store/client.js';
 import { LiveFeed, classifyKey, type LiveChange } from '../../lib/api/live-feed.js';
 import { createApi } from '../../lib/api/server.js';
 import { createToken } from '../../lib/auth/tokens.js';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { pack } from 'tar-fs';
+import { GRACE_S, pushKey, type PushRecord } from '../../lib/api/push-live.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -55,6 +62,7 @@ test('classifyKey: what a key means to the dashboard', () => {
     ['/certs/status/shop.example.com', { routes: true }],
     ['/stack/__proto__x', {}],
     ['/stack/Not_A_Name', {}],
+    ['/pushes/shop/lx1-abc', { stack: 'shop' }],
     ['/audit/000001-1-abc', undefined],
     ['/tokens/abc', undefined],
     ['/certs/acme/account', undefined],
@@ -96,4 +104,53 @@ test('GET /v1/events: a token scoped to one stack hears only about that stack', 
   assert.doesNotMatch(text, /theirs/);
   assert.doesNotMatch(text, /"cluster":true/);
   abort.abort();
+});
+
+test('a push shows its stages to every tab: /v1/events names its stack, /v1/pushes/:stack has them, under a lease', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'viking-livepush-'));
+  const pushApi = createApi({ client, docker: new Docker(), dataDir: dir, hostName: 'live-push', maxUploadBytes: 1 << 20, routerPort: 1 });
+  try {
+    await pushApi.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(pushApi.server.address() as { port: number }).port}`;
+    const token = (await createToken(client, 'pusher', 'test')).token;
+    const headers = { authorization: `Bearer ${token}` };
+    const abort = new AbortController();
+    const events = await fetch(`${base}/v1/events`, { headers, signal: abort.signal });
+    const reader = events.body!.getReader();
+    let text = '';
+    const read = async (until: RegExp): Promise<void> => {
+      while (!until.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    };
+    await read(/event: hello/);
+    // A real push through the API, of an image nobody built: it gets past the checks, then fails.
+    const src = path.join(dir, 'src');
+    await mkdir(src);
+    await writeFile(path.join(src, 'Vikingfile'), "viking: { name: livepush }\ndeploy:\n  web: { image: 'viking:nowhere/app', expose: [80] }\n");
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => pack(src).on('data', (c: unknown) => chunks.push(c as Buffer)).on('end', resolve).on('error', reject));
+    const pushed = await fetch(`${base}/v1/push`, { method: 'POST', headers: { ...headers, 'content-type': 'application/x-tar' }, body: Buffer.concat(chunks) });
+    const lines = (await pushed.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; message: string });
+    assert.equal(lines.at(-1)?.type, 'error');
+    await read(/"livepush"/);
+    abort.abort();
+    const records = await waitFor('the ended push record', async () => {
+      const r = (await (await fetch(`${base}/v1/pushes/livepush`, { headers })).json()) as PushRecord[];
+      return r[0]?.state === 'failed' ? r : undefined;
+    });
+    assert.equal(records.length, 1);
+    const rec = records[0]!;
+    assert.equal(rec.stack, 'livepush');
+    assert.equal(rec.host, 'live-push');
+    assert.equal(rec.stages[0]?.stage, 'vikingfile');
+    assert.ok(rec.output.some((l) => l.startsWith('vikingfile: received')), rec.output.join('\n'));
+    assert.match(rec.error ?? '', /^VIKING_E_/);
+    // The record lives on a lease of its own: it goes GRACE_S after the push ended.
+    const kv = (await client.get(pushKey('livepush', rec.id)).exec()).kvs[0]!;
+    assert.notEqual(String(kv.lease), '0');
+    const left = Number((await (client as any).leaseClient.leaseTimeToLive({ ID: kv.lease })).TTL);
+    assert.ok(left > 0 && left <= GRACE_S, `the record's lease has ${left} s left`);
+  } finally {
+    await pushApi.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -9,6 +9,9 @@
  *   same figures are gauges in /metrics;
  * - a replica, a cron run and a one-off of one node get the same sandbox
  *   (lib/slave/sandbox.ts) and the same VIKING_* environment.
+ * - concurrent /metrics scrapes and /v1/local/resources calls share one
+ *   sample: one Docker stats call per container, counted on a real Docker
+ *   socket seen through a counting proxy.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +37,8 @@ import { CRON_LABEL, CronRunner } from '../../lib/cron/runner.js';
 import { startOneOff } from '../../lib/ops/oneoff.js';
 import { cronHostKey, cronRunKey } from '../../lib/store/keys.js';
 import type { ContainerInspectInfo } from 'dockerode';
+import net from 'node:net';
+import Docker from 'dockerode';
 
 const host = uniqueName('oom');
 const stack = uniqueName('oomst');
@@ -127,5 +132,45 @@ test('a replica, a cron run and a one-off of one node get the same sandbox and V
     await runner.stop();
     await client.delete().key(deployKey(host, spec));
     await Promise.all(started.map((id) => docker.getContainer(id).remove({ force: true }).catch(() => {})));
+  }
+});
+
+/** A Unix socket in front of the real Docker socket that counts the stats calls passing through. */
+async function countingDockerSocket(where: string): Promise<{ docker: Docker; stats: () => number; close: () => Promise<void> }> {
+  let stats = 0;
+  const server = net.createServer((client) => {
+    const engine = net.connect('/var/run/docker.sock');
+    client.on('data', (d: Buffer) => {
+      stats += (d.toString('latin1').match(/^GET [^ ]*\/containers\/[^/ ]+\/stats/gm) ?? []).length;
+      engine.write(d);
+    });
+    engine.pipe(client);
+    client.on('end', () => engine.end());
+    client.on('error', () => engine.destroy());
+    engine.on('error', () => client.destroy());
+  });
+  const socketPath = path.join(where, 'docker.sock');
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return { docker: new Docker({ socketPath }), stats: () => stats, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test('concurrent /metrics scrapes and /v1/local/resources calls make one Docker stats call per container', async () => {
+  await waitFor('steady runs', async () => (await listJobs(client, stack)).find((r) => r.node === 'steady' && r.state === 'running'), 30_000, 200);
+  const counting = await countingDockerSocket(dir);
+  const counted = createApi({ client, docker: counting.docker, dataDir: dir, hostName: host, maxUploadBytes: 1 << 20, routerPort: 1 });
+  try {
+    await counted.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(counted.server.address() as AddressInfo).port}`;
+    const get = (p: string): Promise<Response> => fetch(`${base}${p}`, { headers: { authorization: `Bearer ${token}` } });
+    const answers = await Promise.all([get('/metrics'), get('/metrics'), get('/metrics'), get('/v1/local/resources'), get(`/v1/local/resources?stack=${stack}`)]);
+    assert.ok(answers.every((r) => r.ok));
+    const running = (await answers[3]!.json()) as Array<{ stack: string }>;
+    assert.ok(running.length >= 1);
+    assert.equal(counting.stats(), running.length, `${counting.stats()} stats calls for ${running.length} running containers and 5 concurrent callers`);
+    const texts = await Promise.all(answers.slice(0, 3).map((r) => r.text()));
+    for (const t of texts) assert.match(t, new RegExp(`viking_container_memory_bytes\\{stack="${stack}",node="steady"`));
+  } finally {
+    await counted.close();
+    await counting.close();
   }
 });

@@ -7,6 +7,11 @@
  * replica and its 404 for an unknown domain. The counters are read the way
  * /metrics and the stats API read them: asked from every worker over IPC
  * and summed.
+ *
+ * The access log (access_log: true) is checked on the same router: one JSON
+ * line per request of a logged node, from both request paths, with the
+ * client's path cut and escaped; none for a node without it; a follower
+ * that reads slowly loses lines and is told how many.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,10 +30,15 @@ import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { baseImages, docker } from '../helpers/docker.js';
 import { call, echo, endpointFor, openUpgrade, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
+import { rawCall } from '../helpers/router-fixtures.js';
+import { MAX_PATH, type AccessLine } from '../../lib/router/access-log.js';
 
 const ID = uniqueName('traffic');
 const LABEL = { 'viking.test': ID };
 const D = (n: string): string => `${n}.${ID}.test`;
+/** A second stack whose web and idle nodes have access_log: true. */
+const LS = `${ID}-log`;
+const DL = (n: string): string => `${n}.${LS}.test`;
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -69,6 +79,8 @@ before(async () => {
   await putRoute(client, { stack: ID, node: 'idle', current: 'v1', domains: [D('idle')], endpoints: [] });
   wsBackend = await startBackend('ws');
   await putRoute(client, { stack: ID, node: 'ws', current: 'v1', domains: [D('ws')], endpoints: [endpointFor(ID, 'ws', 'v1', 1, wsBackend.port)] });
+  await putRoute(client, { stack: LS, node: 'idle', current: 'v1', domains: [DL('idle')], endpoints: [] });
+  await putRoute(client, { stack: LS, node: 'web', current: 'v1', domains: [DL('web')], endpoints: [endpointFor(LS, 'web', 'v1', 1, a.port), endpointFor(LS, 'web', 'v1', 2, b.port)], accessLog: ['web', 'idle'] });
   router = new Router({ client, hostName: ID, dataDir: dir, port: 0, host: '127.0.0.1', workers: 2 });
   await router.start();
   // Every container answers before the mix starts (httpd may take a moment).
@@ -145,3 +157,76 @@ test('an open websocket counts as an active connection of its replica until it c
   socket.destroy();
   await waitFor('the tunnel is no longer active', async () => slot(await router.trafficCounters(), 'ws', 1)?.[Field.Active] === 0);
 });
+
+test('access_log: one JSON line per request of a logged node, from both request paths, the path cut and escaped', async () => {
+  const port = router.port;
+  const before = router.accessLog.tail(LS, undefined, 1000).length;
+  for (let i = 0; i < 3; i++) assert.equal((await call(port, DL('web'))).status, 200);
+  const odd = '/odd"quote\\back?q=%0A{"status":1}';
+  await call(port, DL('web'), { path: odd });
+  const long = `/${'x'.repeat(MAX_PATH + 500)}`;
+  await call(port, DL('web'), { path: long });
+  // HTTP/1.0: the node:http path (GeneralExchange) logs too.
+  assert.match(await rawCall(port, `GET /old HTTP/1.0\r\nHost: ${DL('web')}\r\n\r\n`), /^HTTP\/1\.1 404/);
+  assert.equal((await call(port, DL('idle'))).status, 503);
+  // A node without access_log: counted, never logged.
+  assert.equal((await call(port, D('web'))).status, 200);
+
+  await waitFor('the 7 lines reach the host process', () => router.accessLog.tail(LS, undefined, 1000).length >= before + 7);
+  const raw = router.accessLog.tail(LS, undefined, 1000).slice(before);
+  assert.equal(raw.length, 7);
+  assert.ok(raw.every((l) => !l.includes('\n')), 'one line each');
+  const lines = raw.map((l) => JSON.parse(l) as AccessLine);
+  assert.deepEqual(router.accessLog.tail(ID, undefined, 1000), [], 'nothing logged for the stack without access_log');
+  const web = lines.filter((l) => l.node === 'web');
+  assert.equal(web.length, 6);
+  for (const l of web) {
+    assert.equal(l.router, ID);
+    assert.equal(l.stack, LS);
+    assert.equal(l.domain, DL('web'));
+    assert.equal(l.method, 'GET');
+    assert.match(l.replica, /^web\.[12]$/);
+    assert.equal(l.host, 'test', 'the host that runs the replica (endpointFor says test)');
+    assert.ok(l.bytes_in > 0 && l.bytes_out > 0, JSON.stringify(l));
+    assert.ok(l.duration_ms >= 0 && Number.isFinite(Date.parse(l.time)));
+  }
+  assert.deepEqual(web.filter((l) => l.path === '/').map((l) => l.status), [200, 200, 200]);
+  assert.equal(web.find((l) => l.path === odd)?.status, 404, 'the odd path comes back exactly, as data');
+  const cut = web.find((l) => l.path_cut);
+  assert.ok(cut, 'the long path is marked cut');
+  assert.equal(cut.path, long.slice(0, MAX_PATH));
+  assert.equal(web.find((l) => l.path === '/old')?.status, 404);
+  const idle = lines.find((l) => l.node === 'idle');
+  assert.deepEqual([idle?.status, idle?.own, idle?.replica], [503, true, ''], "the router's own 503, no replica");
+  // Only the node asked for.
+  assert.equal(router.accessLog.tail(LS, 'idle', 1000).length, router.accessLog.tail(LS, undefined, 1000).filter((l) => l.includes('"node":"idle"')).length);
+});
+
+test('access_log: a follower that does not read loses lines, not memory, and is told how many', async () => {
+  const abort = new AbortController();
+  const slow = router.accessLog.follow(LS, 'web', abort.signal, 3);
+  // The first next() subscribes; the reader then takes nothing while 8 requests are logged.
+  const first = slow.next();
+  const sent = 8;
+  for (let i = 0; i < sent; i++) assert.equal((await call(port(), DL('web'), { path: `/slow-${i}` })).status, 404);
+  await waitFor('all 8 logged', () => router.accessLog.tail(LS, 'web', 1000).filter((l) => l.includes('/slow-')).length === sent);
+  let got = 0;
+  let dropped = 0;
+  let r = await first;
+  for (;;) {
+    const l = JSON.parse(r.value as string) as AccessLine & { dropped?: number; where?: string };
+    if (l.dropped !== undefined) {
+      assert.equal(l.where, 'reader');
+      dropped += l.dropped;
+    } else if (l.path.startsWith('/slow-')) got++;
+    if (got + dropped >= sent) break;
+    r = await slow.next();
+  }
+  abort.abort();
+  await slow.return(undefined);
+  assert.equal(got + dropped, sent);
+  assert.ok(dropped > 0 && got <= 6, `got ${got}, dropped ${dropped}: the queue of 3 held`);
+  assert.equal(router.accessLog.followerCount, 0);
+});
+
+const port = (): number => router.port;

@@ -145,7 +145,7 @@ describe('pickEndpoints', () => {
 
 describe('Upstreams.pick', () => {
   const route = (n: number): ContainerRoute => ({
-    kind: 'container', stack: 's', node: 'web', domain: 's.test', balancer: { cursor: 0 }, hsts: '', slot: -1,
+    kind: 'container', stack: 's', node: 'web', domain: 's.test', balancer: { cursor: 0 }, hsts: '', slot: -1, access: null,
     endpoints: Array.from({ length: n }, (_, i) => ({ ...ep('s', 'web', 't1', i + 1), slot: -1 })),
   });
   const hostPorts = (xs: Array<PortEndpoint | undefined>): number[] => xs.map((e) => e?.hostPort ?? -1);

@@ -85,6 +85,14 @@ const CASES: Array<{ name: string; lines: string[]; expect: Expected[] }> = [
 
   // wrong-type
   { name: 'scale as a word', lines: [...WEB, '    scale: two'], expect: [['wrong-type', 6, 12, "scale must be an integer, got string 'two'"]] },
+  { name: 'access_log as a word', lines: [...WEB, '    access_log: on'], expect: [['wrong-type', 6, 17, 'access_log must be true or false']] },
+  { name: 'access_log as a list', lines: [...WEB, '    access_log: [true]'], expect: [['wrong-type', 6, 17, 'access_log must be true or false']] },
+  { name: 'access_log misspelt', lines: [...WEB, '    acces_log: true'], expect: [['unknown-key', 6, 5, "did you mean 'access_log'?"]] },
+  {
+    name: 'access_log on a website',
+    lines: ['viking: {name: demo}', 'deploy:', '  site:', '    type: website', '    document_root: ./www', '    domains: [a.example.com]', '    access_log: true'],
+    expect: [['unknown-key', 7, 5, "key 'access_log' is not allowed on a website node"]],
+  },
   { name: 'service yes is a string', lines: [...WEB, '    service: yes'], expect: [['wrong-type', 6, 14, "service must be true or false, got string 'yes'"]] },
   { name: 'quoted port', lines: [...WEB, '    expose: ["80"]'], expect: [['wrong-type', 6, 14, "expose must be a port number (1-65535) or a list of them, got string '80'"]] },
   { name: 'image as a number', lines: ['viking: {name: demo}', 'deploy:', '  web:', '    image: 42'], expect: [['wrong-type', 4, 12, 'image must be a string, got integer 42']] },

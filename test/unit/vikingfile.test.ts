@@ -116,6 +116,8 @@ const NORMALISED: Array<{ name: string; lines: string[]; expect: Partial<Contain
   { name: 'memory 1G', lines: ['    memory: 1G'], expect: { memory: 1024 ** 3 } },
   { name: 'memory 512Ki', lines: ['    memory: 512KiB'], expect: { memory: 512 * 1024 } },
   { name: 'cpu', lines: ['    cpu: 0.5'], expect: { cpu: 0.5 } },
+  { name: 'access_log on', lines: ['    access_log: true'], expect: { accessLog: true } },
+  { name: 'access_log off is the default', lines: ['    access_log: false'], expect: {} },
   { name: 'explicit container type', lines: ['    type: container'], expect: {} },
 ];
 

@@ -150,17 +150,39 @@ function DeleteStack({ stack }: { stack: string }) {
   </form>`;
 }
 
+/** A push in progress (or just ended), from etcd through GET /v1/pushes: any tab on any host sees it live. */
+interface PushView {
+  id: string;
+  by: string;
+  host: string;
+  startedAt: string;
+  state: 'running' | 'done' | 'failed';
+  stages: Array<{ stage: string; message: string; at: string }>;
+  output: string[];
+  error?: string;
+}
+
+function LivePushView({ push }: { push: PushView }) {
+  return html`<section class="card" data-push=${push.id} data-push-state=${push.state} aria-live="polite">
+    <h2>Push ${push.state === 'running' ? 'in progress' : push.state} <span class="muted small">by ${push.by} on ${push.host}, ${ago(push.startedAt)}</span></h2>
+    <ol class="stages">${push.stages.map((st) => html`<li data-stage=${st.stage}><strong>${st.stage}</strong> ${st.message}</li>`)}</ol>
+    ${push.error ? html`<p class="warn">${push.error}</p>` : null}
+    <pre class="output" tabindex="0">${push.output.join('\n')}</pre>
+  </section>`;
+}
+
 export function StackPage({ name }: { name: string }) {
   const { data, error, reload } = useLive(
     async () => {
       const stack = await getJSON<StackView>(`/v1/stack/${enc(name)}`);
-      const [releases, audit, env, nodes] = await Promise.all([
+      const [releases, audit, env, nodes, pushes] = await Promise.all([
         getJSON<Release[]>(`/v1/tags/${enc(name)}`),
         getJSON<{ entries: AuditEntry[] }>(`/v1/audit?stack=${enc(name)}&limit=30`).catch(() => ({ entries: [] as AuditEntry[] })),
         getJSON<EnvView>(`/v1/env/${enc(name)}`),
         stack.current ? getJSON<NodeView[]>(`/v1/nodes/${enc(name)}/${stack.current}`) : Promise.resolve([] as NodeView[]),
+        getJSON<PushView[]>(`/v1/pushes/${enc(name)}`).catch(() => [] as PushView[]),
       ]);
-      return { stack, releases, audit: audit.entries, env, nodes };
+      return { stack, releases, audit: audit.entries, env, nodes, pushes };
     },
     (c) => c.stacks.includes(name),
     [name],
@@ -176,6 +198,7 @@ export function StackPage({ name }: { name: string }) {
           <div><dt>Healthy / desired</dt><dd data-health=${name}>${h!.healthy}/${h!.desired}</dd></div>
           <div><dt>In progress</dt><dd data-busy>${data.stack.busy ? `${data.stack.busy.what} by ${data.stack.busy.by} on ${data.stack.busy.host}` : 'nothing'}</dd></div>
         </dl>
+        ${data.pushes.map((p) => html`<${LivePushView} push=${p} />`)}
         <h2>Nodes</h2>
         ${data.nodes.map((n) => html`<div class="card" data-node=${n.node}>
           <h3>${n.node} <span class="muted small">${n.kind}${n.domains.length ? ` · ${n.domains.join(', ')}` : ''}</span></h3>

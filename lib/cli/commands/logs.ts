@@ -11,6 +11,8 @@ import { handled } from '../output.js';
 import { withApi, type ApiArgs } from '../options.js';
 import type { ReplicaLine } from '../../api/logs-route.js';
 import type { JobRow } from '../../api/wire.js';
+import type { AccessLine } from '../../router/access-log.js';
+import { KEEP } from '../../router/access-hub.js';
 
 interface LogsArgs extends ApiArgs {
   stack: string;
@@ -20,6 +22,7 @@ interface LogsArgs extends ApiArgs {
   tag?: string;
   timestamps?: boolean;
   json?: boolean;
+  access?: boolean;
 }
 
 export function logsCommand(y: Argv): Argv {
@@ -35,10 +38,13 @@ export function logsCommand(y: Argv): Argv {
         .option('tag', { type: 'string', describe: 'a release other than the live one, e.g. v3' })
         .option('timestamps', { alias: 't', type: 'boolean', describe: 'show when each line was written' })
         .option('json', { type: 'boolean', describe: 'one JSON object per line' })
-        .example('$0 logs hello web -f', 'follow both replicas of hello\'s web node') as unknown as Argv<LogsArgs>,
+        .option('access', { type: 'boolean', describe: 'the routers\' access log of the nodes with access_log: true (every host\'s router), instead of the app\'s' })
+        .example('$0 logs hello web -f', 'follow both replicas of hello\'s web node')
+        .example('$0 logs hello --access -f', 'follow the requests every router sends to hello') as unknown as Argv<LogsArgs>,
     handled(async (args: LogsArgs) => {
       if (args.tail !== 'all' && !/^\d+$/.test(args.tail ?? '100')) throw new VikingError('VIKING_E_BAD_REQUEST', `--tail takes a number of lines or "all", not '${args.tail}'`);
       const api = await ApiClient.from(args);
+      if (args.access) return accessLog(api, args);
       const stack = await api.get<{ current: string | null; jobs: JobRow[] }>(`/v1/stack/${encodeURIComponent(args.stack)}`);
       const tag = args.tag ?? stack.current ?? undefined;
       const nodes = args.node ? [args.node] : [...new Set(stack.jobs.filter((j) => !tag || j.tag === tag).map((j) => j.node))].sort();
@@ -62,3 +68,27 @@ export function logsCommand(y: Argv): Argv {
     }),
   );
 }
+
+/** `--access`: the routers' lines of the stack (or node), merged by the API from every host, one per request. */
+async function accessLog(api: ApiClient, args: LogsArgs): Promise<void> {
+  const tail = args.tail === 'all' ? KEEP : Math.min(Number(args.tail ?? '100'), KEEP);
+  const query = new URLSearchParams({ tail: String(tail) });
+  if (args.node) query.set('node', args.node);
+  if (args.follow) query.set('follow', '1');
+  const res = await api.call('GET', `/v1/access/${encodeURIComponent(args.stack)}?${query}`);
+  await readLines(res, (text) => {
+    if (args.json) return void process.stdout.write(`${text}\n`);
+    process.stdout.write(`${accessText(JSON.parse(text) as AccessLine & { dropped?: number; where?: string; error?: string })}\n`);
+  });
+}
+
+/** One line of the access log as text: time, router, replica, status, method, domain+path, duration, bytes. */
+export function accessText(l: AccessLine & { dropped?: number; where?: string; error?: string }): string {
+  const time = clock(l.time);
+  if (l.error !== undefined) return `${time} ${l.router ?? '?'}: ${l.error}`;
+  if (l.dropped !== undefined) return `${time} ${l.router ?? '?'}: ${l.dropped} line(s) dropped (${l.where === 'reader' ? 'read too slowly' : 'the router could not keep up'})`;
+  const replica = l.replica ? `${l.replica}@${l.host}` : '(router)';
+  return `${time} ${(l.router ?? '').padEnd(12)} ${replica.padEnd(16)} ${l.status} ${l.method.padEnd(6)} ${l.domain}${l.path}${l.path_cut ? '…' : ''} ${l.duration_ms.toFixed(1)}ms in=${l.bytes_in} out=${l.bytes_out}`;
+}
+
+const clock = (time: string): string => time.replace('T', ' ').replace('Z', '');
