@@ -152,8 +152,11 @@ export class VikingHost {
   async start(): Promise<void> {
     const c = this.config;
     const log = c.log ?? (() => {});
+    // Each step can wait on a busy etcd or dockerd: say which one is reached, so a slow start shows where it waits.
     await assertEtcdReachable(this.client, c.etcd);
+    log(`etcd reachable (${c.etcd.length} endpoint${c.etcd.length === 1 ? '' : 's'})`);
     await assertDockerReachable(this.docker);
+    log('Docker Engine reachable');
     this.clusterId = await ensureClusterId(this.client);
     // Refuse early, before anything listens, while a live host of this cluster has our name.
     await claimHostName(this.client, { name: c.name, ip: c.ip } as HostRecord, null);

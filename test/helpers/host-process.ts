@@ -75,10 +75,11 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<{ router: number; api: number; https: number }>((resolve, reject) => {
     // A host that is not ready in time is ended here: left running it would outlive the test.
+    // 45 s: a host starts in about 1 s alone, but waits on etcd and dockerd, which another test file can keep busy.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`host ${o.name} not ready in 20 s:\n${out}`));
-    }, 20_000);
+      reject(new Error(`host ${o.name} not ready in 45 s:\n${out}`));
+    }, 45_000);
     const onData = (): void => {
       const m = /ready router=(\d+) api=(\d+)(?: https=(\d+))?/.exec(out);
       if (m) {
