@@ -7,11 +7,12 @@
 #       the cluster is joinable: etcd, the API, the router and the registry listen
 #       on ADDR. Its first API token is saved with the API URL in
 #       ~/.config/viking/config.json (mode 0600).
-#   ./bootstrap.sh --join http://FIRST:2379 [--ip ADDR] [--name N] [--tags a,b] [--token T]
+#   ./bootstrap.sh --join http://FIRST:2379 [--ip ADDR] [--name N] [--tags a,b] [--token T] [--no-router]
 #       another server: trusts the cluster registry in Docker, then joins (an etcd
 #       member while the cluster has fewer than 3, a client after). The token
 #       (--token or VIKING_TOKEN) is one of the cluster's: `viking token create NAME`
-#       on the first server makes one.
+#       on the first server makes one. --no-router: this server runs containers and
+#       the API but no HTTP router (point DNS and load balancers at the others).
 #
 # Either way the server runs under a supervisor that restarts it: the systemd
 # unit viking.service where systemd is PID 1, scripts/viking-supervise.sh
@@ -36,7 +37,7 @@ ETCD_PORT=${VIKING_ETCD_PORT:-2379}
 REGISTRY_PORT=${VIKING_REGISTRY_PORT:-5000}
 DOCKER_CONFIG_FILE=${VIKING_DOCKER_CONFIG:-/etc/docker/daemon.json}
 LOG=$DATA/viking.log
-IP=127.0.0.1 NAME="" TAGS="" JOIN="" TOKEN=${VIKING_TOKEN:-} EXAMPLE=1
+IP=127.0.0.1 NAME="" TAGS="" JOIN="" TOKEN=${VIKING_TOKEN:-} EXAMPLE=1 ROUTER=1
 
 usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -47,6 +48,7 @@ while [ $# -gt 0 ]; do
     --join) JOIN=$2; shift 2 ;;
     --token) TOKEN=$2; shift 2 ;;
     --no-example) EXAMPLE=0; shift ;;
+    --no-router) ROUTER=0; shift ;;
     -h|--help) usage 0 ;;
     *) echo "bootstrap.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -131,7 +133,9 @@ elif [ "$LOOPBACK" = 0 ] && [ "$REGISTRY_PORT" != 0 ]; then
 fi
 
 # What the supervisor runs: one file, read by viking-supervise.sh (and so by viking.service).
-UP_ARGS=(--data-dir "$DATA" --name "$NAME" --ip "$IP" --router-port "$ROUTER_PORT" --api-port "$API_PORT" --etcd-port "$ETCD_PORT" --registry-port "$REGISTRY_PORT")
+UP_ARGS=(--data-dir "$DATA" --name "$NAME" --ip "$IP" --api-port "$API_PORT" --etcd-port "$ETCD_PORT" --registry-port "$REGISTRY_PORT")
+# viking up refuses a router port with --no-router (VIKING_E_FLAG_CONFLICT).
+if [ "$ROUTER" = 1 ]; then UP_ARGS+=(--router-port "$ROUTER_PORT"); else UP_ARGS+=(--no-router); fi
 [ -n "$TAGS" ] && UP_ARGS+=(--tags "$TAGS")
 [ -n "$JOIN" ] && UP_ARGS+=(--join "$JOIN")
 umask 077
@@ -186,12 +190,16 @@ done
 if [ -z "$JOIN" ] && [ "$EXAMPLE" = 1 ]; then
   step "Pushing vikingfiles/hello"
   viking push vikingfiles/hello --api "$API"
-  step "Checking it answers through the router"
-  for _ in $(seq 1 20); do
-    if body=$(curl -sf -H 'Host: hello.local' "http://$API_HOST:$ROUTER_PORT/"); then break; fi
-    sleep 0.5
-  done
-  echo "${body:-}"
+  if [ "$ROUTER" = 0 ]; then
+    echo "this server runs no router (--no-router): the app is served by the cluster's router hosts"
+  else
+    step "Checking it answers through the router"
+    for _ in $(seq 1 20); do
+      if body=$(curl -sf -H 'Host: hello.local' "http://$API_HOST:$ROUTER_PORT/"); then break; fi
+      sleep 0.5
+    done
+    echo "${body:-}"
+  fi
 fi
 
 step "The cluster's servers"

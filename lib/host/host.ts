@@ -1,7 +1,8 @@
 /**
  * `viking host`: the process every server runs. It registers the host under
  * a lease, runs the slave for its own /deploy keys, serves the front router
- * and the /v1 API, and, on masters, campaigns for leadership. Stopping it
+ * (unless `router: false`: see HostConfig.router) and the /v1 API, and, on
+ * masters, campaigns for leadership. Stopping it
  * undoes all of that in reverse: resign, stop serving, revoke the lease.
  * A planned stop (SIGTERM) instead hands the lease over to a grace period:
  * the containers keep running and serving, and the host that starts again
@@ -23,7 +24,7 @@ import { SelfFence } from './self-fence.js';
 import { ensureClusterId } from '../store/cluster-id.js';
 import { foreignContainers } from '../slave/containers.js';
 import { startRegistry, type RegistryProcess } from '../registry/registry-process.js';
-import { REGISTRY_KEY } from '../store/keys.js';
+import { REGISTRY_KEY, routerKey } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
 import { Router } from '../router/router.js';
 import { emptyDump } from '../router/traffic-counters.js';
@@ -44,6 +45,15 @@ export interface HostConfig {
   ip: string;
   etcd: string[];
   master: boolean;
+  /**
+   * false: the router role is off (`--no-router`). No HTTP/HTTPS listener, no
+   * route feed (so no watch on /ports: the fan-out every router pays on each
+   * endpoint change), no `/routers/<host>` ack (rollouts wait for no router
+   * here), no ACME challenges, and no campaign for the ACME issuer role (its
+   * self-check goes through this host's router). Default true.
+   */
+  router?: boolean;
+  /** Ignored when `router` is false. */
   routerPort: number;
   /** HTTPS port of the router; 0 or absent: no HTTPS; -1: any free port. */
   httpsPort?: number;
@@ -185,7 +195,8 @@ export class VikingHost {
     }
     if (c.registry) await this.client.put(REGISTRY_KEY).value(c.registry.address);
 
-    this.router = new Router({
+    // --no-router: no listener, no route feed, no /routers ack (HostConfig.router).
+    const router = c.router === false ? undefined : new Router({
       client: this.client,
       hostName: c.name,
       dataDir: c.dataDir,
@@ -198,8 +209,9 @@ export class VikingHost {
       ...(c.routerTuning ? { tuning: c.routerTuning } : {}),
       log,
     });
-    this.routerPort = await this.router.start();
-    this.httpsPort = this.router.httpsPort;
+    this.router = router;
+    this.routerPort = (await router?.start()) ?? 0;
+    this.httpsPort = router?.httpsPort ?? 0;
 
     this.api = createApi({
       client: this.client,
@@ -239,6 +251,7 @@ export class VikingHost {
       master: c.master,
       api: `http://${c.apiListen && c.apiListen !== '0.0.0.0' ? c.apiListen : c.ip}:${this.apiPort}`,
       routerPort: this.routerPort,
+      router: router !== undefined,
       draining: false,
       startedAt: new Date().toISOString(),
       version: VERSION,
@@ -263,7 +276,9 @@ export class VikingHost {
       this.slave?.republishAll();
       this.router?.reack();
     };
-    this.router.attachAcks(this.lease);
+    if (router) router.attachAcks(this.lease);
+    // A router this host ran before, under a lease etcd has not expired yet, must not hold rollouts back.
+    else await this.client.delete().key(routerKey(c.name));
     this.slave.start();
     await this.startOps(limits, log);
     const slave = this.slave;
@@ -301,6 +316,14 @@ export class VikingHost {
       this.leader.start();
     }
     if (c.acme?.settings !== undefined) await writeAcmeConfig(this.client, c.acme.settings);
+    if (router) this.startAcmeIssuer(log);
+    this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);
+    log(`host ${c.name} of cluster ${this.clusterId} up: ip ${c.ip}, ${router ? `router :${this.routerPort}${this.httpsPort ? `, https :${this.httpsPort}` : ''}` : 'no router'}, api :${this.apiPort}${c.master ? ', master' : ''}`);
+  }
+
+  /** The ACME issuer campaign: only on router hosts, whose own router answers the challenge self-check. */
+  private startAcmeIssuer(log: (msg: string) => void): void {
+    const c = this.config;
     const routerAt = c.routerListen && c.routerListen !== '0.0.0.0' && c.routerListen !== '::' ? c.routerListen : '127.0.0.1';
     this.acmeIssuer = new AcmeIssuer({
       client: this.client,
@@ -310,8 +333,6 @@ export class VikingHost {
       log,
     });
     this.acmeIssuer.start();
-    this.lease.onRenewFailed = (err) => log(`host lease: ${err.message}; retrying`);
-    log(`host ${c.name} of cluster ${this.clusterId} up: ip ${c.ip}, router :${this.routerPort}${this.httpsPort ? `, https :${this.httpsPort}` : ''}, api :${this.apiPort}${c.master ? ', master' : ''}`);
   }
 
   /** The etcd prefixes this host watches: its own /deploy, the routes, and the leader's keys if it leads. */

@@ -21,8 +21,10 @@ export interface HostRecord {
   master: boolean;
   /** Base URL of this host's /v1 API. */
   api: string;
-  /** Port of this host's front router. */
+  /** Port of this host's front router (0 when it runs none). */
   routerPort: number;
+  /** false: the host runs no router (`--no-router`); absent on hosts older than the role: it runs one. */
+  router?: boolean;
   /** `draining` hosts keep running what they have but get nothing new. */
   draining: boolean;
   /**

@@ -59,12 +59,14 @@ export interface HostProcess {
 export async function startHostProcess(o: { name: string; etcd: string; ip?: string; master?: boolean; dataDir: string; extra?: string[]; prefix?: string[]; routerPort?: number; env?: NodeJS.ProcessEnv }): Promise<HostProcess> {
   const ip = o.ip ?? '127.0.0.1';
   const token = await testToken(o.etcd);
+  // --no-router refuses router flags (VIKING_E_FLAG_CONFLICT): a host without a router gets none.
+  const router = !(o.extra ?? []).includes('--no-router');
   const args = [
     VIKING_BIN, 'host', '--etcd', o.etcd, '--name', o.name, '--ip', ip,
-    '--router-port', String(o.routerPort ?? 0), '--api-port', '0', '--data-dir', o.dataDir,
+    ...(router ? ['--router-port', String(o.routerPort ?? 0)] : []), '--api-port', '0', '--data-dir', o.dataDir,
     ...(o.master ? ['--master'] : []),
     // Several hosts share 2 cores in tests: the router serves in the host process unless a test asks for workers.
-    ...((o.extra ?? []).includes('--router-workers') ? [] : ['--router-workers', '0']),
+    ...(!router || (o.extra ?? []).includes('--router-workers') ? [] : ['--router-workers', '0']),
     ...(o.extra ?? []),
   ];
   const [command, ...commandArgs] = [...(o.prefix ?? []), process.execPath, ...args] as [string, ...string[]];

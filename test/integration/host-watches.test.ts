@@ -4,8 +4,9 @@
  * the three route prefixes its router needs, plus the ACME challenge answers
  * every router serves and its own cron runs (`/cron/host/<me>/`); only the
  * leader adds the prefixes dispatch and the cron scheduler read, and
- * only the ACME issuer the keys it orders certificates from. Counted on real
- * hosts against a real etcd.
+ * only the ACME issuer the keys it orders certificates from. A host without
+ * the router role watches no route prefix at all. Counted on real hosts
+ * against a real etcd.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,4 +54,16 @@ test('a host watches its own /deploy and the routes; only the leader watches wha
     assert.deepEqual(h.watches(), expected, `${h.config.name}${h === leader ? ' (leader)' : ''}${h === issuer ? ' (issuer)' : ''}`);
     assert.ok(!h.watches().includes('/deploy/'), 'never the whole /deploy tree');
   }
+});
+
+test('a host without the router role (--no-router) watches only its own keys: no /ports, no ACME, no issuer campaign', async () => {
+  const name = uniqueName('w');
+  const h = new VikingHost({ name, ip: '127.0.0.5', etcd: [etcd.url], master: false, router: false, routerPort: 0, apiPort: 0, dataDir: path.join(dir, name), leaseTtlSeconds: 2 });
+  await h.start();
+  hosts.push(h);
+  const own = [`/cron/host/${name}/`, `/deploy/${name}/`];
+  await waitFor('its watches open', () => h.watches().length === own.length);
+  assert.deepEqual(h.watches(), own);
+  assert.equal(h.routerPort, 0);
+  assert.equal(h.acmeIssuer, undefined, 'never campaigns for the issuer role');
 });

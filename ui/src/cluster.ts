@@ -12,6 +12,8 @@ interface HostRow {
   draining: boolean;
   stopping?: { since: string; until: string };
   jobs: number;
+  /** false: started with --no-router. */
+  router?: boolean;
   version: string;
   tags: string[];
   capacity: { memory: number; cpu: number; containers: number };
@@ -41,7 +43,7 @@ export function ClusterPage() {
           <tbody>
             ${data.hosts.map((h) => {
               const c = data.capacity.get(h.name);
-              const roles = [h.leader ? 'leader' : h.master ? 'master' : 'worker', h.etcd === 'member' ? 'etcd member' : h.etcd === 'learner' ? 'etcd learner' : null].filter(Boolean);
+              const roles = [h.leader ? 'leader' : h.master ? 'master' : 'worker', h.etcd === 'member' ? 'etcd member' : h.etcd === 'learner' ? 'etcd learner' : null, h.router === false ? 'no router' : null].filter(Boolean);
               const state = h.stopping ? 'stopping' : h.draining ? 'draining' : 'up';
               return html`<tr data-host=${h.name}>
                 <th scope="row">${h.name}<div class="muted small">${h.ip}${h.tags.length ? ` · ${h.tags.join(', ')}` : ''}</div></th>

@@ -11,7 +11,7 @@ import { VikingError } from '../../errors.js';
 import { parseMemory } from '../../vikingfile/values.js';
 import type { ContainerLimits } from '../../store/records.js';
 import { BALANCE_MODES, type BalanceMode } from '../../router/upstreams.js';
-import { httpsPortOf, routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { ROUTER_ONLY_FLAGS, httpsPortOf, routerTuning, runsRouter, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 import { DEFAULT_LEADER_TTL_SECONDS } from '../../leader/election.js';
 import { acmeSettings, withAcmeFlags, type AcmeFlagArgs } from './acme-flags.js';
 
@@ -21,7 +21,7 @@ export interface HostArgs extends RouterFlagArgs, AcmeFlagArgs {
   ip: string;
   listen?: string;
   master?: boolean;
-  'router-port': number;
+  'router-port'?: number;
   'api-port': number;
   'data-dir': string;
   'secrets-key'?: string;
@@ -121,7 +121,7 @@ export function hostCommand(y: Argv): Argv {
         .option('ip', { type: 'string', demandOption: true, describe: 'address containers publish on and routers proxy to' })
         .option('listen', { type: 'string', describe: 'address the router listens on (default 0.0.0.0: a server\'s router faces the network); the API listens on --ip' })
         .option('master', { type: 'boolean', default: false, describe: 'campaign for leadership (runs dispatch)' })
-        .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port (0: any free port)' })
+        .option('router-port', { type: 'number', describe: 'front router port (default 80 as root, else 8080; 0: any free port)' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port (0: any free port)' })
         .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'where pushed sources are kept' })
         .option('secrets-key', { type: 'string', describe: "the cluster's secrets key file (default <data-dir>/secrets.key; the first master makes it, copy it to other hosts)" })
@@ -142,19 +142,23 @@ export function hostCommand(y: Argv): Argv {
         .option('run-registry', { type: 'boolean', default: false, describe: 'run docker-registry here at --registry (storage under --data-dir)' })
         .option('health-timeout', { type: 'number', describe: 'seconds a new container has to pass its health check (default 60)' })
         .option('router-workers', { type: 'number', describe: 'router worker processes, 0 to serve in the host process (default: one per core)' })
-        .option('router-balance', { choices: BALANCE_MODES, default: 'least-conn', describe: 'how the router spreads requests over a node\'s replicas' })
-        .option('router-metrics', { type: 'boolean', default: true, describe: 'count the router\'s traffic for /metrics and viking stats (--no-router-metrics: off)' }) as unknown as Argv<HostArgs>,
+        .option('router-balance', { choices: BALANCE_MODES, describe: 'how the router spreads requests over a node\'s replicas (default least-conn)' })
+        .option('router-metrics', { type: 'boolean', describe: 'count the router\'s traffic for /metrics and viking stats (--no-router-metrics: off)' }) as unknown as Argv<HostArgs>,
     handled(async (args: HostArgs) => {
       // Loaded here, not at the top: commands that only call the API start faster without etcd and Docker clients.
       const { VikingHost } = await import('../../host/host.js');
+      // Checked before anything starts: --no-router with a router flag stops here.
+      const router = runsRouter(args as unknown as Record<string, unknown>, [...ROUTER_ONLY_FLAGS, 'router-balance', 'router-metrics', 'listen']);
+      const routerPort = args['router-port'] ?? defaultRouterPort();
       const host = new VikingHost({
         name: args.name,
         ip: args.ip,
         ...(args.listen ? { routerListen: args.listen } : {}),
         etcd: args.etcd.split(','),
         master: args.master ?? false,
-        routerPort: args['router-port'],
-        httpsPort: httpsPortOf(args, args['router-port']),
+        ...(router ? {} : { router: false }),
+        routerPort,
+        httpsPort: router ? httpsPortOf(args, routerPort) : 0,
         apiPort: args['api-port'],
         dataDir: path.resolve(args['data-dir']),
         ...(args['secrets-key'] ? { secretsKeyFile: path.resolve(args['secrets-key']) } : {}),

@@ -2,7 +2,7 @@
  * `viking hosts`: the servers of the cluster, and the two things an operator
  * does to them:
  *
- *   viking hosts [ls]            every live host: address, role, state, load
+ *   viking hosts [ls]            every live host: address, role, state, load, router port
  *   viking hosts show NAME       one host and the containers placed on it
  *   viking hosts drain NAME      move its stateless containers away, place nothing new there
  *   viking hosts drain NAME --undo
@@ -60,9 +60,14 @@ export function capacityText(h: Pick<HostRow, 'capacity'>): string {
   return parts.join(', ');
 }
 
+/** `:8080`, or `none` for a host started with --no-router (records from before the role have a router). */
+export function routerText(h: Pick<HostRow, 'router' | 'routerPort'>): string {
+  return h.router === false ? 'none' : `:${h.routerPort}`;
+}
+
 function hostTable(rows: Array<HostRow & { etcd?: string }>): string {
   return formatTable(
-    ['HOST', 'IP', 'ROLE', 'ETCD', 'STATE', 'JOBS', 'CAPACITY', 'TAGS', 'API'],
+    ['HOST', 'IP', 'ROLE', 'ETCD', 'STATE', 'JOBS', 'ROUTER', 'CAPACITY', 'TAGS', 'API'],
     rows.map((h) => [
       h.name,
       h.ip,
@@ -70,6 +75,7 @@ function hostTable(rows: Array<HostRow & { etcd?: string }>): string {
       h.etcd ?? '?',
       h.stopping ? `stopping (work kept until ${h.stopping.until.slice(11, 19)})` : h.draining ? 'draining' : 'up',
       h.jobs,
+      routerText(h),
       capacityText(h),
       h.tags.join(','),
       h.api,

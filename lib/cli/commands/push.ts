@@ -59,7 +59,9 @@ async function push(args: PushArgs): Promise<void> {
   const result = await followProgress<PushResultLine>(res, { json: args.json, say });
   const host = new URL(api.base).hostname;
   say(`-----> ${result.stack} release ${result.tag} deployed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  for (const d of result.domains) {
+  // Pushed through a host started with --no-router: its router port means nothing.
+  if (result.routerPort === 0 && result.domains.length > 0) say(`       ${result.domains.join(', ')}: served by the cluster's router hosts (viking hosts, ROUTER column)`);
+  else for (const d of result.domains) {
     const port = result.routerPort === 80 ? '' : `:${result.routerPort}`;
     say(`       http://${d.replace(/^\*\./, 'www.')}${port}/    (curl -H 'Host: ${d.replace(/^\*\./, 'www.')}' http://${host}${port}/)`);
   }

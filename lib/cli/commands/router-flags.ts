@@ -5,6 +5,7 @@
  * router worker keeps.
  */
 import type { Argv } from 'yargs';
+import { VikingError } from '../../errors.js';
 import { parseCidr } from '../../router/forwarding.js';
 import type { RouterTuning } from '../../router/server.js';
 
@@ -14,6 +15,27 @@ export interface RouterFlagArgs {
   'router-idle-timeout'?: number;
   'router-max-connections'?: number;
   'https-port'?: number;
+  /** false: `--no-router`, this host runs no router (see runsRouter). */
+  router?: boolean;
+}
+
+/** Flags only a router uses, shared by `viking host` and `viking up`. */
+export const ROUTER_ONLY_FLAGS = ['router-port', 'https-port', 'router-workers', 'trusted-proxies', 'router-head-timeout', 'router-idle-timeout', 'router-max-connections'] as const;
+
+/**
+ * Whether this host runs the HTTP/HTTPS router: false with `--no-router`.
+ * A router flag given with `--no-router` is refused, not ignored: the
+ * operator meant something to be served on that port, and a host that
+ * starts anyway without it fails later and far from the cause.
+ */
+export function runsRouter(args: Record<string, unknown>, routerOnly: readonly string[] = ROUTER_ONLY_FLAGS): boolean {
+  if (args.router !== false) return true;
+  const given = routerOnly.filter((f) => args[f] !== undefined);
+  if (given.length > 0) {
+    const flags = given.map((f) => `--${f}`).join(', ');
+    throw new VikingError('VIKING_E_FLAG_CONFLICT', `--no-router runs no router on this host, so ${flags} cannot apply: drop ${given.length === 1 ? 'it' : 'them'}, or drop --no-router`);
+  }
+  return false;
 }
 
 /** 443 as root, else 8443 (as --router-port is 80 or 8080). */
@@ -45,6 +67,10 @@ export function parseTrustedProxies(text: string): string[] {
 
 export function withRouterFlags<T>(a: Argv<T>): Argv<T & RouterFlagArgs> {
   return a
+    .option('router', {
+      type: 'boolean',
+      describe: 'run the HTTP/HTTPS router here (default); --no-router: no router, no route watch, no ACME issuing: the host only runs containers and the API. Point DNS and load balancers at router hosts only',
+    })
     .option('trusted-proxies', {
       type: 'string',
       coerce: parseTrustedProxies,

@@ -19,12 +19,12 @@ import type { Argv } from 'yargs';
 import { handled } from '../output.js';
 import { configPath, readConfig, writeConfig } from '../config.js';
 import { defaultDataDir, defaultRouterPort, logLine, onShutdown } from './host.js';
-import { httpsPortOf, routerTuning, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
+import { httpsPortOf, routerTuning, runsRouter, withRouterFlags, type RouterFlagArgs } from './router-flags.js';
 import { acmeSettings, withAcmeFlags, type AcmeFlagArgs } from './acme-flags.js';
 
 interface UpArgs extends RouterFlagArgs, AcmeFlagArgs {
   'data-dir': string;
-  'router-port': number;
+  'router-port'?: number;
   'api-port': number;
   'etcd-port': number;
   'registry-port': number;
@@ -62,7 +62,7 @@ export function upCommand(y: Argv): Argv {
     (a) =>
       withAcmeFlags(withRouterFlags(a))
         .option('data-dir', { type: 'string', default: defaultDataDir(), describe: 'etcd data, join state, pushed sources and logs' })
-        .option('router-port', { type: 'number', default: defaultRouterPort(), describe: 'front router port' })
+        .option('router-port', { type: 'number', describe: 'front router port (default 80 as root, else 8080)' })
         .option('api-port', { type: 'number', default: 8791, describe: '/v1 API port' })
         .option('etcd-port', { type: 'number', default: 2379, describe: 'etcd client port (peer port is this + 1)' })
         .option('registry-port', { type: 'number', default: 5000, describe: 'cluster registry port on the first server, on --ip (127.0.0.1 when --ip is loopback; 0: no registry, images stay local)' })
@@ -89,6 +89,8 @@ export function upCommand(y: Argv): Argv {
       ]);
       // Checked before anything starts: a bad email or URL stops here.
       const acme = acmeSettings(args);
+      const router = runsRouter(args as unknown as Record<string, unknown>);
+      const routerPort = args['router-port'] ?? defaultRouterPort();
       const dataDir = path.resolve(args['data-dir']);
       const at = reachable(args.listen ?? args.ip);
       const etcdPort = args['etcd-port'];
@@ -154,8 +156,9 @@ export function upCommand(y: Argv): Argv {
         ip: args.ip,
         etcd: running.endpoints,
         master: true,
-        routerPort: args['router-port'],
-        httpsPort: httpsPortOf(args, args['router-port']),
+        ...(router ? {} : { router: false }),
+        routerPort,
+        httpsPort: router ? httpsPortOf(args, routerPort) : 0,
         apiPort: args['api-port'],
         // Nothing listens beyond the address given (127.0.0.1 unless told otherwise).
         apiListen: args.listen ?? args.ip,
