@@ -225,7 +225,7 @@ export class VikingHost {
       routerPort: this.routerPort,
       leaderStats: () => this.leader?.stats,
       routerTraffic: () => (this.router ? this.router.trafficCounters() : Promise.resolve(emptyDump())),
-      accessLog: this.router.accessLog,
+      ...(router ? { accessLog: router.accessLog } : {}),
       limits: { ...DEFAULT_LIMITS, ...c.limits },
       holdNode: (stack, node) => {
         if (!this.slave) throw new Error('this host has no slave running yet');
