@@ -16,27 +16,14 @@ import { randomBytes } from 'node:crypto';
 import type { Etcd3, Lease } from 'etcd3';
 import { PREFIX } from '../store/keys.js';
 import { readPrefix } from '../store/client.js';
-import type { RolloutStage } from '../rollout/rollout.js';
+import type { PushRecord, RolloutStage } from './wire.js';
+
+export type { PushRecord };
 
 export const OUTPUT_LINES = 100;
 export const LINE_CHARS = 400;
 export const GRACE_S = 60;
 const WRITE_MS = 250;
-
-export interface PushRecord {
-  id: string;
-  stack: string;
-  by: string;
-  host: string;
-  startedAt: string;
-  state: 'running' | 'done' | 'failed';
-  /** Each stage reached, in order, with its latest message. */
-  stages: Array<{ stage: RolloutStage; message: string; at: string }>;
-  /** The last OUTPUT_LINES lines of the push's output (every stage's messages). */
-  output: string[];
-  endedAt?: string;
-  error?: string;
-}
 
 export const pushKey = (stack: string, id: string): string => `${PREFIX.pushes}${stack}/${id}`;
 

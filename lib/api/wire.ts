@@ -1,7 +1,7 @@
 /**
  * The API's wire names and shapes that the server, the CLI and the dashboard
- * all speak: the states a job row can be in, and the rows of /v1/ps,
- * /v1/stacks and /v1/allocate. Plain TypeScript with no imports, so the UI
+ * all speak: the states a job row can be in, the rows of /v1/ps,
+ * /v1/stacks and /v1/allocate, and a push in progress (/v1/pushes). Plain TypeScript with no imports, so the UI
  * bundle (ui/, esbuild) takes it as it is and nobody writes them twice.
  */
 
@@ -77,4 +77,23 @@ export interface Allocation {
   revision: string;
   replicas: ReplicaAllocation[];
   hosts: HostVerdict[];
+}
+
+/** The stages a rollout (push, env, scale, rollback) goes through, in the order it reaches them. */
+export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done' | 'rebalance';
+
+/** A push in progress or just ended, as `/pushes/<stack>/<id>` holds it and `GET /v1/pushes/:stack` answers it. */
+export interface PushRecord {
+  id: string;
+  stack: string;
+  by: string;
+  host: string;
+  startedAt: string;
+  state: 'running' | 'done' | 'failed';
+  /** Each stage reached, in order, with its latest message. */
+  stages: Array<{ stage: RolloutStage; message: string; at: string }>;
+  /** The last lines of the push's output (every stage's messages), bounded by the writer. */
+  output: string[];
+  endedAt?: string;
+  error?: string;
 }

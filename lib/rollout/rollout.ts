@@ -23,8 +23,9 @@ import { waitForJobs } from './wait.js';
 import { hasKey } from '../store/dict.js';
 import { assertLockHeld, fencedIf, fencedWrite } from './lock.js';
 import { attachSecrets } from '../secrets/store.js';
+import type { RolloutStage } from '../api/wire.js';
 
-export type RolloutStage = 'vikingfile' | 'release' | 'build' | 'registry' | 'schedule' | 'deploy' | 'switch' | 'cleanup' | 'done' | 'rebalance';
+export type { RolloutStage };
 
 export interface RolloutEvent {
   stage: RolloutStage;

@@ -9,48 +9,35 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
-import { connectEtcd, readPrefix } from '../../lib/store/client.js';
+import { readPrefix } from '../../lib/store/client.js';
 import { PREFIX, hostKey } from '../../lib/store/keys.js';
 import type { HostRecord, RouterAck } from '../../lib/store/records.js';
 import { waitRoutersSeen } from '../../lib/router/acks.js';
-import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
-import { call, endpointFor, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
+import { runCli, type HostProcess } from '../helpers/host-process.js';
+import { startRoutedHosts, type RoutedHosts } from '../helpers/two-hosts.js';
+import { call, endpointFor, putRoute, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
 const stack = uniqueName('role');
 const domain = `web.${stack}.test`;
-let etcd: TestEtcd;
+let cluster: RoutedHosts;
 let client: Etcd3;
 let work: string;
 let a: HostProcess;
 let b: HostProcess;
-const backends: Backend[] = [];
+let backends: Backend[];
 
 before(async () => {
-  etcd = await startTestEtcd(stack);
-  client = connectEtcd(etcd.url);
-  work = await mkdtemp(path.join(os.tmpdir(), 'viking-role-'));
-  backends.push(await startBackend('r1'), await startBackend('r2'));
-  await putRoute(client, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: [endpointFor(stack, 'web', 'v1', 1, backends[0]!.port)] });
-  [a, b] = (await startHostProcesses([
-    { name: `${stack}-a`, etcd: etcd.url, master: true, dataDir: path.join(work, 'a') },
-    { name: `${stack}-b`, etcd: etcd.url, dataDir: path.join(work, 'b'), extra: ['--no-router'] },
-  ])) as [HostProcess, HostProcess];
+  cluster = await startRoutedHosts({ stack, backends: 2, routes: (c, bs) => putRoute(c, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: [endpointFor(stack, 'web', 'v1', 1, bs[0]!.port)] }), bExtra: ['--no-router'] });
+  ({ client, work, a, b, backends } = cluster);
 });
 
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await Promise.all(backends.map((x) => x.close()));
-  client?.close();
-  await etcd?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await cluster?.stop();
 });
 
 /** The TCP ports a process listens on, from `ss`. */

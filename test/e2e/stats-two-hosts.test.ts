@@ -12,14 +12,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import os from 'node:os';
-import path from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
-import { connectEtcd } from '../../lib/store/client.js';
-import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { startHostProcesses, runCli, type HostProcess } from '../helpers/host-process.js';
-import { call, endpointFor, putRoute, startBackend, type Backend } from '../helpers/router-fixtures.js';
+import { runCli, type HostProcess } from '../helpers/host-process.js';
+import { startRoutedHosts, type RoutedHosts } from '../helpers/two-hosts.js';
+import { call, endpointFor, putRoute, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import type { TrafficRow } from '../../lib/stats/traffic-table.js';
 import type { AccessLine } from '../../lib/router/access-log.js';
@@ -27,31 +23,19 @@ import { linesOf } from '../../lib/ndjson.js';
 
 const stack = uniqueName('stats');
 const domain = `web.${stack}.test`;
-let etcd: TestEtcd;
+let cluster: RoutedHosts;
 let client: Etcd3;
-let work: string;
 let a: HostProcess;
 let b: HostProcess;
-const backends: Backend[] = [];
+let backends: Backend[];
 
 before(async () => {
-  etcd = await startTestEtcd(stack);
-  client = connectEtcd(etcd.url);
-  work = await mkdtemp(path.join(os.tmpdir(), 'viking-stats-'));
-  backends.push(await startBackend('r1'), await startBackend('r2'));
-  await putRoute(client, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: backends.map((x, i) => endpointFor(stack, 'web', 'v1', i + 1, x.port)), accessLog: ['web'] });
-  [a, b] = (await startHostProcesses([
-    { name: `${stack}-a`, etcd: etcd.url, master: true, dataDir: path.join(work, 'a') },
-    { name: `${stack}-b`, etcd: etcd.url, dataDir: path.join(work, 'b') },
-  ])) as [HostProcess, HostProcess];
+  cluster = await startRoutedHosts({ stack, backends: 2, routes: (c, bs) => putRoute(c, { stack, node: 'web', current: 'v1', domains: [domain], endpoints: bs.map((x, i) => endpointFor(stack, 'web', 'v1', i + 1, x.port)), accessLog: ['web'] }) });
+  ({ client, a, b, backends } = cluster);
 });
 
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await Promise.all(backends.map((x) => x.close()));
-  client?.close();
-  await etcd?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await cluster?.stop();
 });
 
 const metricsOf = async (h: HostProcess): Promise<string> => (await fetch(`${h.api}/metrics`, { headers: { authorization: `Bearer ${h.token}` } })).text();

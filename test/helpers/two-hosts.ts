@@ -6,6 +6,9 @@
  *
  * stop() takes everything down again, also after a failed start: hosts,
  * their containers, the stack's images, etcd and the work dir.
+ *
+ * startRoutedHosts() is the lighter pair for tests of the routers
+ * themselves: backend processes of the test instead of containers.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +17,9 @@ import { startTestEtcd, type TestEtcd } from './etcd.js';
 import { startHostProcesses, type HostProcess } from './host-process.js';
 import { baseImages, removeHostContainers, removeStackArtifacts } from './docker.js';
 import { uniqueName } from './wait.js';
+import { startBackend, type Backend } from './router-fixtures.js';
+import type { Etcd3 } from 'etcd3';
+import { connectEtcd } from '../../lib/store/client.js';
 
 export interface TwoHosts {
   etcd: TestEtcd;
@@ -72,4 +78,47 @@ deploy:
 ${o.scale ? `    scale: ${o.scale}\n` : ''}    health: /health
     domains: [${o.domains.join(', ')}]
 ${o.web ?? ''}${o.more ?? ''}`;
+}
+
+/** Two hosts whose routers serve backend processes of the test (no Docker, no push): etcd, a client, the backends. */
+export interface RoutedHosts {
+  etcd: TestEtcd;
+  client: Etcd3;
+  a: HostProcess;
+  b: HostProcess;
+  backends: Backend[];
+  work: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts etcd, `backends` backend processes, calls `routes` (to put route
+ * records before any router starts), then hosts `<stack>-a` (master) and
+ * `<stack>-b` on 127.0.0.1, `bExtra` given to the second.
+ */
+export async function startRoutedHosts(o: { stack: string; backends: number; routes: (client: Etcd3, backends: Backend[]) => Promise<unknown>; bExtra?: string[] }): Promise<RoutedHosts> {
+  const etcd = await startTestEtcd(o.stack);
+  const client = connectEtcd(etcd.url);
+  const work = await mkdtemp(path.join(os.tmpdir(), `viking-${o.stack}-`));
+  const backends: Backend[] = [];
+  let hosts: HostProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(hosts.map((h) => h.stop()));
+    await Promise.all(backends.map((x) => x.close()));
+    client.close();
+    await etcd.stop();
+    await rm(work, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 1; i <= o.backends; i++) backends.push(await startBackend(`r${i}`));
+    await o.routes(client, backends);
+    hosts = await startHostProcesses([
+      { name: `${o.stack}-a`, etcd: etcd.url, master: true, dataDir: path.join(work, 'a') },
+      { name: `${o.stack}-b`, etcd: etcd.url, dataDir: path.join(work, 'b'), ...(o.bExtra ? { extra: o.bExtra } : {}) },
+    ]);
+    return { etcd, client, a: hosts[0]!, b: hosts[1]!, backends, work, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

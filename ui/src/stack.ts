@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { getJSON, operation, type ProgressLine } from './api.js';
 import { useLive } from './live.js';
 import { health } from './stacks.js';
-import type { JobRow } from '../../lib/api/wire.js';
+import type { JobRow, PushRecord } from '../../lib/api/wire.js';
 import { ErrorBox, Loading, MASK, Page, ago, enc, html, looksSecret } from './ui.js';
 
 interface StackView {
@@ -151,16 +151,7 @@ function DeleteStack({ stack }: { stack: string }) {
 }
 
 /** A push in progress (or just ended), from etcd through GET /v1/pushes: any tab on any host sees it live. */
-interface PushView {
-  id: string;
-  by: string;
-  host: string;
-  startedAt: string;
-  state: 'running' | 'done' | 'failed';
-  stages: Array<{ stage: string; message: string; at: string }>;
-  output: string[];
-  error?: string;
-}
+type PushView = PushRecord;
 
 function LivePushView({ push }: { push: PushView }) {
   return html`<section class="card" data-push=${push.id} data-push-state=${push.state} aria-live="polite">
