@@ -233,7 +233,7 @@ after(async () => {
   await collector?.close();
   client?.close();
   for (const m of members) m.close();
-  if (failed && cluster) process.stdout.write(`chaos: logs of every server kept in ${await cluster.keepLogs()}\n`);
+  if ((failed || process.env.VIKING_CHAOS_KEEP_LOGS) && cluster) process.stdout.write(`chaos: logs of every server kept in ${await cluster.keepLogs()}\n`);
   await cluster?.teardown();
   process.stdout.write(`chaos results:\n${rows.map((r) => `  ${JSON.stringify(r)}`).join('\n')}\n`);
 });
