@@ -20,6 +20,8 @@ export interface HealthTarget {
 
 const PROBE_TIMEOUT_MS = 2000;
 const SETTLE_MS = 150;
+/** How long after the start probes stay at most 200 ms apart. */
+const FAST_PROBE_MS = 5000;
 
 /** One TCP probe: true if the peer accepted and did not hang up at once. */
 export function probeTcp(ip: string, port: number): Promise<boolean> {
@@ -65,7 +67,11 @@ export interface HealthResult {
 
 /**
  * Probes until healthy, the deadline passes, or `alive()` says the container
- * died. Probes back off from 50 ms to 500 ms so a fast app is seen fast.
+ * died. Probes back off from 50 ms to 200 ms for the first FAST_PROBE_MS,
+ * then 500 ms: most apps listen within a second or two, and a replacement
+ * for a lost server's replica counts every 100 ms (a 500 ms step there cost
+ * up to 400 ms after the app was up); a slow starter is not probed (and its
+ * container inspected) five times a second for a minute.
  * `wanted()` is asked before each probe: a job withdrawn while its new
  * container is checked (a push that died, a newer release) must not keep
  * that container until the deadline (60 s by default).
@@ -92,6 +98,6 @@ export async function waitHealthy(
     if (Date.now() - start + delay > deadlineMs) return { healthy: false, detail: `${detail} after ${Math.round((Date.now() - start) / 1000)}s`, elapsedMs: Date.now() - start };
     if (!(await alive())) return { healthy: false, detail: `container exited during its health check (${detail})`, elapsedMs: Date.now() - start };
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 500);
+    delay = Math.min(delay * 2, Date.now() - start < FAST_PROBE_MS ? 200 : 500);
   }
 }
