@@ -16,6 +16,7 @@ import type { FastifyInstance } from 'fastify';
 import { VikingError } from '../errors.js';
 import { drainHost, listHosts, removeHost } from '../host-admin/ops.js';
 import { readMembers, summarise, withEtcdRoles } from '../host-admin/etcd-roles.js';
+import type { NetworkRow } from './wire.js';
 import { createToken, listTokens, publicView, revokeToken, rotateToken, type TokenGrant } from '../auth/tokens.js';
 import { ROLES } from '../auth/roles.js';
 import { LEADER_KEY } from '../store/keys.js';
@@ -69,7 +70,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
   app.get(
     '/v1/network',
     { schema: { querystring: noQuery, response: okArray({ name: { type: 'string' }, ip: { type: 'string' }, leader: { type: 'boolean' }, jobs: { type: 'integer' } }, ['name', 'ip']) } },
-    async () => withEtcdRoles(ctx.client, await listHosts(ctx.client)),
+    async (): Promise<NetworkRow[]> => withEtcdRoles(ctx.client, await listHosts(ctx.client)),
   );
 
   app.get<{ Params: { name: string } }>(

@@ -25,6 +25,7 @@ import { toHostState } from '../dowding/host-state.js';
 import { LiveFeed, type LiveChange } from './live-feed.js';
 import { noQuery, okArray, okObject } from './schemas.js';
 import type { ApiContext } from './server.js';
+import type { CapacityRow } from './wire.js';
 
 /** dist/ui, next to dist/lib (this file is dist/lib/api/ui-routes.js once built). */
 export const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui');
@@ -128,7 +129,7 @@ export function registerUiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     send('hello', { host: ctx.hostName });
   });
 
-  app.get('/v1/capacity', { schema: { querystring: noQuery, response: okArray({ host: { type: 'string' } }, ['host']) } }, async () => {
+  app.get('/v1/capacity', { schema: { querystring: noQuery, response: okArray({ host: { type: 'string' } }, ['host']) } }, async (): Promise<CapacityRow[]> => {
     const snap = await readSnapshot(ctx.client);
     return toPlanHosts(snap).map((h) => {
       const s = toHostState(h);

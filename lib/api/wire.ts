@@ -1,7 +1,7 @@
 /**
  * The API's wire names and shapes that the server, the CLI and the dashboard
  * all speak: the states a job row can be in, the rows of /v1/ps,
- * /v1/stacks and /v1/allocate, and a push in progress (/v1/pushes). Plain TypeScript with no imports, so the UI
+ * /v1/stacks, /v1/allocate, /v1/network and /v1/capacity, and a push in progress (/v1/pushes). Plain TypeScript with no imports, so the UI
  * bundle (ui/, esbuild) takes it as it is and nobody writes them twice.
  */
 
@@ -96,4 +96,51 @@ export interface PushRecord {
   output: string[];
   endedAt?: string;
   error?: string;
+}
+
+/** Memory (bytes), CPUs and containers: what a host has, or what its placed jobs reserve. */
+export interface WireResources {
+  memory: number;
+  cpu: number;
+  containers: number;
+}
+
+/**
+ * A row of GET /v1/network (`viking hosts --json`, the dashboard's cluster
+ * page): a live host's record (lib/store/records.ts HostRecord), whether it
+ * leads, how many jobs are placed on it, and its etcd role.
+ */
+export interface NetworkRow {
+  name: string;
+  ip: string;
+  tags: string[];
+  capacity: WireResources;
+  /** What the host gives a container whose node sets no limit; absent on older hosts. */
+  limits?: { defaultMemory: number; pidsLimit: number };
+  master: boolean;
+  api: string;
+  /** Port of the host's router (0 when it runs none). */
+  routerPort: number;
+  /** false: started with --no-router; absent on hosts older than the role. */
+  router?: boolean;
+  draining: boolean;
+  /** A planned stop under its grace lease. */
+  stopping?: { since: string; until: string };
+  startedAt: string;
+  version: string;
+  leader: boolean;
+  /** Jobs placed on the host. */
+  jobs: number;
+  /** jobs / capacity.containers, or jobs alone when unlimited. */
+  load: number;
+  /** member, learner or client; absent when etcd's member list could not be read. */
+  etcd?: 'member' | 'learner' | 'client';
+}
+
+/** A row of GET /v1/capacity: what a host has and what its placed jobs reserve. */
+export interface CapacityRow {
+  host: string;
+  capacity: WireResources;
+  reserved: WireResources;
+  replicas: number;
 }

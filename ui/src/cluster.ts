@@ -1,33 +1,14 @@
 /** The cluster: every server, its roles, state and what is reserved on it. */
+import type { CapacityRow, NetworkRow } from '../../lib/api/wire.js';
 import { getJSON } from './api.js';
 import { useLive } from './live.js';
 import { ErrorBox, Loading, Meter, Page, bytes, html } from './ui.js';
 
-interface HostRow {
-  name: string;
-  ip: string;
-  leader: boolean;
-  master: boolean;
-  etcd?: string;
-  draining: boolean;
-  stopping?: { since: string; until: string };
-  jobs: number;
-  /** false: started with --no-router. */
-  router?: boolean;
-  version: string;
-  tags: string[];
-  capacity: { memory: number; cpu: number; containers: number };
-}
-interface Capacity {
-  host: string;
-  capacity: { memory: number; cpu: number; containers: number };
-  reserved: { memory: number; cpu: number; containers: number };
-}
 
 export function ClusterPage() {
   const { data, error } = useLive(
     async () => {
-      const [hosts, capacity] = await Promise.all([getJSON<HostRow[]>('/v1/network'), getJSON<Capacity[]>('/v1/capacity')]);
+      const [hosts, capacity] = await Promise.all([getJSON<NetworkRow[]>('/v1/network'), getJSON<CapacityRow[]>('/v1/capacity')]);
       return { hosts, capacity: new Map(capacity.map((c) => [c.host, c])) };
     },
     (c) => c.cluster,

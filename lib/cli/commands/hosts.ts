@@ -15,7 +15,7 @@ import type { Argv } from 'yargs';
 import { ApiClient } from '../api-client.js';
 import { formatTable, handled, printJson } from '../output.js';
 import { withApi, withJson, type ReadArgs } from '../options.js';
-import type { HostRow } from '../../host-admin/ops.js';
+import type { NetworkRow } from '../../api/wire.js';
 import type { JobRow } from '../../api/wire.js';
 import type { MoveResult } from '../../host-admin/rebalance.js';
 import { followProgress } from '../progress.js';
@@ -54,18 +54,18 @@ interface NameArgs extends ReadArgs {
 }
 
 /** `7.8 GiB, 2 cpu, 10 containers`: what the planner fills the host up to. */
-export function capacityText(h: Pick<HostRow, 'capacity'>): string {
+export function capacityText(h: Pick<NetworkRow, 'capacity'>): string {
   const parts = [h.capacity.memory > 0 ? `${(h.capacity.memory / 1024 ** 3).toFixed(1)} GiB` : 'memory unknown', h.capacity.cpu > 0 ? `${h.capacity.cpu} cpu` : 'cpu unknown'];
   if (h.capacity.containers > 0) parts.push(`${h.capacity.containers} containers`);
   return parts.join(', ');
 }
 
 /** `:8080`, or `none` for a host started with --no-router (records from before the role have a router). */
-export function routerText(h: Pick<HostRow, 'router' | 'routerPort'>): string {
+export function routerText(h: Pick<NetworkRow, 'router' | 'routerPort'>): string {
   return h.router === false ? 'none' : `:${h.routerPort}`;
 }
 
-function hostTable(rows: Array<HostRow & { etcd?: string }>): string {
+function hostTable(rows: Array<NetworkRow & { etcd?: string }>): string {
   return formatTable(
     ['HOST', 'IP', 'ROLE', 'ETCD', 'STATE', 'JOBS', 'ROUTER', 'CAPACITY', 'TAGS', 'API'],
     rows.map((h) => [
@@ -84,7 +84,7 @@ function hostTable(rows: Array<HostRow & { etcd?: string }>): string {
 }
 
 async function list(args: ReadArgs): Promise<void> {
-  const rows = await (await ApiClient.from(args)).get<HostRow[]>('/v1/network');
+  const rows = await (await ApiClient.from(args)).get<NetworkRow[]>('/v1/network');
   if (args.json) return printJson(rows);
   process.stdout.write(rows.length ? `${hostTable(rows)}\n` : 'no live hosts\n');
 }
@@ -101,7 +101,7 @@ export function hostsCommand(y: Argv): Argv {
           'one host and the containers placed on it',
           (b) => withJson(b.positional('name', { type: 'string', demandOption: true })) as unknown as Argv<NameArgs>,
           handled(async (args: NameArgs) => {
-            const h = await (await ApiClient.from(args)).get<HostRow & { alive: boolean; jobs: JobRow[] }>(`/v1/server/${encodeURIComponent(args.name)}`);
+            const h = await (await ApiClient.from(args)).get<NetworkRow & { alive: boolean; jobs: JobRow[] }>(`/v1/server/${encodeURIComponent(args.name)}`);
             if (args.json) return printJson(h);
             process.stdout.write(h.alive ? `${hostTable([{ ...h, jobs: h.jobs.length }])}\n\n` : `host ${h.name} is down\n\n`);
             process.stdout.write(
