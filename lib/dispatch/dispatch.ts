@@ -13,6 +13,7 @@ import { placeJobs } from '../dowding/plan.js';
 import type { Placement, Unplaced } from '../dowding/types.js';
 import { watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../control/wake-loop.js';
+import { tcpReachable } from '../net.js';
 import { LEADER_KEY, PREFIX, deployKey, fixedKey, jobPath, runKey } from '../store/keys.js';
 import type { Leadership } from '../leader/election.js';
 import { readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';
@@ -62,6 +63,14 @@ export interface DispatcherOptions {
   hostGraceMs?: number;
   /** Whether to hold unseen hosts at all now (default: always within hostGraceMs of the start). */
   holdUnseenHosts?: () => boolean;
+  /**
+   * When this process last got etcd back after an outage longer than a lease
+   * TTL (epoch ms, 0: never): for OUTAGE_GRACE_MS after it, every host whose
+   * key is missing is held, seen alive before or not.
+   */
+  etcdBackAt?: () => number;
+  /** How long after etcd came back missing hosts are held (OUTAGE_GRACE_MS). */
+  outageGraceMs?: number;
   log?: (msg: string) => void;
   /** A commit was refused by the leader fence: the leadership it was fenced on is over. */
   onFenced?: (held: Leadership) => void;
@@ -82,6 +91,26 @@ export interface DispatcherOptions {
  */
 export const DISPATCH_RESYNC_MS = 2000;
 export const DISPATCH_FULL_RESYNC_MS = 30_000;
+
+/**
+ * How long after etcd got its quorum back the leader holds hosts whose keys
+ * are missing. Without quorum no lease can be renewed; the new etcd leader
+ * extends every lease by its TTL, and a host whose client takes longer than
+ * that to reach etcd again (its client's reconnect backoff, a loaded
+ * machine) loses its key for a moment before it puts it back under a new
+ * lease. A leader that saw the host's key just before (under the extended
+ * lease) moved its jobs at once and stopped a healthy container (CI on
+ * bc12fc7, test/e2e/etcd-quorum, at a load average of 20: the API answered
+ * 4.5 s after quorum came back). 10 s covers that reconnect with room.
+ * Only hosts whose API still accepts a TCP connection are held: a server
+ * lost during or just before the outage (its packets vanish, or it refuses)
+ * moves at once, so a power loss of etcd's own leader, whose election also
+ * holds renewals up past a TTL, keeps its promise.
+ */
+export const OUTAGE_GRACE_MS = 10_000;
+
+/** How long the leader waits for a missing host's API to accept a connection (after an outage only). */
+const HOST_PROBE_MS = 700;
 
 const SNAPSHOT_PREFIXES = [PREFIX.host, PREFIX.proc, PREFIX.run, PREFIX.fixed, PREFIX.drain];
 
@@ -147,19 +176,55 @@ export class Dispatcher {
    * this leader watched: its jobs move at once. (Nomad gives nodes a
    * heartbeat grace after a leader election for the same reason.)
    */
-  private heldHosts(snap: ClusterSnapshot): Set<string> {
-    for (const name of snap.hosts.keys()) this.seenAlive.add(name);
+  private async heldHosts(snap: ClusterSnapshot): Promise<Set<string>> {
+    for (const [name, record] of snap.hosts) {
+      this.seenAlive.add(name);
+      this.lastApi.set(name, record.api);
+    }
     const held = new Set<string>();
-    const graceMs = this.options.hostGraceMs ?? 5000;
-    if (Date.now() - this.startedAt >= graceMs) return held;
-    if (this.options.holdUnseenHosts && !this.options.holdUnseenHosts()) return held;
-    for (const placed of snap.placed.values()) {
-      if (!snap.hosts.has(placed.host) && !this.seenAlive.has(placed.host)) held.add(placed.host);
+    const now = Date.now();
+    const youngUntil = this.startedAt + (this.options.hostGraceMs ?? 5000);
+    const young = now < youngUntil && (!this.options.holdUnseenHosts || this.options.holdUnseenHosts());
+    const backAt = this.options.etcdBackAt?.() ?? 0;
+    const outageUntil = backAt > 0 ? backAt + (this.options.outageGraceMs ?? OUTAGE_GRACE_MS) : 0;
+    const afterOutage = now < outageUntil;
+    if (!young && !afterOutage) {
+      this.heldLogged.clear();
+      return held;
+    }
+    const missing = new Set<string>();
+    for (const placed of snap.placed.values()) if (!snap.hosts.has(placed.host)) missing.add(placed.host);
+    const probed: string[] = [];
+    for (const host of missing) {
+      if (young && !this.seenAlive.has(host)) held.add(host);
+      else if (afterOutage && this.lastApi.has(host)) probed.push(host);
+    }
+    // After a quorum loss, "seen alive" proves nothing: the key seen may have been one whose
+    // extended lease was about to end. A host whose API still accepts connections is alive and
+    // putting its key back; one that answers nothing (a lost server) moves at once.
+    const answers = await Promise.all(probed.map((h) => tcpReachable(this.lastApi.get(h)!, HOST_PROBE_MS)));
+    probed.forEach((h, i) => answers[i] && held.add(h));
+    for (const host of held) {
+      if (this.heldLogged.has(host)) continue;
+      this.heldLogged.add(host);
+      this.options.log?.(`dispatch: host ${host} has no key; its jobs stay for now (${young && !this.seenAlive.has(host) ? 'this leader just started' : `etcd came back ${Math.round((now - backAt) / 1000)} s ago and its API answers`}): its lease is being renewed`);
     }
     // Look again once the grace is over, whatever wakes the loop meanwhile.
-    if (held.size > 0) this.graceTimer ??= setTimeout(() => this.wake(), this.startedAt + graceMs - Date.now() + 10);
+    if (held.size > 0 && !this.graceTimer) {
+      const until = Math.max(young ? youngUntil : 0, afterOutage ? outageUntil : 0);
+      this.graceTimer = setTimeout(() => {
+        this.graceTimer = undefined;
+        this.wake();
+      }, until - now + 10);
+    }
     return held;
   }
+
+  /** Each host's API address as last seen in /host, to ask whether a host whose key went is alive. */
+  private readonly lastApi = new Map<string, string>();
+
+  /** Hosts whose hold this leader has logged (once per hold). */
+  private readonly heldLogged = new Set<string>();
 
   private graceTimer: NodeJS.Timeout | undefined;
 
@@ -186,14 +251,22 @@ export class Dispatcher {
     }
   }
 
+  /** Full passes run so far (a test awaits passes after what it set up). */
+  get passes(): number {
+    return this.passCount;
+  }
+
+  private passCount = 0;
+
   /** One full pass: snapshot, diff, plan, commit. */
   async dispatchOnce(): Promise<DispatchResult> {
+    this.passCount++;
     const leadership = this.fence();
     if (!leadership) return { placed: 0, removed: 0, moved: 0, unplaced: [], conflicts: 0 };
     // Read before the snapshot: a change in between makes the next tick's fingerprint differ (one pass too many, never too few).
     const print = await snapshotFingerprint(this.client);
     const snap = await readSnapshot(this.client);
-    const diff = diffDispatch(snap, this.heldHosts(snap));
+    const diff = diffDispatch(snap, await this.heldHosts(snap));
     const plan = placeJobs({ hosts: toPlanHosts(snap) }, diff.toPlace.map((s) => toPlanJob(s, snap.pins)));
     this.lastUnplaced = plan.unplaced;
     const changes = this.changes(snap, diff, plan.placements);

@@ -92,6 +92,14 @@ export class HostLease implements LeasedWriter {
 
   private troubleAt = 0;
 
+  /**
+   * When a renewal last succeeded after more than a TTL without one (epoch
+   * ms; 0: never): etcd could not renew anyone's lease meanwhile (no quorum)
+   * or this host could not reach it. The leader holds missing hosts for a
+   * while after it (OUTAGE_GRACE_MS in lib/dispatch/dispatch.ts).
+   */
+  outageEndedAt = 0;
+
   sinceRenewed(): number {
     return Date.now() - this.renewedAt;
   }
@@ -161,7 +169,10 @@ export class HostLease implements LeasedWriter {
       .then((id) => Promise.any(targets.map(async (i) => ((await keepaliveOnceVia(members[i]!, id, STALL_TRY_MS)), i))))
       .then((i) => {
         this.preferred = i;
-        if (this.lease === lease && !this.closed) this.renewedAt = Date.now();
+        if (this.lease !== lease || this.closed) return;
+        const now = Date.now();
+        if (now - this.renewedAt > this.ttlSeconds * 1000) this.outageEndedAt = now;
+        this.renewedAt = now;
       })
       .catch((err: unknown) => {
         this.troubleAt = Date.now();
@@ -203,7 +214,7 @@ export class HostLease implements LeasedWriter {
           if (!won) throw new Error(`host name ${this.record.name} is still held (by our own expiring lease, or by another live host)`);
           this.heldBy = id;
           this.lease = lease;
-          this.renewedAt = Date.now();
+          this.renewedAt = this.outageEndedAt = Date.now();
           this.onRenewed();
         })
         .catch((err: Error) => {

@@ -310,7 +310,7 @@ export class VikingHost {
       this.leader = new LeaderRole(this.client, c.name, {
         ...(c.leaderTtlSeconds !== undefined ? { ttlSeconds: c.leaderTtlSeconds } : {}),
         // etcd away from this host in the last 30 s (a quorum loss): hold hosts whose keys are not back yet.
-        ...(lease ? { etcdWasAway: () => lease.troubledWithin(30_000) } : {}),
+        ...(lease ? { etcdWasAway: () => lease.troubledWithin(30_000), etcdBackAt: () => lease.outageEndedAt } : {}),
         log,
       });
       this.leader.start();

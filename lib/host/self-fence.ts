@@ -22,8 +22,8 @@
  * still reach each other: then nobody fences, and the data plane keeps
  * serving what it has. A single-host cluster never fences.
  */
-import net from 'node:net';
 import type { Etcd3 } from 'etcd3';
+import { tcpReachable } from '../net.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX } from '../store/keys.js';
 import type { HostRecord } from '../store/records.js';
@@ -51,25 +51,6 @@ export interface SelfFenceOptions {
 /** Whether a host that reaches `reachable` of its `others` peers sees too few of the cluster to stay (a majority, counting itself). */
 export function isolated(others: number, reachable: number): boolean {
   return others > 0 && (reachable + 1) * 2 <= others + 1;
-}
-
-function tcpReachable(url: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return resolve(false);
-    }
-    const socket = net.connect({ host: u.hostname, port: Number(u.port) || 80 });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 export class SelfFence {

@@ -25,6 +25,8 @@ export interface LeaderOptions {
    * a dead one with etcd healthy moves the dead host's jobs at once.
    */
   etcdWasAway?: () => boolean;
+  /** When this host last got etcd back after an outage longer than a lease TTL (epoch ms; see OUTAGE_GRACE_MS). */
+  etcdBackAt?: () => number;
   log?: (msg: string) => void;
 }
 
@@ -101,6 +103,7 @@ export class LeaderRole {
         ...(log ? { log } : {}),
         ...(this.options.resyncMs !== undefined ? { resyncMs: this.options.resyncMs } : {}),
         ...(this.options.etcdWasAway ? { holdUnseenHosts: this.options.etcdWasAway } : {}),
+        ...(this.options.etcdBackAt ? { etcdBackAt: this.options.etcdBackAt } : {}),
         onFenced: (fenced) => {
           this.fenced++;
           this.election.relinquish(fenced, new Error('a leader write was refused by the fence: another host leads'));

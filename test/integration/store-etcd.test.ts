@@ -3,6 +3,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
@@ -139,6 +141,57 @@ test('dispatch places, spreads, removes and moves jobs off a dead host', async (
     await election.resign();
     await Promise.all([h1.close(), h2.close(), h3.close()]);
     await client.delete().prefix(`${PREFIX.proc}disp/`);
+  }
+});
+
+test('right after etcd came back, a host whose key went but whose API answers keeps its jobs for the outage grace; one whose API is gone moves at once', async () => {
+  const election = new LeaderElection(client, 'dispatcher-outage', 2);
+  election.start();
+  await waitFor('leadership', () => election.current);
+  // o-alive's API accepts connections (a live host process still putting its key back); o-gone's port refuses.
+  const api = net.createServer((c) => c.destroy()).listen(0, '127.0.0.1');
+  await once(api, 'listening');
+  const aliveApi = `http://127.0.0.1:${(api.address() as net.AddressInfo).port}`;
+  const records = { 'o-alive': { ...hostRecord('o-alive'), api: aliveApi }, 'o-gone': hostRecord('o-gone'), 'o-spare': hostRecord('o-spare') };
+  const leases = Object.values(records).map((r) => new HostLease(client, r, 2));
+  await Promise.all(leases.map((h) => h.start()));
+  const leaseOf = (name: string) => leases.find((h) => h.name === name)!;
+  let backAt = 0;
+  const dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 500, hostGraceMs: 0, outageGraceMs: 2500, etcdBackAt: () => backAt });
+  dispatcher.start();
+  const jobs = [1, 2, 3].map((n) => job('outage', 'web', n));
+  const hostOf = (j: JobSpec) => client.get(runKey(j)).string();
+  try {
+    for (const j of jobs) await client.put(procKey(j)).value(JSON.stringify(j));
+    const placed = await waitFor('one job on each host', async () => {
+      const hosts = await Promise.all(jobs.map(hostOf));
+      return new Set(hosts).size === 3 && hosts.every(Boolean) ? (hosts as string[]) : undefined;
+    });
+    const on = (host: string) => jobs[placed.indexOf(host)]!;
+    // etcd just came back: both keys go (their extended leases ended before the hosts put them back).
+    backAt = Date.now();
+    const gone = Date.now();
+    await Promise.all([leaseOf('o-alive').close(), leaseOf('o-gone').close()]);
+    const movedGone = await waitFor('the unreachable host\'s job moved', async () => {
+      const h = await hostOf(on('o-gone'));
+      return h && h !== 'o-gone' ? h : undefined;
+    }, 5000);
+    const goneMs = Date.now() - gone;
+    assert.ok(goneMs < 2000, `the job of a host whose API refuses moved ${goneMs} ms after its key went (at once, not after the grace)`);
+    assert.equal(await hostOf(on('o-alive')), 'o-alive', 'the job of the host whose API answers is held');
+    const moved = await waitFor('the held job moved once the grace is over', async () => {
+      const h = await hostOf(on('o-alive'));
+      return h && h !== 'o-alive' ? h : undefined;
+    }, 10_000);
+    const heldMs = Date.now() - gone;
+    assert.ok(heldMs >= 2000, `the held job moved ${heldMs} ms after its key went: not before the grace (2.5 s from etcd back)`);
+    assert.deepEqual([movedGone, moved], ['o-spare', 'o-spare']);
+  } finally {
+    await dispatcher.stop();
+    await election.resign();
+    await Promise.all(leases.map((h) => h.close()));
+    api.close();
+    await client.delete().prefix(`${PREFIX.proc}outage/`);
   }
 });
 
