@@ -213,6 +213,15 @@ async function scenario(
 }
 
 before(async () => {
+  try {
+    await setUp();
+  } catch (err) {
+    failed = true;
+    throw err;
+  }
+});
+
+async function setUp(): Promise<void> {
   await sweepDeadLabs();
   cluster = await startServers();
   servers.push(await cluster.seed());
@@ -226,7 +235,7 @@ before(async () => {
   members = servers.map((s) => connectEtcd([s.etcd]));
   checker = startChecker({ servers, etcd: members, stack });
   await checker.waitFor('web on every server and keeper running, converged', Date.now(), (s) => converged(s) && servers.every((x) => (s.daemons[x.name]?.copies ?? []).some((c) => isWeb(c.job))), 120_000);
-});
+}
 
 after(async () => {
   await checker?.stop();
