@@ -27,6 +27,8 @@
  * single files. The exit code is non-zero if any file failed.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -107,10 +109,31 @@ function runFile(file) {
   });
 }
 
+/** The machine's CPU time so far (every core, from /proc/stat): busy and total jiffies; undefined off Linux. */
+function cpuTimes() {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    const n = fields.map(Number);
+    const idle = (n[3] ?? 0) + (n[4] ?? 0);
+    const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** "cpu busy 73% of 2 cores" over a lane (idle and iowait count as free): whether another slot would find a free core (the whole machine, not only the tests). */
+function cpuSince(before) {
+  const now = cpuTimes();
+  if (!before || !now || now.total === before.total) return '';
+  return `, cpu busy ${Math.round((100 * (now.busy - before.busy)) / (now.total - before.total))}% of ${os.cpus().length} cores`;
+}
+
 /** Runs files `jobs` at a time, slowest known first; resolves with every file's result. */
 async function runLane(name, files, jobs, known) {
   if (files.length === 0) return [];
   const started = Date.now();
+  const cpu = cpuTimes();
   const queue = [...files].sort((a, b) => (known[nameOf(b)] ?? 30) - (known[nameOf(a)] ?? 30));
   const results = [];
   const worker = async () => {
@@ -119,7 +142,7 @@ async function runLane(name, files, jobs, known) {
   await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
   const failed = results.filter((r) => !r.ok).length;
   const s = Math.round((Date.now() - started) / 1000);
-  process.stderr.write(`test lane ${name}: ${files.length} files, ${jobs} at a time, ${s} s, ${failed ? `${failed} FAILED` : 'passed'}\n`);
+  process.stderr.write(`test lane ${name}: ${files.length} files, ${jobs} at a time, ${s} s${cpuSince(cpu)}, ${failed ? `${failed} FAILED` : 'passed'}\n`);
   return results;
 }
 
