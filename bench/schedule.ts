@@ -23,6 +23,7 @@ import { writeJobs } from '../lib/rollout/rollout.js';
 import { LeaderElection } from '../lib/leader/election.js';
 import { Dispatcher } from '../lib/dispatch/dispatch.js';
 import { HostLease } from '../lib/host/host-lease.js';
+import { readPlacements } from '../lib/store/placements.js';
 import type { JobSpec } from '../lib/store/records.js';
 import { SimulatedSlave, simHostRecord } from './sim-host.js';
 import { formatTable } from '../lib/cli/output.js';
@@ -32,11 +33,17 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-async function etcdCounters(url: string): Promise<{ puts: number; txns: number; deletes: number }> {
+async function etcdCounters(url: string): Promise<{ puts: number; txns: number; deletes: number; cpu: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { puts: read('etcd_mvcc_put_total'), txns: read('etcd_mvcc_txn_total'), deletes: read('etcd_mvcc_delete_total') };
+  return { puts: read('etcd_mvcc_put_total'), txns: read('etcd_mvcc_txn_total'), deletes: read('etcd_mvcc_delete_total'), cpu: read('process_cpu_seconds_total') };
 }
+
+/** CPU seconds this process (leader, simulated slaves, the push's writer) has used. */
+const ownCpu = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 function jobsFor(run: number, n: number): JobSpec[] {
   return Array.from({ length: n }, (_, i) => {
@@ -75,10 +82,12 @@ async function main(): Promise<void> {
         acked += n;
         if (acked >= target) waiter?.();
       });
-      slave.start();
+      await slave.start();
       slaves.push(slave);
     }
-    dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 60_000 });
+    let tRun = 0;
+    const trace = process.env.VIKING_BENCH_TRACE === '1' ? (m: string) => process.stderr.write(`${(performance.now() - tRun).toFixed(0)} ms ${m}\n`) : undefined;
+    dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 60_000, ...(trace ? { log: trace } : {}) });
     dispatcher.start();
     await new Promise((r) => setTimeout(r, 500)); // watches open
     for (let run = 1; run <= runs; run++) {
@@ -87,19 +96,23 @@ async function main(): Promise<void> {
       target = jobsN;
       const done = new Promise<void>((r) => (waiter = r));
       const before = await etcdCounters(member.url);
+      const cpu0 = ownCpu();
       const t0 = performance.now();
+      tRun = t0;
       await writeJobs(client, jobs); // as a push does: 100 jobs per transaction, several in flight
       const tWritten = performance.now() - t0;
       await done;
       const elapsed = performance.now() - t0;
+      const cpu = ownCpu() - cpu0;
       const after = await etcdCounters(member.url);
       rows.push([
         run, jobsN, hostsN, tWritten.toFixed(0), elapsed.toFixed(0), Math.round(jobsN / (elapsed / 1000)).toLocaleString('en-US'),
         ((after.puts - before.puts) / jobsN).toFixed(2), ((after.txns - before.txns) / jobsN).toFixed(3),
+        ((cpu * 1e6) / jobsN).toFixed(0), (((after.cpu - before.cpu) * 1e6) / jobsN).toFixed(0),
       ]);
       // Clear the run's jobs so each run starts from an empty cluster.
       await client.delete().prefix(`/proc/bench${run}/`);
-      while (Object.keys(await client.getAll().prefix(`/run/bench${run}/`).keys()).length > 0) await new Promise((r) => setTimeout(r, 100));
+      while ((await readPlacements(client, { stack: `bench${run}` })).placed.size > 0) await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
     await dispatcher?.stop();
@@ -112,9 +125,11 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`schedule: jobs written to /proc, placed by dispatch and acked by simulated slaves; etcd 1 member, node ${process.version}\n`);
   process.stdout.write(
-    `${formatTable(['RUN', 'JOBS', 'HOSTS', 'WRITE MS', 'ACKED MS', 'JOBS/S', 'KEY PUTS/JOB', 'TXNS/JOB'], rows)}\n`,
+    `${formatTable(['RUN', 'JOBS', 'HOSTS', 'WRITE MS', 'ACKED MS', 'JOBS/S', 'KEY PUTS/JOB', 'TXNS/JOB', 'NODE CPU µs/JOB', 'ETCD CPU µs/JOB'], rows)}\n`,
   );
-  process.stdout.write('KEY PUTS/JOB counts every key written (proc, run, deploy, ack); TXNS/JOB counts etcd transactions (several keys each).\n');
+  process.stdout.write('KEY PUTS/JOB counts every key written (proc, deploy, ack); TXNS/JOB counts etcd transactions (several keys each).\n');
+  if (SimulatedSlave.errors.length > 0) process.stdout.write(`ack errors (retried): ${SimulatedSlave.errors.length}, first: ${SimulatedSlave.errors[0]}\n`);
+  process.stdout.write(`NODE CPU is this process (the push's writer, the leader, the ${hostsN} simulated slaves); ETCD CPU the member's process_cpu_seconds_total. Load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.\n`);
 }
 
 await main();

@@ -25,7 +25,8 @@ import { accessOf, bearerOf } from '../auth/hook.js';
 import { appendAudit } from '../audit/log.js';
 import { placeJobs } from '../dowding/plan.js';
 import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
-import { REGISTRY_KEY, runKey } from '../store/keys.js';
+import { REGISTRY_KEY } from '../store/keys.js';
+import { placementOf, readPlacements } from '../store/placements.js';
 import type { JobId } from '../store/records.js';
 import { LABEL, ownerLabels } from '../slave/containers.js';
 import { liveNodeSpec } from '../ops/node-spec.js';
@@ -172,7 +173,7 @@ async function replicaOf(ctx: ApiContext, stack: string, node: string, instance:
   const record = await requireStack(ctx.client, stack);
   if (!record.current) throw new VikingError('VIKING_E_NOT_RUNNING', `${stack} has no live release yet; viking ps ${stack} shows its state`);
   const job = { stack, tag: record.current, node, instance };
-  const host = await ctx.client.get(runKey(job)).string();
+  const host = (await placementOf(ctx.client, job))?.host;
   if (!host) throw new VikingError('VIKING_E_NOT_FOUND', `${stack} ${record.current} has no replica ${node}.${instance}; viking ps ${stack} lists them`);
   return { job, host };
 }

@@ -21,7 +21,8 @@ import type { FastifyInstance } from 'fastify';
 import { bearerOf } from '../auth/hook.js';
 import { VikingError } from '../errors.js';
 import { readJSON, readPrefix } from '../store/client.js';
-import { PREFIX, jobFromKey, procStackPrefix, runKey, stackKey } from '../store/keys.js';
+import { PREFIX, jobFromKey, procStackPrefix, stackKey, jobPath } from '../store/keys.js';
+import { placementOf, readPlacements } from '../store/placements.js';
 import type { JobId, JobSpec, StackRecord } from '../store/records.js';
 import { containerLogLines, findJobContainer, type LogLine } from './container-logs.js';
 import { mergeLogs } from './log-merge.js';
@@ -72,9 +73,8 @@ async function replicasOf(ctx: ApiContext, stack: string, node: string, tag: str
     );
   }
   jobs.sort((a, b) => a.instance - b.instance);
-  return Promise.all(
-    jobs.map(async (job) => ({ job, label: `${job.node}.${job.instance}`, host: (await ctx.client.get(runKey(job)).string()) ?? null })),
-  );
+  const where = await readPlacements(ctx.client, { stack });
+  return jobs.map((job) => ({ job, label: `${job.node}.${job.instance}`, host: where.placed.get(jobPath(job))?.host ?? null }));
 }
 
 export function registerLogsRoute(app: FastifyInstance, ctx: ApiContext): void {

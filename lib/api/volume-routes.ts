@@ -17,7 +17,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ERROR_CODES, VikingError, type ErrorCode } from '../errors.js';
 import { accessOf, bearerOf } from '../auth/hook.js';
 import { readPrefix } from '../store/client.js';
-import { PREFIX, REGISTRY_KEY, fixedKey, runKey } from '../store/keys.js';
+import { PREFIX, REGISTRY_KEY, fixedKey } from '../store/keys.js';
+import { placementOf, readPlacements } from '../store/placements.js';
 import type { HostRecord, StackRecord } from '../store/records.js';
 import { liveNodeSpec } from '../ops/node-spec.js';
 import { backupHere, restoreHere, volumePathOf, volumesHere, type VolumeRow } from '../ops/volume-ops.js';
@@ -49,7 +50,7 @@ async function volumeHost(ctx: ApiContext, p: NodeParams, given: string): Promis
   const { spec } = await liveNodeSpec(ctx.client, p.stack, p.node);
   const mountPath = volumePathOf(spec, given);
   const name =
-    (await ctx.client.get(fixedKey(p.stack, p.node)).string()) ?? (await ctx.client.get(runKey({ stack: p.stack, tag: spec.tag, node: p.node, instance: 1 })).string());
+    (await ctx.client.get(fixedKey(p.stack, p.node)).string()) ?? (await placementOf(ctx.client, { stack: p.stack, tag: spec.tag, node: p.node, instance: 1 }))?.host;
   if (!name) throw new VikingError('VIKING_E_VOLUME_NOT_PLACED', `${p.stack}/${p.node}:${mountPath} has no host yet: the node was never placed; push or scale it first`);
   if (name === ctx.hostName) return 'here';
   const host = (await liveHosts(ctx.client)).get(name);

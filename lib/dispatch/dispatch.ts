@@ -2,37 +2,43 @@
  * Dispatch: the leader's level-triggered placement loop.
  *
  * A watch event only wakes the loop. Each pass reads the whole state at one
- * revision, diffs wanted (/proc) against placed (/run), asks dowding where
- * the homeless jobs go, and commits `/run` + `/deploy/<host>` in batched
- * transactions fenced on the leader key and on every key the plan read. A
- * conflict means the world moved: the pass runs again on fresh data.
+ * revision, diffs wanted (/proc) against placed (the lease-free
+ * `/deploy/<host>/<job>` keys, lib/store/placements.ts), asks dowding where
+ * the homeless jobs go, and commits `/deploy/<host>` in batched transactions
+ * fenced on the leader key, on the pass's epoch (DISPATCH_EPOCH_KEY) and on
+ * every key the plan read. A conflict means the world moved: the pass runs
+ * again on fresh data. One key per placement: with the push's /proc and the
+ * slave's status write, a job costs 3 key writes.
  */
 import type { Etcd3 } from 'etcd3';
-import type { IOperation } from 'etcd3';
+import type { IKeyValue, IOperation } from 'etcd3';
 import { placeJobs } from '../dowding/plan.js';
 import type { Placement, Unplaced } from '../dowding/types.js';
 import { watchPrefix, type PrefixWatch } from '../store/client.js';
 import { WakeLoop } from '../control/wake-loop.js';
 import { tcpReachable } from '../net.js';
-import { LEADER_KEY, PREFIX, deployKey, fixedKey, jobPath, runKey } from '../store/keys.js';
+import { DISPATCH_EPOCH_KEY, LEADER_KEY, PREFIX, deployKey, fixedKey, jobPath, parseJobPath, runKey } from '../store/keys.js';
 import type { Leadership } from '../leader/election.js';
-import { readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';
+import { FINGERPRINT_PREFIXES, readSnapshot, toPlanHosts, toPlanJob, type ClusterSnapshot } from './snapshot.js';
 import { diffDispatch, type DispatchDiff } from './reconcile.js';
 
 /** etcd refuses a transaction with more than 128 compares or 128 operations (--max-txn-ops). */
 const MAX_TXN_OPS = 128;
 
-/** Packs changes into transactions that stay under etcd's limits; the leader fence takes one compare each. */
+/** Compares every dispatch commit carries: the leader fence and the pass's epoch. */
+const FENCE_COMPARES = 2;
+
+/** Packs changes into transactions that stay under etcd's limits; the fences take FENCE_COMPARES compares each. */
 export function batchChanges<T extends { compares: unknown[]; ops: unknown[] }>(changes: T[], limit = MAX_TXN_OPS): T[][] {
   const batches: T[][] = [];
   let current: T[] = [];
-  let compares = 1;
+  let compares = FENCE_COMPARES;
   let ops = 0;
   for (const change of changes) {
     if (current.length > 0 && (compares + change.compares.length > limit || ops + change.ops.length > limit)) {
       batches.push(current);
       current = [];
-      compares = 1;
+      compares = FENCE_COMPARES;
       ops = 0;
     }
     current.push(change);
@@ -112,20 +118,20 @@ export const OUTAGE_GRACE_MS = 10_000;
 /** How long the leader waits for a missing host's API to accept a connection (after an outage only). */
 const HOST_PROBE_MS = 700;
 
-const SNAPSHOT_PREFIXES = [PREFIX.host, PREFIX.proc, PREFIX.run, PREFIX.fixed, PREFIX.drain];
-
 /**
  * What dispatch's snapshot depends on, in a few bytes: per prefix, how many
- * keys and the newest mod revision, read at one revision. Any put changes a
- * newest mod revision; any delete changes a count or, with a put, a newest
- * mod revision.
+ * keys and the newest mod (or create) revision, read at one revision. Any
+ * put changes a newest mod revision; any delete changes a count or, with a
+ * put, a newest revision. A pass takes the same string from its snapshot
+ * (ClusterSnapshot.print).
  */
 export async function snapshotFingerprint(client: Etcd3): Promise<string> {
-  const [first, ...rest] = SNAPSHOT_PREFIXES;
-  const head = await client.getAll().prefix(first!).sort('Mod', 'Descend').limit(1).exec();
+  const [[first, by], ...rest] = FINGERPRINT_PREFIXES as [readonly [string, 'Mod' | 'Create'], ...Array<readonly [string, 'Mod' | 'Create']>];
+  const head = await client.getAll().prefix(first).sort(by, 'Descend').limit(1).exec();
   const rev = head.header.revision;
-  const others = await Promise.all(rest.map((p) => client.getAll().prefix(p).sort('Mod', 'Descend').limit(1).revision(rev).exec()));
-  return [head, ...others].map((r) => `${r.count}@${r.kvs[0]?.mod_revision ?? 0}`).join(' ');
+  const others = await Promise.all(rest.map(([p, t]) => client.getAll().prefix(p).sort(t, 'Descend').limit(1).revision(rev).exec()));
+  const newest = (r: typeof head, t: 'Mod' | 'Create'): string => (t === 'Mod' ? r.kvs[0]?.mod_revision : r.kvs[0]?.create_revision) ?? '0';
+  return [head, ...others].map((r, i) => `${r.count}@${newest(r, FINGERPRINT_PREFIXES[i]![1])}`).join(' ');
 }
 
 export class Dispatcher {
@@ -148,7 +154,10 @@ export class Dispatcher {
   ) {}
 
   start(): void {
-    for (const prefix of [PREFIX.proc, PREFIX.run, PREFIX.host, PREFIX.fixed]) {
+    // Not /deploy: dispatch writes it itself, and watching it would bring the leader every status
+    // write of every slave (thousands in a large push). What others do there (a rebalance's
+    // switch, `viking hosts rm`) needs nothing of dispatch at once; the resync sees it.
+    for (const prefix of [PREFIX.proc, PREFIX.host, PREFIX.fixed]) {
       this.watches.push(watchPrefix(this.client, prefix, () => this.wake()));
     }
     this.resync = setInterval(() => void this.resyncTick(), this.options.resyncMs ?? DISPATCH_RESYNC_MS);
@@ -258,22 +267,42 @@ export class Dispatcher {
 
   private passCount = 0;
 
+  /** The mod revision of DISPATCH_EPOCH_KEY this dispatcher's commits compare, and the leadership it was written under. */
+  private epoch: string | undefined;
+  private epochLeadership: string | undefined;
+
   /** One full pass: snapshot, diff, plan, commit. */
   async dispatchOnce(): Promise<DispatchResult> {
     this.passCount++;
     const leadership = this.fence();
-    if (!leadership) return { placed: 0, removed: 0, moved: 0, unplaced: [], conflicts: 0 };
-    // Read before the snapshot: a change in between makes the next tick's fingerprint differ (one pass too many, never too few).
-    const print = await snapshotFingerprint(this.client);
+    const none = { placed: 0, removed: 0, moved: 0, unplaced: [], conflicts: 0 };
+    if (!leadership) return none;
+    // A new epoch first, then the snapshot: a commit of an earlier pass that lands before the
+    // new epoch is in the snapshot; one that lands after it fails its epoch compare. Only a
+    // pass whose commits did not all settle (one threw: its outcome is unknown) can leave such
+    // a commit in flight, so the epoch is renewed after that, and by each new Dispatcher.
+    if (this.epoch === undefined || this.epochLeadership !== leadership.createRevision) {
+      const fresh = await this.newEpoch(leadership);
+      if (fresh === null) return none;
+      this.epoch = fresh;
+      this.epochLeadership = leadership.createRevision;
+    }
+    const epoch = this.epoch;
     const snap = await readSnapshot(this.client);
+    const print = snap.print;
     const diff = diffDispatch(snap, await this.heldHosts(snap));
     const plan = placeJobs({ hosts: toPlanHosts(snap) }, diff.toPlace.map((s) => toPlanJob(s, snap.pins)));
     this.lastUnplaced = plan.unplaced;
     const changes = this.changes(snap, diff, plan.placements);
     let conflicts = 0;
     // Independent batches commit concurrently; each is atomic and fenced on its own.
-    const results = await Promise.all(batchChanges(changes).map((batch) => this.commit(leadership, batch)));
-    conflicts = results.filter((ok) => !ok).length;
+    const settled = await Promise.allSettled(batchChanges(changes).map((batch) => this.commit(leadership, epoch, batch)));
+    const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (thrown) {
+      this.epoch = undefined;
+      throw thrown.reason;
+    }
+    conflicts = settled.filter((r) => r.status === 'fulfilled' && !r.value).length;
     if (conflicts === 0) {
       this.lastPassPrint = print;
       this.lastPassAt = Date.now();
@@ -289,11 +318,20 @@ export class Dispatcher {
   private changes(snap: ClusterSnapshot, diff: DispatchDiff, placements: Placement[]): Change[] {
     const out: Change[] = [];
     const c = this.client;
+    /** Job paths whose /run entry this pass writes or deletes anyway. */
+    const touched = new Set<string>();
     for (const p of diff.toRemove) {
-      out.push({
-        compares: [[runKey(p.job), 'Mod', '==', p.modRevision]],
-        ops: [c.delete().key(runKey(p.job)), c.delete().key(deployKey(p.host, p.job))],
-      });
+      const path = jobPath(p.job);
+      const change: Change = {
+        compares: [[deployKey(p.host, p.job), 'Create', '==', p.createRevision]],
+        ops: [c.delete().key(deployKey(p.host, p.job))],
+      };
+      // The /run entry goes with the job's placement (an extra placement leaves it to the kept one).
+      if (snap.run.has(path) && snap.placed.get(path)?.createRevision === p.createRevision) {
+        change.ops.push(c.delete().key(runKey(p.job)));
+        touched.add(path);
+      }
+      out.push(change);
     }
     const moving = new Map(diff.toMove.map((m) => [jobPath(m.job), m]));
     const pinned = new Set<string>();
@@ -303,13 +341,19 @@ export class Dispatcher {
       const spec = wanted.spec;
       const moved = moving.get(job.id);
       const change: Change = {
-        compares: [
-          [`${PREFIX.proc}${job.id}`, 'Mod', '==', wanted.modRevision],
-          moved ? [runKey(spec), 'Mod', '==', moved.modRevision] : [runKey(spec), 'Version', '==', 0],
-        ],
-        ops: [c.put(runKey(spec)).value(host), c.put(deployKey(host, spec)).value('')],
+        compares: [[`${PREFIX.proc}${job.id}`, 'Mod', '==', wanted.modRevision]],
+        ops: [c.put(deployKey(host, spec)).value('')],
       };
-      if (moved) change.ops.push(c.delete().key(deployKey(moved.host, spec)));
+      if (moved) {
+        change.compares.push([deployKey(moved.host, spec), 'Create', '==', moved.createRevision]);
+        change.ops.push(c.delete().key(deployKey(moved.host, spec)));
+      }
+      if (snap.legacy) {
+        change.ops.push(c.put(runKey(spec)).value(host));
+        touched.add(job.id);
+      } else if (snap.run.has(job.id)) {
+        touched.add(job.id);
+      }
       const pinKey = fixedKey(spec.stack, spec.node);
       if (spec.volumes.length > 0 && !snap.pins.has(`${spec.stack}/${spec.node}`) && !pinned.has(pinKey)) {
         pinned.add(pinKey);
@@ -318,7 +362,53 @@ export class Dispatcher {
       }
       out.push(change);
     }
+    out.push(...this.runIndexChanges(snap, touched));
     return out;
+  }
+
+  /**
+   * Keeps /run, the old layout's index, for hosts that still read it: while
+   * one lives (a rolling upgrade), every placement's /run entry is made to
+   * name its host and entries of jobs placed nowhere go; once none lives, /run
+   * is deleted in one operation. Unfenced by compares beyond the pass's own:
+   * /run decides nothing for this code.
+   */
+  private runIndexChanges(snap: ClusterSnapshot, touched: Set<string>): Change[] {
+    const c = this.client;
+    if (!snap.legacy) return snap.run.size > 0 ? [{ compares: [], ops: [c.delete().prefix(PREFIX.run)] }] : [];
+    const out: Change[] = [];
+    for (const [path, p] of snap.placed) {
+      if (!touched.has(path) && snap.run.get(path) !== p.host) out.push({ compares: [], ops: [c.put(runKey(p.job)).value(p.host)] });
+    }
+    for (const path of snap.run.keys()) {
+      if (touched.has(path) || snap.placed.has(path)) continue;
+      const job = parseJobPath(path);
+      if (job) out.push({ compares: [], ops: [c.delete().key(runKey(job))] });
+    }
+    return out;
+  }
+
+  /**
+   * Starts a pass's epoch: rewrites DISPATCH_EPOCH_KEY, fenced on the
+   * leadership, and returns its new mod revision (null: not the leader).
+   */
+  private async newEpoch(leadership: Leadership): Promise<string | null> {
+    const res = await this.client
+      .if(LEADER_KEY, 'Create', '==', leadership.createRevision)
+      .then(this.client.put(DISPATCH_EPOCH_KEY).value(`${leadership.createRevision}:${this.passCount}`))
+      .else(this.client.get(LEADER_KEY))
+      .commit();
+    if (res.succeeded) return res.header.revision;
+    this.refused(leadership, 'the pass\'s epoch', res.responses[0]?.response_range?.kvs[0]);
+    return null;
+  }
+
+  /** A write the leader fence refused: counted, logged with who leads now, and reported (the leader steps down). */
+  private refused(leadership: Leadership, what: string, leaderKv: IKeyValue | undefined): void {
+    const now = leaderKv ? `${leaderKv.value.toString()} leads since revision ${leaderKv.create_revision}` : 'nobody leads';
+    this.fencedWrites++;
+    this.options.log?.(`dispatch: write of ${what} refused by the leader fence (our leadership is revision ${leadership.createRevision}; ${now}); stepping down`);
+    this.options.onFenced?.(leadership);
   }
 
   /**
@@ -328,23 +418,18 @@ export class Dispatcher {
    * logged and reported (the leader steps down at once instead of retrying
    * until its lease keepalive notices).
    */
-  private async commit(leadership: Leadership, batch: Change[]): Promise<boolean> {
-    let txn = this.client.if(LEADER_KEY, 'Create', '==', leadership.createRevision);
+  private async commit(leadership: Leadership, epoch: string, batch: Change[]): Promise<boolean> {
+    let txn = this.client.if(LEADER_KEY, 'Create', '==', leadership.createRevision).and(DISPATCH_EPOCH_KEY, 'Mod', '==', epoch);
     for (const change of batch) for (const [key, col, cmp, value] of change.compares) txn = txn.and(key, col, cmp, value);
     const res = await txn
       .then(...batch.flatMap((ch) => ch.ops))
-      .else(this.client.get(LEADER_KEY))
+      .else(this.client.get(LEADER_KEY), this.client.get(DISPATCH_EPOCH_KEY))
       .commit();
     if (res.succeeded) return true;
     const kv = res.responses[0]?.response_range?.kvs[0];
-    if (kv?.create_revision !== leadership.createRevision) {
-      const now = kv ? `${kv.value.toString()} leads since revision ${kv.create_revision}` : 'nobody leads';
-      this.fencedWrites++;
-      this.options.log?.(
-        `dispatch: write of ${batch.length} change(s) refused by the leader fence (our leadership is revision ${leadership.createRevision}; ${now}); stepping down`,
-      );
-      this.options.onFenced?.(leadership);
-    }
+    if (kv?.create_revision !== leadership.createRevision) this.refused(leadership, `${batch.length} change(s)`, kv);
+    // Someone else began an epoch (another Dispatcher under this leadership): the next pass begins a new one.
+    else if (res.responses[1]?.response_range?.kvs[0]?.mod_revision !== epoch && this.epoch === epoch) this.epoch = undefined;
     return false;
   }
 }

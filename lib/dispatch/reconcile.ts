@@ -1,6 +1,6 @@
 /**
  * What dispatch must change, as plain data: the difference between the jobs
- * wanted (/proc) and where jobs are (/run), given the live hosts. Pure, so
+ * wanted (/proc) and where jobs are (/deploy), given the live hosts. Pure, so
  * the rules (remove unwanted, move off dead hosts, keep volume jobs waiting
  * for theirs) are table-tested without etcd.
  */
@@ -10,9 +10,9 @@ import type { JobSpec } from '../store/records.js';
 export interface DispatchDiff {
   /** Jobs that need a host (new, or their host died and they may move). */
   toPlace: JobSpec[];
-  /** /run entries to delete because the job is no longer wanted. */
+  /** Placements to delete: the job is no longer wanted, or it is a second placement of a job. */
   toRemove: PlacedJob[];
-  /** Placed on a dead or draining host: delete the /run entry and place again. */
+  /** Placed on a dead or draining host: delete the placement and place again. */
   toMove: PlacedJob[];
   /** Placed on a dead host but pinned by a volume: they wait for it. */
   waiting: PlacedJob[];
@@ -71,5 +71,7 @@ export function diffDispatch(snap: ClusterSnapshot, held: ReadonlySet<string> = 
     }
   }
   for (const [path, wanted] of snap.wanted) if (!snap.placed.has(path)) diff.toPlace.push(wanted.spec);
+  // A job placed twice runs once: the newer placement goes.
+  diff.toRemove.push(...snap.extra);
   return diff;
 }

@@ -7,11 +7,12 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
 import { LEADER_KEY, PREFIX, drainKey, hostKey } from '../store/keys.js';
+import { jobsPerHost, readPlacements } from '../store/placements.js';
 import type { HostRecord } from '../store/records.js';
 
 export interface HostRow extends HostRecord {
   leader: boolean;
-  /** Jobs placed on the host (/run entries naming it). */
+  /** Jobs placed on the host (its lease-free /deploy keys). */
   jobs: number;
   /** jobs / capacity.containers, or jobs alone when unlimited. */
   load: number;
@@ -19,13 +20,12 @@ export interface HostRow extends HostRecord {
 
 export async function listHosts(client: Etcd3): Promise<HostRow[]> {
   const hosts = await readPrefix<HostRecord>(client, PREFIX.host);
-  const [run, drain, leader] = await Promise.all([
-    client.getAll().prefix(PREFIX.run).revision(hosts.revision).strings(),
+  const [placements, drain, leader] = await Promise.all([
+    readPlacements(client, { revision: hosts.revision }),
     client.getAll().prefix(PREFIX.drain).revision(hosts.revision).keys(),
     client.get(LEADER_KEY).string(),
   ]);
-  const jobs = new Map<string, number>();
-  for (const host of Object.values(run)) jobs.set(host, (jobs.get(host) ?? 0) + 1);
+  const jobs = jobsPerHost(placements);
   const draining = new Set(drain.map((k) => k.slice(PREFIX.drain.length)));
   return hosts.entries
     .map((e) => e.value)

@@ -35,6 +35,7 @@ import { planRebalance, type BalanceHost, type Move } from '../dowding/rebalance
 import { readSnapshot, toPlanHosts } from '../dispatch/snapshot.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX, REBALANCE_LOCK_KEY, deployKey, hostKey, jobPath, portsNodePrefix, retiringKey, runKey } from '../store/keys.js';
+import { placementOf } from '../store/placements.js';
 import type { DeployState, JobId, PortEndpoint } from '../store/records.js';
 import { waitRoutersSeen } from '../router/acks.js';
 import { withStackLock } from '../rollout/lock.js';
@@ -161,15 +162,20 @@ async function applyPlan(client: Etcd3, moves: Move[], o: RebalanceOptions, emit
 
 async function moveOne(client: Etcd3, m: Move, o: RebalanceOptions, say: (what: string) => void): Promise<void> {
   const job = jobOf(m.job.id);
-  const run = (await client.get(runKey(job)).exec()).kvs[0];
-  if (!run || run.value.toString() !== m.from) throw new VikingError('VIKING_E_MOVE_CONFLICT', `it is no longer on ${m.from}`);
+  const placement = await placementOf(client, job);
+  if (!placement || placement.host !== m.from) throw new VikingError('VIKING_E_MOVE_CONFLICT', `it is no longer on ${m.from}`);
+  const source = deployKey(m.from, job);
+  // The replica is where it was while its deploy key on m.from is the same key (a slave's status writes change only its mod revision).
+  const stillThere = ['Create', '==', placement.createRevision] as const;
+  // A host of the old layout may still read /run (a rolling upgrade): the switch keeps its entry right.
+  const legacyRun = await client.get(runKey(job)).exists();
   const lease = client.lease(MOVE_LEASE_SECONDS, { autoKeepAlive: true });
   lease.on('lost', () => {});
   const target = deployKey(m.to, job);
   try {
     const leaseId = await lease.grant();
     const placed = await client
-      .if(runKey(job), 'Mod', '==', run.mod_revision)
+      .if(source, ...stillThere)
       .and(target, 'Version', '==', 0)
       .and(hostKey(m.to), 'Version', '>', 0)
       .and(`${PREFIX.drain}${m.to}`, 'Version', '==', 0)
@@ -182,10 +188,13 @@ async function moveOne(client: Etcd3, m: Move, o: RebalanceOptions, say: (what: 
     const acked = await waitRoutersSeen(client, ready.endpointRevision, o.routerAckTimeoutMs ?? 5000);
     const secs = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
     say(`healthy on ${m.to} after ${secs()}${acked.ok ? ', every router sends to it' : `; routers ${acked.lagging.join(', ')} lag`}; stopping the copy on ${m.from}`);
+    // Written again without the lease, the copy becomes the placement (lib/store/placements.ts) as the old one goes.
+    const handOver = [client.put(target).value(ready.deployValue), client.delete().key(source)];
+    if (legacyRun) handOver.push(client.put(runKey(job)).value(m.to));
     const switched = await client
-      .if(runKey(job), 'Mod', '==', run.mod_revision)
+      .if(source, ...stillThere)
       .and(target, 'Mod', '==', ready.deployModRevision)
-      .then(client.put(runKey(job)).value(m.to), client.put(target).value(ready.deployValue), client.delete().key(deployKey(m.from, job)))
+      .then(...handOver)
       .commit();
     if (!switched.succeeded) throw new VikingError('VIKING_E_MOVE_CONFLICT', 'the replica changed while its new copy started; the new copy is withdrawn');
     await waitEndpointGone(client, job, m.from, o.timeoutMs ?? 120_000);

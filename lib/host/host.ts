@@ -39,6 +39,7 @@ import { DEFAULT_LIMITS } from '../slave/sandbox.js';
 import { AcmeIssuer } from '../certs/acme-issuer.js';
 import { writeAcmeConfig, type AcmeConfig } from '../certs/acme-config.js';
 import { VERSION } from '../version.js';
+import { PLACEMENT_LAYOUT } from '../store/placements.js';
 
 export interface HostConfig {
   name: string;
@@ -255,6 +256,7 @@ export class VikingHost {
       draining: false,
       startedAt: new Date().toISOString(),
       version: VERSION,
+      layout: PLACEMENT_LAYOUT,
     };
     this.lease = new HostLease(this.client, record, c.leaseTtlSeconds ?? 3, c.etcd);
     await this.lease.start();

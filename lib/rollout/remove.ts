@@ -16,7 +16,8 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
-import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, runStackPrefix, stackKey, cronRunsStackPrefix, secretsKey } from '../store/keys.js';
+import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, stackKey, cronRunsStackPrefix, secretsKey } from '../store/keys.js';
+import { readPlacements } from '../store/placements.js';
 import type { DomainRecord, StackRecord } from '../store/records.js';
 import type { CleanupRequest, HostCleanup } from '../api/cleanup.js';
 import { fencedDelete, withStackLock } from './lock.js';
@@ -76,7 +77,7 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
     let last = '';
     for (;;) {
       const [placed, serving, containers] = await Promise.all([
-        ctx.client.getAll().prefix(runStackPrefix(name)).count(),
+        readPlacements(ctx.client, { stack: name }).then((r) => r.placed.size + r.extra.length + r.copies.size),
         ctx.client.getAll().prefix(portsStackPrefix(name)).count(),
         ctx.countContainers(name),
       ]);

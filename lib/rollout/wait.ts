@@ -5,8 +5,9 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { readJSON, readPrefix } from '../store/client.js';
-import { deployKey, jobPath, portsNodePrefix, runKey } from '../store/keys.js';
+import { readPrefix } from '../store/client.js';
+import { jobPath, portsNodePrefix } from '../store/keys.js';
+import { readPlacements, type PlacementRead } from '../store/placements.js';
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { placeJobs } from '../dowding/index.js';
 import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
@@ -47,8 +48,10 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
     let running = 0;
     const waiting: string[] = [];
     const hostless: JobSpec[] = [];
+    const where = await placementsOf(client, jobs);
     for (const job of jobs) {
-      const host = await client.get(runKey(job)).string();
+      const placement = where.placed.get(jobPath(job));
+      const host = placement?.host;
       if (!host) {
         const why = reasons.get(jobPath(job));
         report(job, why ? `no host fits: ${why.join('; ')}` : 'waiting for a host');
@@ -56,7 +59,7 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
         hostless.push(job);
         continue;
       }
-      const state = await readJSON<DeployState>(client, deployKey(host, job));
+      const state = parseState(placement.value);
       if (!state) {
         report(job, `placed on ${host}`);
         waiting.push(`${job.node}/${job.instance}: placed on ${host}, not started`);
@@ -94,6 +97,22 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
   }
 }
 
+/** The placements of these jobs' stack (of all stacks when they span several): one range read. */
+function placementsOf(client: Etcd3, jobs: JobId[]): Promise<PlacementRead> {
+  const stacks = new Set(jobs.map((j) => j.stack));
+  return readPlacements(client, stacks.size === 1 ? { stack: [...stacks][0]! } : {});
+}
+
+/** A slave's DeployState, or undefined while the key is empty (placed, not started) or unreadable. */
+function parseState(value: string): DeployState | undefined {
+  if (value === '') return undefined;
+  try {
+    return JSON.parse(value) as DeployState;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface GoneOptions {
   timeoutMs: number;
   onGone?: (job: JobId) => void;
@@ -102,15 +121,16 @@ export interface GoneOptions {
 
 /**
  * Waiting for withdrawn jobs to be gone: no endpoint left in /ports (the
- * routers stopped sending to them) and no /run entry (dispatch released them,
+ * routers stopped sending to them) and no placement (dispatch released them,
  * so their slave stops the container).
  */
 export async function waitForJobsGone(client: Etcd3, jobs: JobId[], o: GoneOptions): Promise<void> {
   const deadline = Date.now() + o.timeoutMs;
   const pending = new Map(jobs.map((j) => [jobPath(j), j]));
   for (;;) {
+    const where = await placementsOf(client, [...pending.values()]);
     for (const [path, job] of [...pending]) {
-      const placed = await client.get(runKey(job)).exists();
+      const placed = where.placed.has(path);
       const ports = await readPrefix<PortEndpoint>(client, portsNodePrefix(job.stack, job.node));
       const serving = ports.entries.some((e) => e.value && e.value.tag === job.tag && e.value.instance === job.instance);
       if (!placed && !serving) {

@@ -40,6 +40,14 @@ export const PREFIX = {
 } as const;
 
 export const LEADER_KEY = '/leader';
+/**
+ * Rewritten by the leader at the start of every dispatch pass; the pass's
+ * commits compare its mod revision. A commit of an earlier pass still in
+ * flight (its call timed out, the transaction did not) fails instead of
+ * placing a job the next pass placed too: with placements in /deploy alone,
+ * no per-job key says "placed" for a compare to catch.
+ */
+export const DISPATCH_EPOCH_KEY = '/dispatch/epoch';
 export const REGISTRY_KEY = '/registry';
 /** Cluster-wide settings (ClusterSettings, lib/store/settings.ts). */
 export const SETTINGS_KEY = '/settings';

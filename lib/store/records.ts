@@ -37,6 +37,12 @@ export interface HostRecord {
   stopping?: { since: string; until: string };
   startedAt: string;
   version: string;
+  /**
+   * Placement layout this host's code reads (lib/store/placements.ts,
+   * PLACEMENT_LAYOUT): 2 reads /deploy alone; absent on older hosts, which
+   * read /run, so the leader keeps /run written while one of them lives.
+   */
+  layout?: number;
 }
 
 /** Per-container defaults a host applies (`viking host --default-memory`, `--pids-limit`). */

@@ -27,6 +27,7 @@ import { baseImages, docker, removeHostContainers, removeStackArtifacts } from '
 import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
+import { placedHosts } from '../../lib/store/placements.js';
 
 const HELLO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../vikingfiles/hello');
 
@@ -277,6 +278,7 @@ test('rm removes containers, routes and keys, by a deployer of the stack; withou
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.doesNotMatch(r.stdout + r.stderr, /FORBIDDEN|403/, 'no host refused the deployer\'s cleanup');
   assert.deepEqual(await containers(), [], 'every container is gone when rm returns');
+  assert.equal((await placedHosts(client, stack)).size, 0, 'no job of the stack is placed');
   for (const prefix of [`/proc/${stack}/`, `/run/${stack}/`, `/ports/${stack}/`, `/images/${stack}/`, `/stack/${stack}`, `/domains/${domain}`]) {
     assert.deepEqual(await client.getAll().prefix(prefix).keys(), [], `${prefix} is empty`);
   }

@@ -26,6 +26,7 @@ import { Load } from '../helpers/load.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { PREFIX } from '../../lib/store/keys.js';
 import { createApi } from '../../lib/api/server.js';
+import { placedHosts } from '../../lib/store/placements.js';
 
 const stack = uniqueName('quorum');
 const domain = `${stack}.quorum.test`;
@@ -143,7 +144,7 @@ async function twoOfThreeLost(): Promise<void> {
     }
     return Date.now() - since >= 1000;
   }, 30_000, 100);
-  const before = { containers: await running(), run: await strings(`${PREFIX.run}${stack}/`), ports: await strings(`${PREFIX.ports}${stack}/`) };
+  const before = { containers: await running(), run: Object.fromEntries(await placedHosts(client, stack)), ports: await strings(`${PREFIX.ports}${stack}/`) };
   assert.equal(Object.keys(before.ports).length, 2);
   const okBefore = loads.map((l) => l.ok);
 
@@ -238,7 +239,7 @@ async function twoOfThreeLost(): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   await waitFor('/ports to be as before', async () => JSON.stringify(await strings(`${PREFIX.ports}${stack}/`)) === JSON.stringify(before.ports), 10_000);
-  assert.deepEqual(await strings(`${PREFIX.run}${stack}/`), before.run, '/run is as before');
+  assert.deepEqual(Object.fromEntries(await placedHosts(client, stack)), before.run, 'every job is placed where it was');
   assert.deepEqual(failures(), [], 'no request failed when quorum came back');
   const third = await push('third');
   assert.equal(third.code, 0, `push after quorum is back:\n${third.stdout}\n${third.stderr}`);

@@ -25,6 +25,7 @@ import { Load } from '../helpers/load.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX, hostKey } from '../../lib/store/keys.js';
 import type { HostRecord, PortEndpoint } from '../../lib/store/records.js';
+import { placedHosts } from '../../lib/store/placements.js';
 
 const stack = uniqueName('restart');
 const domain = `${stack}.test`;
@@ -47,7 +48,7 @@ async function containers(): Promise<Array<{ id: string; host: string; job: stri
 }
 
 async function placements(): Promise<Record<string, string>> {
-  return client.getAll().prefix(`${PREFIX.run}${stack}/`).strings();
+  return Object.fromEntries(await placedHosts(client, stack));
 }
 
 async function endpoints(): Promise<PortEndpoint[]> {

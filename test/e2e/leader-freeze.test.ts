@@ -25,6 +25,7 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX, jobPath, procKey, runKey } from '../../lib/store/keys.js';
 import type { JobSpec } from '../../lib/store/records.js';
+import { hostOfJob } from '../../lib/store/placements.js';
 
 let etcd: EtcdCluster;
 let client: Etcd3;
@@ -120,7 +121,7 @@ test('a frozen leader: a new one dispatches within 3 s, the old one wakes and th
   await client.put(procKey(warm)).value(JSON.stringify(warm));
   const a = byName(await waitFor('a leader', leaderName));
   assert.equal(a.name, `${prefix}-1`, 'the host without work leads');
-  await waitFor('the first job placed', () => client.get(runKey(warm)).string());
+  await waitFor('the first job placed', () => hostOfJob(client, warm));
   assert.equal(await fencedWrites(a), 0);
   const checker = startChecker();
   try {
@@ -129,7 +130,7 @@ test('a frozen leader: a new one dispatches within 3 s, the old one wakes and th
     a.child.kill('SIGSTOP');
     const j1 = job('after-freeze');
     await client.put(procKey(j1)).value(JSON.stringify(j1));
-    await waitFor('a new leader to place the job written after the freeze', () => client.get(runKey(j1)).string(), 15_000, 20);
+    await waitFor('a new leader to place the job written after the freeze', () => hostOfJob(client, j1), 15_000, 20);
     const tDispatch = Date.now() - t0;
     const b = byName(await waitFor('the new leader', async () => {
       const l = await leaderName();
@@ -156,7 +157,7 @@ test('a frozen leader: a new one dispatches within 3 s, the old one wakes and th
     for (const j of [warm, j1, j2]) {
       await waitFor(`${jobPath(j)} running in one container`, async () => {
         const list = await docker.listContainers({ filters: { label: [`viking.stack=${stack}`, `viking.node=${j.node}`] } });
-        return list.length === 1 && (await client.get(runKey(j)).string());
+        return list.length === 1 && (await hostOfJob(client, j));
       }, 30_000);
     }
     // Exactly one host leads, and only it has a running Dispatcher's view: nobody else was refused since.

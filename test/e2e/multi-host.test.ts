@@ -24,6 +24,7 @@ import { connectEtcd } from '../../lib/store/client.js';
 import { LEADER_KEY, PREFIX } from '../../lib/store/keys.js';
 import { drainHost, listHosts } from '../../lib/host-admin/ops.js';
 import type { PortEndpoint } from '../../lib/store/records.js';
+import { placedHosts } from '../../lib/store/placements.js';
 
 const stack = uniqueName('multi');
 let cluster: Cluster;
@@ -46,10 +47,9 @@ const liveLeader = (): Promise<TestHost> =>
     return live().find((h) => h.name === name);
   }, 15_000, 20);
 
-/** /run of the stack: job path -> host. */
+/** Placements of the stack: job path -> host. */
 async function placements(): Promise<Map<string, string>> {
-  const run = await client.getAll().prefix(`${PREFIX.run}${stack}/`).strings();
-  return new Map(Object.entries(run).map(([k, v]) => [k.slice(PREFIX.run.length), v]));
+  return placedHosts(client, stack);
 }
 
 async function endpoints(node = 'web'): Promise<PortEndpoint[]> {

@@ -29,6 +29,7 @@ import { PREFIX } from '../../lib/store/keys.js';
 import type { MoveResult } from '../../lib/host-admin/rebalance.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { placedHosts } from '../../lib/store/placements.js';
 
 let etcd: TestEtcd;
 const hosts: HostProcess[] = [];
@@ -79,8 +80,7 @@ class CopyChecker {
 async function placements(): Promise<Map<string, string>> {
   const client = connectEtcd(etcd.url);
   try {
-    const run = await client.getAll().prefix(`${PREFIX.run}${stack}/`).strings();
-    return new Map(Object.entries(run).map(([k, v]) => [k.slice(PREFIX.run.length), v]));
+    return await placedHosts(client, stack);
   } finally {
     client.close();
   }

@@ -30,6 +30,7 @@ import { labLeftovers } from '../helpers/lab-leftovers.js';
 import { connectEtcd } from '../../lib/store/client.js';
 import { PREFIX, hostKey } from '../../lib/store/keys.js';
 import type { HostRow } from '../../lib/host-admin/ops.js';
+import { placedHosts } from '../../lib/store/placements.js';
 
 const stack = uniqueName('srv');
 let cluster: Servers;
@@ -90,10 +91,9 @@ async function waitCounts(want: Record<string, number>, what: string, timeoutMs 
   });
 }
 
-/** /run placements of the stack's web jobs: job -> host. */
+/** Placements of the stack's web jobs: job -> host. */
 async function placements(): Promise<Map<string, string>> {
-  const run = await client.getAll().prefix(`${PREFIX.run}${stack}/`).strings();
-  return new Map(Object.entries(run).filter(([k]) => k.includes('/web/')).map(([k, v]) => [k.slice(PREFIX.run.length), v]));
+  return new Map([...(await placedHosts(client, stack))].filter(([k]) => k.includes('/web/')));
 }
 
 /** The replica hostnames the router of `s` answers from, until `count` distinct ones were seen. */
@@ -351,7 +351,7 @@ step('viking rm leaves nothing of the stack in any daemon', { timeout: 120_000 }
     const images = (await s.docker.listImages()).filter((i) => (i.RepoTags ?? []).some((t) => t.includes(`/${stack}/`)) || i.Labels?.['viking.stack'] === stack);
     assert.deepEqual(images.map((i) => i.RepoTags), [], `${s.name} has no image of the stack`);
   }
-  assert.equal((await client.getAll().prefix(`${PREFIX.run}${stack}/`).keys()).length, 0);
+  assert.equal((await placedHosts(client, stack)).size, 0);
   assert.equal((await client.getAll().prefix(`${PREFIX.ports}${stack}/`).keys()).length, 0);
 });
 

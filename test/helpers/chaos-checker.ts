@@ -17,6 +17,7 @@
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { LEADER_KEY, PREFIX } from '../../lib/store/keys.js';
+import { placedHosts } from '../../lib/store/placements.js';
 
 export interface CheckedServer {
   name: string;
@@ -109,7 +110,7 @@ export function startChecker(o: { servers: CheckedServer[]; etcd: Etcd3[]; stack
 
   const readVia = async (client: Etcd3): Promise<EtcdView> => {
     const [run, ports, hosts, leader] = await Promise.all([
-      client.getAll().prefix(`${PREFIX.run}${o.stack}/`).strings(),
+      placedHosts(client, o.stack),
       client.getAll().prefix(`${PREFIX.ports}${o.stack}/`).keys(),
       client.getAll().prefix(PREFIX.host).keys(),
       client.get(LEADER_KEY).string(),
@@ -122,7 +123,7 @@ export function startChecker(o: { servers: CheckedServer[]; etcd: Etcd3[]; stack
       (byJob[`${stack}/${tagInstance.slice(0, dot)}/${node}/${tagInstance.slice(dot + 1)}`] ??= []).push(ip ?? '');
     }
     return {
-      run: Object.fromEntries(Object.entries(run).map(([k, v]) => [k.slice(PREFIX.run.length), v])),
+      run: Object.fromEntries(run),
       ports: byJob,
       hosts: hosts.map((k) => k.slice(PREFIX.host.length)).sort(),
       leader,

@@ -68,7 +68,7 @@ async function seed(): Promise<void> {
   for (const instance of [1, 2]) {
     const job: JobSpec = { ...web, stack: 'shop', tag: 'v2', instance };
     await client.put(procKey(job)).value(JSON.stringify(job));
-    await client.put(runKey(job)).value(HOST_A);
+    await client.put(deployKey(HOST_A, job)).value('');
     await client.put(deployKey(HOST_A, job)).value(JSON.stringify({ state: 'running', container: `c0ffee${instance}`, at: new Date().toISOString() }));
   }
   await client.put(imageKey('shop', 'v2', 'app')).value('viking-shop/app:v2');
@@ -397,10 +397,9 @@ test('/metrics: Prometheus text with requests by route and status, operations, a
 
 test('rm removes the stack\'s keys, asking every host for its containers', async () => {
   const pending = call({ method: 'DELETE', url: '/v1/stack/shop' });
-  // No dispatch runs here: free /run and /deploy as dispatch does once /proc is gone.
+  // No dispatch runs here: free the placements as dispatch does once /proc is gone.
   await waitFor('rm to withdraw the jobs', async () => (await client.getAll().prefix('/proc/shop/').count()) === 0, 5000, 10);
-  assert.ok((await client.getAll().prefix('/run/shop/').count()) > 0, 'rm waits for dispatch to free the jobs');
-  await client.delete().prefix('/run/shop/');
+  assert.ok((await client.getAll().prefix(`/deploy/${HOST_A}/shop/`).count()) > 0, 'rm waits for dispatch to free the jobs');
   await client.delete().prefix(`/deploy/${HOST_A}/shop/`);
   const r = await pending;
   assert.equal(r.status, 200, r.text);

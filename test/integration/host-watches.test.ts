@@ -44,8 +44,8 @@ test('a host watches its own /deploy and the routes; only the leader watches wha
   const leader = await waitFor('a leader', () => hosts.find((h) => h.leader?.isLeader));
   const issuer = await waitFor('an ACME issuer', () => hosts.find((h) => h.acmeIssuer?.isIssuer));
   const routes = ['/acme-challenge/', '/domains/', '/ports/', '/stack/'];
-  // Dispatch's four, and the cron scheduler's /stack/ (it reads schedules from the stacks).
-  const dispatch = ['/fixed/', '/host/', '/proc/', '/run/', '/stack/'];
+  // Dispatch's three (placements are its own /deploy writes; the resync sees others'), and the cron scheduler's /stack/.
+  const dispatch = ['/fixed/', '/host/', '/proc/', '/stack/'];
   const issuing = ['/certs/acme/config', '/certs/pem/', '/domains/'];
   const count = (h: VikingHost): number => 6 + (h === leader ? dispatch.length : 0) + (h === issuer ? issuing.length : 0);
   await waitFor('all watches open', () => hosts.every((h) => h.watches().length === count(h)));

@@ -15,7 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { uniqueName } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
-import { drainKey, fixedKey, hostKey, procKey, runKey } from '../../lib/store/keys.js';
+import { deployKey, drainKey, fixedKey, hostKey, procKey, runKey } from '../../lib/store/keys.js';
 import { listJobs } from '../../lib/api/status.js';
 import { allocate } from '../../lib/api/allocate.js';
 import { diffDispatch } from '../../lib/dispatch/reconcile.js';
@@ -42,7 +42,7 @@ before(async () => {
   await client.put(drainKey('draining')).value('');
   const place = async (j: JobSpec, host: string): Promise<void> => {
     await client.put(procKey(j)).value(JSON.stringify(j));
-    await client.put(runKey(j)).value(host);
+    await client.put(deployKey(host, j)).value('');
   };
   await place(job('web'), 'draining');
   await place(job('db', ['/data']), 'gone');

@@ -15,6 +15,7 @@ import { LeaderElection } from '../../lib/leader/election.js';
 import { LeaderRole } from '../../lib/leader/leader.js';
 import { HostLease } from '../../lib/host/host-lease.js';
 import type { HostRecord, JobSpec } from '../../lib/store/records.js';
+import { hostOfJob } from '../../lib/store/placements.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -107,7 +108,7 @@ test('a write refused by the leader fence is counted and logged, and the leader 
     await waitFor('the refusal to be counted', () => a.stats.fencedWrites >= 1);
     await waitFor('A to step down', () => !a.isLeader);
     assert.ok(logs.some((l) => /refused by the leader fence .*fence-b leads/.test(l)), logs.join('\n'));
-    assert.equal(await client.get(runKey(j)).string(), null, 'the refused write placed nothing');
+    assert.equal(await hostOfJob(client, j), null, 'the refused write placed nothing');
     await waitFor('its Dispatcher to stop', () => !watchedPrefixes(aClient).includes(PREFIX.proc));
     assert.equal(await client.get(LEADER_KEY).string(), 'fence-b', 'A did not take /leader back while fence-b holds it');
   } finally {

@@ -67,7 +67,7 @@ after(async () => {
 
 const deploy = async (job: JobSpec): Promise<void> => {
   await client.put(procKey(job)).value(JSON.stringify(job));
-  await client.put(runKey(job)).value(host);
+  await client.put(deployKey(host, job)).value('');
   await client.put(deployKey(host, job)).value('');
 };
 const job = (node: string, run: string, memoryMiB: number): JobSpec => ({

@@ -22,7 +22,7 @@ import { connectEtcd } from '../../lib/store/client.js';
 import { createApi } from '../../lib/api/server.js';
 import { createToken, hashSecret } from '../../lib/auth/tokens.js';
 import { ruleFor } from '../../lib/auth/route-permissions.js';
-import { domainKey, procKey, runKey, stackKey, tokenKey } from '../../lib/store/keys.js';
+import { deployKey, domainKey, procKey, runKey, stackKey, tokenKey } from '../../lib/store/keys.js';
 import type { JobSpec, NodeTemplate, StackRecord, TokenRecord } from '../../lib/store/records.js';
 import { writeFile, mkdir } from 'node:fs/promises';
 
@@ -193,7 +193,7 @@ before(async () => {
     await client.put(stackKey(name)).value(JSON.stringify(rec));
     const job: JobSpec = { ...web, stack: name, tag: 'v1', instance: 1 };
     await client.put(procKey(job)).value(JSON.stringify(job));
-    await client.put(runKey(job)).value(HOST);
+    await client.put(deployKey(HOST, job)).value('');
   }
 });
 

@@ -9,11 +9,13 @@ import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectEtcd, readPrefix, watchPrefix } from '../../lib/store/client.js';
-import { LEADER_KEY, deployKey, hostKey, procKey, runKey, PREFIX } from '../../lib/store/keys.js';
+import { DISPATCH_EPOCH_KEY, LEADER_KEY, deployKey, hostKey, jobPath, procKey, runKey, PREFIX } from '../../lib/store/keys.js';
 import { LeaderElection } from '../../lib/leader/election.js';
 import { HostLease } from '../../lib/host/host-lease.js';
-import { Dispatcher } from '../../lib/dispatch/dispatch.js';
+import { Dispatcher, snapshotFingerprint } from '../../lib/dispatch/dispatch.js';
+import { readSnapshot } from '../../lib/dispatch/snapshot.js';
 import type { HostRecord, JobSpec } from '../../lib/store/records.js';
+import { PLACEMENT_LAYOUT, hostOfJob, placedHosts } from '../../lib/store/placements.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -29,7 +31,7 @@ after(async () => {
 
 const hostRecord = (name: string): HostRecord => ({
   name, ip: '127.0.0.1', tags: [], capacity: { memory: 0, cpu: 0, containers: 0 }, master: false,
-  api: 'http://127.0.0.1:1', routerPort: 0, draining: false, startedAt: new Date().toISOString(), version: 'test',
+  api: 'http://127.0.0.1:1', routerPort: 0, draining: false, startedAt: new Date().toISOString(), version: 'test', layout: PLACEMENT_LAYOUT,
 });
 
 const job = (stack: string, node: string, instance: number, extra: Partial<JobSpec> = {}): JobSpec => ({
@@ -108,17 +110,19 @@ test('dispatch places, spreads, removes and moves jobs off a dead host', async (
     const jobs = [1, 2, 3].map((n) => job('disp', 'web', n));
     for (const j of jobs) await client.put(procKey(j)).value(JSON.stringify(j));
     const placed = await waitFor('3 jobs placed', async () => {
-      const run = await client.getAll().prefix(`${PREFIX.run}disp/`).strings();
-      return Object.keys(run).length === 3 ? run : undefined;
+      const where = await placedHosts(client, 'disp');
+      return where.size === 3 ? where : undefined;
     });
-    assert.deepEqual(new Set(Object.values(placed)), new Set(['d-one', 'd-two', 'd-three']), 'one replica per host');
-    for (const j of jobs) assert.equal(await client.get(deployKey(placed[runKey(j)]!, j)).string(), '', 'deploy key written with the run key');
+    assert.deepEqual(new Set(placed.values()), new Set(['d-one', 'd-two', 'd-three']), 'one replica per host');
+    for (const j of jobs) assert.equal(await client.get(deployKey(placed.get(jobPath(j))!, j)).string(), '', 'one empty deploy key per job');
+    assert.equal(await client.getAll().prefix(PREFIX.deploy).count(), 3, 'no other deploy key');
+    assert.equal(await client.getAll().prefix(PREFIX.run).count(), 0, 'no /run index: every host reads the deploy keys');
 
     // The host of job 1 dies: its job moves to a survivor, its deploy key goes.
-    const deadHost = placed[runKey(jobs[0]!)]!;
+    const deadHost = placed.get(jobPath(jobs[0]!))!;
     await [h1, h2, h3].find((h) => h.name === deadHost)!.close();
     const moved = await waitFor('job 1 moved', async () => {
-      const h = await client.get(runKey(jobs[0]!)).string();
+      const h = await hostOfJob(client, jobs[0]!);
       return h && h !== deadHost ? h : undefined;
     });
     assert.notEqual(moved, deadHost);
@@ -126,15 +130,15 @@ test('dispatch places, spreads, removes and moves jobs off a dead host', async (
     assert.equal(await client.get(deployKey(moved, jobs[0]!)).string(), '');
 
     // Job 3 is no longer wanted: its /run and /deploy go.
-    const host3 = await client.get(runKey(jobs[2]!)).string();
+    const host3 = await hostOfJob(client, jobs[2]!);
     await client.delete().key(procKey(jobs[2]!));
-    await waitFor('job 3 removed', async () => (await client.get(runKey(jobs[2]!)).string()) === null);
+    await waitFor('job 3 removed', async () => (await hostOfJob(client, jobs[2]!)) === null);
     assert.equal(await client.get(deployKey(host3!, jobs[2]!)).string(), null);
 
     // A volume job pins its node to the host it first lands on.
     const vol = job('disp', 'db', 1, { volumes: ['/data'], scale: 1 });
     await client.put(procKey(vol)).value(JSON.stringify(vol));
-    const volHost = await waitFor('volume job placed', () => client.get(runKey(vol)).string());
+    const volHost = await waitFor('volume job placed', () => hostOfJob(client, vol));
     assert.equal(await client.get('/fixed/disp/db').string(), volHost);
   } finally {
     await dispatcher.stop();
@@ -160,7 +164,7 @@ test('right after etcd came back, a host whose key went but whose API answers ke
   const dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 500, hostGraceMs: 0, outageGraceMs: 2500, etcdBackAt: () => backAt });
   dispatcher.start();
   const jobs = [1, 2, 3].map((n) => job('outage', 'web', n));
-  const hostOf = (j: JobSpec) => client.get(runKey(j)).string();
+  const hostOf = (j: JobSpec) => hostOfJob(client, j);
   try {
     for (const j of jobs) await client.put(procKey(j)).value(JSON.stringify(j));
     const placed = await waitFor('one job on each host', async () => {
@@ -195,6 +199,50 @@ test('right after etcd came back, a host whose key went but whose API answers ke
   }
 });
 
+test('rolling upgrade: while a host of the old layout lives, dispatch keeps /run naming every placement; once it is gone, /run goes', async () => {
+  const election = new LeaderElection(client, 'upgrader', 2);
+  election.start();
+  await waitFor('leadership', () => election.current);
+  const fresh = new HostLease(client, hostRecord('u-new'), 2);
+  const { layout: _layout, ...oldRecord } = hostRecord('u-old');
+  const old = new HostLease(client, oldRecord, 2);
+  await Promise.all([fresh.start(), old.start()]);
+  const dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 500 });
+  dispatcher.start();
+  const jobs = [1, 2].map((n) => job('upgrade', 'web', n));
+  try {
+    // A placement the old layout's leader made before (both keys), and one it left in /run only for a job placed nowhere.
+    const stale = job('upgrade', 'gone', 1);
+    await client.put(runKey(stale)).value('u-old');
+    for (const j of jobs) await client.put(procKey(j)).value(JSON.stringify(j));
+    const run = await waitFor('/run to name the placement of both jobs', async () => {
+      const where = await placedHosts(client, 'upgrade');
+      const index = await client.getAll().prefix(`${PREFIX.run}upgrade/`).strings();
+      const want = Object.fromEntries([...where].map(([path, host]) => [`${PREFIX.run}${path}`, host]));
+      return where.size === 2 && JSON.stringify(Object.entries(index).sort()) === JSON.stringify(Object.entries(want).sort()) ? index : undefined;
+    });
+    assert.deepEqual(new Set(Object.values(run)), new Set(['u-new', 'u-old']), 'one replica per host, both in /run');
+    assert.equal(await client.get(runKey(stale)).string(), null, 'the /run entry of a job placed nowhere went');
+    // A placement another leader made in /deploy alone (a new-layout leader before the old host joined) gets its /run entry.
+    const extraJob = job('upgrade', 'web', 3);
+    await client.put(procKey(extraJob)).value(JSON.stringify(extraJob));
+    await waitFor('job 3 in /run too', async () => (await client.get(runKey(extraJob)).string()) === (await hostOfJob(client, extraJob)) && (await hostOfJob(client, extraJob)) !== null);
+    // The fingerprint a pass takes from its snapshot is the one the resync tick reads.
+    await waitFor('the snapshot\'s fingerprint to be the one the resync reads', async () => (await readSnapshot(client)).print === (await snapshotFingerprint(client)));
+    await old.close();
+    await waitFor('/run emptied once no old-layout host lives', async () => (await client.getAll().prefix(PREFIX.run).count()) === 0);
+    const where = await placedHosts(client, 'upgrade');
+    assert.deepEqual(new Set(where.values()), new Set(['u-new']), 'the old host\'s job moved to the new one');
+    assert.equal(where.size, 3);
+  } finally {
+    await dispatcher.stop();
+    await election.resign();
+    await Promise.all([fresh.close(), old.close()]);
+    await client.delete().prefix(`${PREFIX.proc}upgrade/`);
+    for (const h of ['u-new', 'u-old']) await client.delete().prefix(`${PREFIX.deploy}${h}/`);
+  }
+});
+
 test('a dispatcher that is not the leader writes nothing', async () => {
   const j = job('fenced', 'web', 1);
   await client.put(procKey(j)).value(JSON.stringify(j));
@@ -203,10 +251,12 @@ test('a dispatcher that is not the leader writes nothing', async () => {
   try {
     // A fence naming a leadership that does not exist (revision 1 is long gone).
     const d = new Dispatcher(client, () => ({ createRevision: '1' }));
+    const epochBefore = await client.get(DISPATCH_EPOCH_KEY).string();
     const result = await d.dispatchOnce();
-    assert.ok(result.placed >= 1, 'it planned the job');
-    assert.equal(result.conflicts, 1, 'but the fenced commit failed');
-    assert.equal(await client.get(runKey(j)).string(), null);
+    assert.equal(d.fencedWrites, 1, 'the pass\'s epoch write was refused by the leader fence');
+    assert.equal(result.placed, 0, 'so it planned nothing');
+    assert.equal(await hostOfJob(client, j), null);
+    assert.equal(await client.get(DISPATCH_EPOCH_KEY).string(), epochBefore, 'and wrote no epoch');
   } finally {
     await lease.close();
   }

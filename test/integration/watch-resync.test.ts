@@ -23,6 +23,7 @@ import { ROUTE_RESYNC_MS, RouteFeed } from '../../lib/router/feed.js';
 import { emptyStack } from '../../lib/rollout/stacks.js';
 import type { RouteSnapshot } from '../../lib/router/snapshot.js';
 import type { HostRecord, JobSpec, PortEndpoint, StackRecord } from '../../lib/store/records.js';
+import { hostOfJob } from '../../lib/store/placements.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -69,7 +70,7 @@ test(`dispatch places a job whose watch event was lost within its resync period 
     };
     const t0 = Date.now();
     await writer.put(procKey(j)).value(JSON.stringify(j));
-    await waitFor('the job placed without a watch event', () => client.get(runKey(j)).string(), DISPATCH_RESYNC_MS + 3000, 20);
+    await waitFor('the job placed without a watch event', () => hostOfJob(client, j), DISPATCH_RESYNC_MS + 3000, 20);
     const took = Date.now() - t0;
     console.log(`dispatch: placed ${took} ms after a write its watch never delivered (resync ${DISPATCH_RESYNC_MS} ms)`);
     assert.ok(took <= DISPATCH_RESYNC_MS + 500, `placed after ${took} ms`);

@@ -35,7 +35,7 @@ import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { baseImages, docker } from '../helpers/docker.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectEtcd } from '../../lib/store/client.js';
-import { procKey, runKey } from '../../lib/store/keys.js';
+import { deployKey, procKey, runKey } from '../../lib/store/keys.js';
 import { LABEL } from '../../lib/slave/containers.js';
 import { BUSYBOX_IMAGE } from '../../lib/docker/base-images.js';
 import { createApi } from '../../lib/api/server.js';
@@ -109,7 +109,7 @@ before(async () => {
   containerId = c.id;
   await c.start();
   await client.put(procKey(job)).value(JSON.stringify(job));
-  await client.put(runKey(job)).value(HOST);
+  await client.put(deployKey(HOST, job)).value('');
   await waitFor('the container to have written its backlog', async () => {
     const tail = (await c.logs({ stdout: true, tail: 20000 })) as unknown as Buffer;
     return tail.includes('BACKLOG-DONE');

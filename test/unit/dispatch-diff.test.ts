@@ -34,13 +34,13 @@ function spec(id: string, over: Partial<JobSpec> = {}): JobSpec {
   };
 }
 
-function placed(id: string, host: string, modRevision = '5'): PlacedJob {
+function placed(id: string, host: string, createRevision = '5'): PlacedJob {
   const [stack = 's', tag = 't1', node = 'web', n = '1'] = id.split('/');
   const job: JobId = { stack, tag, node, instance: Number(n) };
-  return { job, host, modRevision };
+  return { job, host, createRevision };
 }
 
-function snap(opts: { hosts?: string[]; wanted?: JobSpec[]; placed?: PlacedJob[]; pins?: Record<string, string>; hostRecs?: HostRecord[] }): ClusterSnapshot {
+function snap(opts: { hosts?: string[]; wanted?: JobSpec[]; placed?: PlacedJob[]; extra?: PlacedJob[]; pins?: Record<string, string>; hostRecs?: HostRecord[] }): ClusterSnapshot {
   const hosts = new Map<string, HostRecord>();
   for (const h of opts.hostRecs ?? (opts.hosts ?? []).map((n) => hostRec(n))) hosts.set(h.name, h);
   return {
@@ -48,6 +48,9 @@ function snap(opts: { hosts?: string[]; wanted?: JobSpec[]; placed?: PlacedJob[]
     hosts,
     wanted: new Map((opts.wanted ?? []).map((s) => [jobPath(s), { spec: s, modRevision: '3' }])),
     placed: new Map((opts.placed ?? []).map((p) => [jobPath(p.job), p])),
+    extra: opts.extra ?? [],
+    run: new Map(),
+    legacy: false, print: '',
     pins: new Map(Object.entries(opts.pins ?? {})),
   };
 }
@@ -57,6 +60,11 @@ const paths = (xs: Array<JobSpec | PlacedJob>): string[] => xs.map((x) => jobPat
 describe('diffDispatch', () => {
   const cases: Array<{ name: string; snap: ClusterSnapshot; toPlace: string[]; toRemove: string[]; toMove: string[]; waiting: string[] }> = [
     { name: 'empty cluster: nothing to do', snap: snap({ hosts: ['a'] }), toPlace: [], toRemove: [], toMove: [], waiting: [] },
+    {
+      name: 'a job placed twice: the second placement is removed, the first stays',
+      snap: snap({ hosts: ['a', 'b'], wanted: [spec('s/t1/web/1')], placed: [placed('s/t1/web/1', 'a', '5')], extra: [placed('s/t1/web/1', 'b', '9')] }),
+      toPlace: [], toRemove: ['s/t1/web/1'], toMove: [], waiting: [],
+    },
     {
       name: 'new job -> toPlace',
       snap: snap({ hosts: ['a'], wanted: [spec('s/t1/web/1'), spec('s/t1/web/2')] }),
@@ -118,10 +126,10 @@ describe('diffDispatch', () => {
     });
   }
 
-  test('toMove carries the /run mod revision and the old host; toPlace the full spec', () => {
+  test('toMove carries the create revision of the deploy key and the old host; toPlace the full spec', () => {
     const s = spec('s/t1/web/1', { memory: 64 });
     const d = diffDispatch(snap({ hosts: ['a'], wanted: [s], placed: [placed('s/t1/web/1', 'dead', '42')] }));
-    assert.deepEqual(d.toMove, [{ job: { stack: 's', tag: 't1', node: 'web', instance: 1 }, host: 'dead', modRevision: '42' }]);
+    assert.deepEqual(d.toMove, [{ job: { stack: 's', tag: 't1', node: 'web', instance: 1 }, host: 'dead', createRevision: '42' }]);
     assert.deepEqual(d.toPlace, [s]);
   });
 });

@@ -1,0 +1,105 @@
+/**
+ * Where jobs are: read from `/deploy/<host>/<job>` itself.
+ *
+ * A placement used to be written twice: `/run/<job>` (job -> host, the index
+ * dispatch and the API read) and `/deploy/<host>/<job>` (what the host's
+ * slave watches). The two always changed together in one transaction, so the
+ * index cost one key write per job and bought nothing the deploy keys do not
+ * say: bench/schedule measured 4 writes per job (/proc, /run, /deploy, ack).
+ * Now the deploy key is the one record of a placement, and /run is written
+ * only while a host of the old layout still lives (a rolling upgrade; see
+ * PLACEMENT_LAYOUT and Dispatcher).
+ *
+ * Which deploy keys are placements:
+ * - a key without a lease is a placement;
+ * - a key under a lease is the copy `viking hosts rebalance` starts before it
+ *   hands the replica over (lib/host-admin/rebalance.ts): it is not where the
+ *   job is until the switch writes it again without the lease;
+ * - two lease-free keys of one job (a state no viking writes, but etcd may
+ *   hold after a bug or by hand) are one placement, the oldest, and extras
+ *   dispatch removes.
+ */
+import type { Etcd3, IKeyValue } from 'etcd3';
+import { PREFIX, jobPath, parseDeployKey } from './keys.js';
+import type { JobId } from './records.js';
+
+/**
+ * Layout of placements a host's code reads and writes. 1: `/run` is the
+ * index (viking before this file); 2: `/deploy` alone. A host record without
+ * the field is layout 1.
+ */
+export const PLACEMENT_LAYOUT = 2;
+
+export interface Placement {
+  job: JobId;
+  host: string;
+  /** create revision of the deploy key: a move or removal compares it (a slave's status writes change only its mod revision). */
+  createRevision: string;
+  /** The deploy key's value: '' until the slave writes its DeployState. */
+  value: string;
+}
+
+export interface PlacementRead {
+  revision: string;
+  /** By job path: the one placement of each job. */
+  placed: Map<string, Placement>;
+  /** Further lease-free deploy keys of a job already placed (newer ones): to remove. */
+  extra: Placement[];
+  /** Deploy keys under a lease: copies a rebalance is starting, by job path. */
+  copies: Map<string, Placement[]>;
+}
+
+/** Sorts one range answer's deploy keys into placements, extras and copies. */
+export function sortPlacements(kvs: IKeyValue[], revision: string, stack?: string): PlacementRead {
+  const out: PlacementRead = { revision, placed: new Map(), extra: [], copies: new Map() };
+  const sorted = [...kvs].sort((a, b) => compareRevisions(a.create_revision, b.create_revision));
+  for (const kv of sorted) {
+    const parsed = parseDeployKey(kv.key.toString());
+    if (!parsed || (stack !== undefined && parsed.job.stack !== stack)) continue;
+    const p: Placement = { job: parsed.job, host: parsed.host, createRevision: kv.create_revision, value: kv.value.toString() };
+    const path = jobPath(parsed.job);
+    if (kv.lease !== '0' && kv.lease !== '') {
+      out.copies.set(path, [...(out.copies.get(path) ?? []), p]);
+    } else if (out.placed.has(path)) {
+      out.extra.push(p);
+    } else {
+      out.placed.set(path, p);
+    }
+  }
+  return out;
+}
+
+function compareRevisions(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Every placement (of one stack with `stack`), at `revision` or the newest. */
+export async function readPlacements(client: Etcd3, opts: { stack?: string; revision?: string } = {}): Promise<PlacementRead> {
+  let q = client.getAll().prefix(PREFIX.deploy);
+  if (opts.revision !== undefined) q = q.revision(opts.revision);
+  const res = await q.exec();
+  return sortPlacements(res.kvs, res.header.revision, opts.stack);
+}
+
+/** The host a job is placed on, or null: one read of the deploy keys. */
+export async function placementOf(client: Etcd3, job: JobId): Promise<Placement | null> {
+  return (await readPlacements(client, { stack: job.stack })).placed.get(jobPath(job)) ?? null;
+}
+
+/** Jobs placed per host. */
+export function jobsPerHost(read: PlacementRead): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const p of read.placed.values()) n.set(p.host, (n.get(p.host) ?? 0) + 1);
+  return n;
+}
+
+/** Job path -> host of every placement (of one stack with `stack`): what `viking ps` and the tests ask. */
+export async function placedHosts(client: Etcd3, stack?: string): Promise<Map<string, string>> {
+  const read = await readPlacements(client, stack === undefined ? {} : { stack });
+  return new Map([...read.placed].map(([path, p]) => [path, p.host]));
+}
+
+/** The host a job is placed on, or null. */
+export async function hostOfJob(client: Etcd3, job: JobId): Promise<string | null> {
+  return (await placementOf(client, job))?.host ?? null;
+}
