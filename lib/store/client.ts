@@ -166,20 +166,12 @@ export interface PrefixWatch {
   cancel(): Promise<void>;
 }
 
-export interface WatchOptions {
-  /** Which puts wake the loop (default: all); deletes always do. */
-  putMatters?: (kv: IKeyValue) => boolean;
-}
-
-/** A put that created its key, not one that rewrote a key that exists. */
-export const createdKey = (kv: IKeyValue): boolean => kv.version === '1';
-
 /**
  * Calls `onChange` after any change under a prefix. The callback only wakes a
  * level-triggered loop: it gets no event detail on purpose. If the watch
  * fails it is recreated, and `onChange` is called so the loop resyncs.
  */
-export function watchPrefix(client: Etcd3, prefix: string, onChange: () => void, opts: WatchOptions = {}): PrefixWatch {
+export function watchPrefix(client: Etcd3, prefix: string, onChange: () => void): PrefixWatch {
   let watcher: Watcher | undefined;
   let cancelled = false;
   let retry: NodeJS.Timeout | undefined;
@@ -193,8 +185,7 @@ export function watchPrefix(client: Etcd3, prefix: string, onChange: () => void,
       }
       watcher = w;
       countWatch(client, prefix, 1);
-      const putMatters = opts.putMatters;
-      w.on('put', putMatters ? (kv: IKeyValue) => putMatters(kv) && onChange() : onChange);
+      w.on('put', onChange);
       w.on('delete', onChange);
       // After a reconnect etcd3 resumes from the last revision; resync anyway.
       w.on('connected', onChange);
