@@ -33,6 +33,7 @@ import type { Etcd3 } from 'etcd3';
 import { startEtcdCluster, type EtcdCluster } from '../test/helpers/cluster.js';
 import { connectEtcd } from '../lib/store/client.js';
 import { PREFIX, domainKey, hostKey, portsKey, procKey, stackKey } from '../lib/store/keys.js';
+import { readPlacements } from '../lib/store/placements.js';
 import { LeaderElection } from '../lib/leader/election.js';
 import { Dispatcher } from '../lib/dispatch/dispatch.js';
 import type { JobSpec, PortEndpoint, StackRecord } from '../lib/store/records.js';
@@ -311,8 +312,8 @@ async function runSize(n: number, rows: Rows): Promise<void> {
 
     // Dead host: the victim SIGKILLed; its key gone, its jobs re-placed and acked.
     {
-      const runs = await again(() => client.getAll().prefix(PREFIX.run).strings());
-      const mine = Object.entries(runs).filter(([, h]) => h === 'victim-0').map(([k]) => k);
+      const before = await again(() => readPlacements(client));
+      const mine = [...before.placed].filter(([, p]) => p.host === 'victim-0').map(([path]) => path);
       const d0 = performance.now();
       victim.kill();
       let gone = NaN;
@@ -320,11 +321,11 @@ async function runSize(n: number, rows: Rows): Promise<void> {
       while (performance.now() - d0 < 60_000) {
         if (Number.isNaN(gone) && !(await again(() => client.get(hostKey('victim-0')).string()))) gone = performance.now() - d0;
         if (!Number.isNaN(gone)) {
-          const now = await again(() => client.getAll().prefix(PREFIX.run).strings());
-          const moved = mine.map((k) => now[k]).filter((h): h is string => !!h && h !== 'victim-0');
+          const now = await again(() => readPlacements(client));
+          const moved = mine.map((path) => now.placed.get(path)).filter((p) => p !== undefined && p.host !== 'victim-0');
           if (moved.length === mine.length) {
-            const states = await again(() => Promise.all(mine.map((k) => client.get(`${PREFIX.deploy}${now[k]}/${k.slice(PREFIX.run.length)}`).string())));
-            if (states.every((s) => s && s !== '')) {
+            // Acked: the slave wrote its state into the new deploy key.
+            if (moved.every((p) => p!.value !== '')) {
               replaced = performance.now() - d0;
               break;
             }
