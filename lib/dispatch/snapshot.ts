@@ -5,7 +5,7 @@
  * plain data here so the planner never sees etcd.
  */
 import type { Etcd3 } from 'etcd3';
-import { readPrefix } from '../store/client.js';
+import { readKeysOnly, readPrefix } from '../store/client.js';
 import { PREFIX, jobFromKey, jobPath } from '../store/keys.js';
 import { PLACEMENT_LAYOUT, sortPlacements } from '../store/placements.js';
 import type { HostRecord, JobId, JobSpec } from '../store/records.js';
@@ -51,7 +51,7 @@ export async function readSnapshot(client: Etcd3, stack?: string): Promise<Clust
   const only = stack === undefined ? '' : `${stack}/`;
   const [proc, deploy, run, fixed, drainRead] = await Promise.all([
     readPrefix<JobSpec>(client, PREFIX.proc + only, rev),
-    client.getAll().prefix(PREFIX.deploy).revision(rev).exec(),
+    readKeysOnly(client, PREFIX.deploy, rev),
     client.getAll().prefix(PREFIX.run + only).revision(rev).exec(),
     client.getAll().prefix(PREFIX.fixed).revision(rev).exec(),
     client.getAll().prefix(PREFIX.drain).revision(rev).exec(),

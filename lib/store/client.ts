@@ -11,7 +11,7 @@
  * a cut worker's replica was never re-placed without them and is re-placed
  * in 9-11 s with them.
  */
-import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, Range, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type IDefaultPolicyContext, type IPolicy } from 'cockatiel';
 import { NOT_JSON } from './records.js';
 import { currentCallScope, unaryDeadline } from './call-scope.js';
@@ -109,6 +109,18 @@ export async function readPrefix<T>(client: Etcd3, prefix: string, revision?: st
 }
 
 export { NOT_JSON };
+
+/**
+ * Every key under a prefix at one revision, without values: keys, create
+ * and mod revisions, versions and leases only. Dispatch reads /deploy this
+ * way; its values are the slaves' reports (with log lines after a failure),
+ * which placement never looks at.
+ */
+export async function readKeysOnly(client: Etcd3, prefix: string, revision?: string): Promise<{ revision: string; kvs: IKeyValue[] }> {
+  const range = Range.prefix(prefix);
+  const res = await client.kv.range({ key: range.start, range_end: range.end, keys_only: true, ...(revision !== undefined ? { revision } : {}) });
+  return { revision: res.header.revision, kvs: res.kvs };
+}
 
 /**
  * Like readPrefix, but tells a value that is not JSON (NOT_JSON) from an
