@@ -18,7 +18,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
@@ -59,8 +59,10 @@ async function startUp(dataDir: string, etcdPort: number, config: string): Promi
   child.stdout?.on('data', (d: Buffer) => (upOutput[i] += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (upOutput[i] += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = await waitFor('viking up to be ready', () => /ready router=(\d+) api=(\d+)/.exec(upOutput[i]!), 60_000, 100).catch((err: Error) => {
-    throw new Error(`${err.message}\n--- viking up said ---\n${upOutput[i]}`);
+  const ready = await waitFor('viking up to be ready', () => /ready router=(\d+) api=(\d+)/.exec(upOutput[i]!), 60_000, 100).catch(async (err: Error) => {
+    // etcd's own words when it would not start (CI once saw "etcd exited at start" and nothing more).
+    const etcdLog = await readFile(path.join(dataDir, 'etcd.log'), 'utf8').then((t) => t.split('\n').slice(-15).join('\n'), () => '(no etcd.log)');
+    throw new Error(`${err.message}\n--- viking up said ---\n${upOutput[i]}\n--- etcd.log (last lines) ---\n${etcdLog}`);
   });
   return { child, routerPort: Number(ready[1]), apiPort: Number(ready[2]), exited };
 }
@@ -102,6 +104,10 @@ test('a second cluster whose host has the same name never touches the first one\
   let asked = 0;
   const failures: string[] = [];
   let polling = true;
+  // A failed assertion must not leave the poller running: the file would never end (CI killed it after 900 s).
+  t.after(() => {
+    polling = false;
+  });
   const poller = (async () => {
     while (polling) {
       asked++;
