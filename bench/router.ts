@@ -119,6 +119,8 @@ export interface WrkResult {
   requests: number;
   /** CPU time of the proxy's processes per request, in µs (user + system). */
   cpuUs?: number;
+  /** Of cpuUs, what the viking router's primary (this process: it accepts every connection and hands it to a worker) spent. */
+  primaryUs?: number;
 }
 
 /** user+system CPU seconds of a process, from /proc (Linux). */
@@ -175,13 +177,16 @@ interface Target {
 async function wrk(t: Pick<Target, 'port' | 'group'>, o: Options, seconds = o.duration, pids: number[] = []): Promise<WrkResult> {
   const cpu = async (): Promise<number> => (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
   const before = await cpu();
+  const primaryBefore = pids.includes(process.pid) ? await cpuSeconds(process.pid) : NaN;
   // TLS: the URL names 127.0.0.1, which wrk also sends as SNI; the bench certificate covers it.
   const url = `${t.group === 'http' ? 'http' : 'https'}://127.0.0.1:${t.port}/`;
   const close = newHandshakes(t.group) ? ['-H', 'Connection: close'] : [];
   const { stdout } = await run('wrk', [`-t${o.threads}`, `-c${o.connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...close, url], { maxBuffer: 1 << 20 });
   const used = (await cpu()) - before;
+  const primaryUsed = (await cpuSeconds(process.pid)) - primaryBefore;
   const result = parseWrk(stdout);
-  return pids.length && result.requests > 0 ? { ...result, cpuUs: (used / result.requests) * 1e6 } : result;
+  if (!pids.length || result.requests === 0) return result;
+  return { ...result, cpuUs: (used / result.requests) * 1e6, ...(Number.isNaN(primaryUsed) ? {} : { primaryUs: (primaryUsed / result.requests) * 1e6 }) };
 }
 
 /** What a new-handshake row really measured: the TLS version negotiated with wrk and how many handshakes resumed a session. */
@@ -483,7 +488,7 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const res = await wrk(t, o, o.duration, t.pids);
         results.get(key(t))!.push(res);
-        log(`run ${r}/${o.runs} ${t.group} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request, load ${os.loadavg()[0]!.toFixed(2)}`);
+        log(`run ${r}/${o.runs} ${t.group} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request${res.primaryUs === undefined ? '' : ` (primary ${res.primaryUs.toFixed(0)} µs)`}, load ${os.loadavg()[0]!.toFixed(2)}`);
       }
     }
     const rows = targets.map((t) => {
