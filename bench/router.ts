@@ -11,7 +11,22 @@
  * per core by default) for plain HTTP keep-alive, HTTPS keep-alive and new
  * TLS handshakes (every request on a new connection, `Connection: close`),
  * with the same certificate (ECDSA P-256, from a throwaway openssl CA) in
- * both; 1 worker each is measured too (`--single 0` skips it). The cost of
+ * both; 1 worker each is measured too (`--single 0` skips it).
+ *
+ * TLS is measured alike on both sides: both accept TLS 1.2 and 1.3 (node's
+ * default; nginx 1.22's default leaves 1.3 out) and negotiate 1.3 with wrk.
+ * New handshakes come in two rows: "full", with session resumption off on
+ * both (nginx `ssl_session_tickets off; ssl_session_cache off;`, the viking
+ * router with `tlsResumption: false`), and "resumed", with both at their
+ * defaults (session tickets on). wrk keeps each connection's TLS session
+ * and offers it on the next connection, so with tickets on, some or all
+ * handshakes are resumed ones; how many is measured, not assumed: before
+ * the runs, a short wrk run per new-handshake row counts the negotiated
+ * version and the resumed handshakes on the server side (nginx: the same
+ * TLS settings in a twin server block that logs `$ssl_protocol` and
+ * `$ssl_session_reused`; viking: a TlsListener in this process built with
+ * the options the router gives its workers, counting `isSessionReused()`),
+ * and the table says what each row was. The cost of
  * the traffic counters (issue 18) is measured in the same run: a second
  * viking router with counting turned off (`metrics: false`) at the headline
  * worker count, interleaved with the others, and the on/off ratios printed
@@ -39,6 +54,11 @@ import { makeTestCa } from '../test/helpers/test-ca.js';
 import type { DomainRecord, PortEndpoint, StackRecord } from '../lib/store/records.js';
 import { Router, defaultRouterWorkers } from '../lib/router/router.js';
 import { Field, TrafficCounters } from '../lib/router/traffic-counters.js';
+import { TlsListener } from '../lib/router/tls-listener.js';
+import { TlsCertificates, type CertBundle } from '../lib/router/tls-certs.js';
+import { bundleOf } from '../lib/router/tls-feed.js';
+import { randomBytes } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 
 /**
  * What counting adds to one request, measured alone (no I/O, so the load of
@@ -99,6 +119,8 @@ export interface WrkResult {
   requests: number;
   /** CPU time of the proxy's processes per request, in µs (user + system). */
   cpuUs?: number;
+  /** Of cpuUs, what the viking router's primary (this process: it accepts every connection and hands it to a worker) spent. */
+  primaryUs?: number;
 }
 
 /** user+system CPU seconds of a process, from /proc (Linux). */
@@ -136,11 +158,14 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
+type Group = 'http' | 'https keep-alive' | 'https new handshakes (full)' | 'https resumed handshakes';
+const newHandshakes = (g: Group): boolean => g === 'https new handshakes (full)' || g === 'https resumed handshakes';
+
 /** What wrk is pointed at: plain or TLS, kept-alive or a new connection per request. */
 interface Target {
   name: string;
   /** Rows with the same group and workers are compared (nginx's row is the base). */
-  group: 'http' | 'https keep-alive' | 'https new handshakes';
+  group: Group;
   workers: number;
   nginx: boolean;
   /** A viking router with its traffic counters off (the baseline of the counting cost). */
@@ -152,13 +177,77 @@ interface Target {
 async function wrk(t: Pick<Target, 'port' | 'group'>, o: Options, seconds = o.duration, pids: number[] = []): Promise<WrkResult> {
   const cpu = async (): Promise<number> => (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
   const before = await cpu();
+  const primaryBefore = pids.includes(process.pid) ? await cpuSeconds(process.pid) : NaN;
   // TLS: the URL names 127.0.0.1, which wrk also sends as SNI; the bench certificate covers it.
   const url = `${t.group === 'http' ? 'http' : 'https'}://127.0.0.1:${t.port}/`;
-  const close = t.group === 'https new handshakes' ? ['-H', 'Connection: close'] : [];
+  const close = newHandshakes(t.group) ? ['-H', 'Connection: close'] : [];
   const { stdout } = await run('wrk', [`-t${o.threads}`, `-c${o.connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...close, url], { maxBuffer: 1 << 20 });
   const used = (await cpu()) - before;
+  const primaryUsed = (await cpuSeconds(process.pid)) - primaryBefore;
   const result = parseWrk(stdout);
-  return pids.length && result.requests > 0 ? { ...result, cpuUs: (used / result.requests) * 1e6 } : result;
+  if (!pids.length || result.requests === 0) return result;
+  return { ...result, cpuUs: (used / result.requests) * 1e6, ...(Number.isNaN(primaryUsed) ? {} : { primaryUs: (primaryUsed / result.requests) * 1e6 }) };
+}
+
+/** What a new-handshake row really measured: the TLS version negotiated with wrk and how many handshakes resumed a session. */
+interface TlsCheck {
+  protocols: string;
+  resumed: number;
+  handshakes: number;
+}
+
+const CHECK_SECONDS = 2;
+
+function tallied(entries: Array<[protocol: string, resumed: boolean]>): TlsCheck {
+  return {
+    protocols: [...new Set(entries.map(([p]) => p))].sort().join(' + ') || 'none',
+    resumed: entries.filter(([, r]) => r).length,
+    handshakes: entries.length,
+  };
+}
+
+/** nginx: wrk against the twin server block that logs `$server_port $ssl_protocol $ssl_session_reused`. */
+async function checkNginx(checkPort: number, logFile: string, group: Group, o: Options): Promise<TlsCheck> {
+  await wrk({ port: checkPort, group }, o, CHECK_SECONDS);
+  const lines = (await readFile(logFile, 'utf8').catch(() => '')).split('\n');
+  return tallied(lines.map((l) => l.split(' ')).filter((f) => f[0] === String(checkPort)).map((f) => [f[1] ?? '', f[2] === 'r']));
+}
+
+/**
+ * viking: wrk against a TlsListener in this process with the options the
+ * router gives its workers' listeners (the certificate by SNI, shared ticket
+ * keys, or resumption off), answering a fixed 200 and counting what each
+ * handshake was.
+ */
+async function checkViking(cert: CertBundle, resumption: boolean, group: Group, o: Options): Promise<TlsCheck> {
+  const certs = new TlsCertificates();
+  certs.apply([cert]);
+  const seen: Array<[string, boolean]> = [];
+  const sockets = new Set<TLSSocket>();
+  const listener = new TlsListener({
+    certs,
+    accept: (s) => {
+      seen.push([s.getProtocol() ?? '?', s.isSessionReused()]);
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+      s.on('end', () => s.destroy());
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'));
+    },
+    onRequest: () => {},
+    handshakeTimeoutMs: 10_000,
+    idleMs: 10_000,
+    maxConnections: 4096,
+    ...(resumption ? { ticketKeys: randomBytes(48) } : { resumption: false }),
+  });
+  const port = await listener.listen(0, '127.0.0.1');
+  try {
+    await wrk({ port, group }, o, CHECK_SECONDS);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await listener.close(0);
+  }
+  return tallied(seen);
 }
 
 function waitReady(child: ChildProcess, what: string): Promise<void> {
@@ -187,10 +276,49 @@ async function startBackends(n: number): Promise<{ ports: number[]; children: Ch
 }
 
 /** nginx from the Debian package: `workers` workers, upstream keepalive, HTTPS with the bench certificate, everything under its own prefix. */
-async function startNginx(dir: string, backendPorts: number[], workers: number, cert: { certFile: string; keyFile: string }): Promise<{ port: number; tlsPort: number; child: ChildProcess }> {
+interface NginxPorts {
+  port: number;
+  /** TLS, nginx's defaults for sessions (tickets on): keep-alive and resumed handshakes. */
+  tlsPort: number;
+  /** TLS with resumption off (no tickets, no session cache): full handshakes. */
+  fullPort: number;
+  /** Twins of tlsPort and fullPort that log the TLS version and whether the session was resumed (the check before the runs). */
+  checkPort: number;
+  checkFullPort: number;
+  logFile: string;
+}
+
+/** Both sides accept what node accepts by default (TLS 1.2 and 1.3); nginx 1.22's default is TLSv1 TLSv1.1 TLSv1.2. */
+const NGINX_TLS = 'ssl_protocols TLSv1.2 TLSv1.3;';
+const NGINX_NO_RESUMPTION = 'ssl_session_tickets off; ssl_session_cache off;';
+
+async function startNginx(dir: string, backendPorts: number[], workers: number, cert: { certFile: string; keyFile: string }): Promise<NginxPorts & { child: ChildProcess }> {
   const port = await freePort();
   const tlsPort = await freePort();
+  const fullPort = await freePort();
+  const checkPort = await freePort();
+  const checkFullPort = await freePort();
+  const logFile = path.join(dir, 'logs', 'tls-check.log');
   await mkdir(path.join(dir, 'logs'), { recursive: true });
+  const location = `location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+    }`;
+  const tlsServer = (listen: number, extra: string, log: string): string => `
+  server {
+    listen 127.0.0.1:${listen} ssl;
+    ssl_certificate ${cert.certFile};
+    ssl_certificate_key ${cert.keyFile};
+    ${NGINX_TLS} ${extra}
+    ${log}
+    ${location}
+  }`;
+  const checkLog = `access_log ${logFile} tlscheck;`;
   const conf = `worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log warn;
@@ -203,6 +331,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   keepalive_requests 100000;
+  log_format tlscheck '$server_port $ssl_protocol $ssl_session_reused';
   upstream app {
     ${backendPorts.map((p) => `server 127.0.0.1:${p};`).join('\n    ')}
     keepalive 256;
@@ -210,19 +339,8 @@ http {
   }
   server {
     listen 127.0.0.1:${port};
-    listen 127.0.0.1:${tlsPort} ssl;
-    ssl_certificate ${cert.certFile};
-    ssl_certificate_key ${cert.keyFile};
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
-    }
-  }
+    ${location}
+  }${tlsServer(tlsPort, '', '')}${tlsServer(fullPort, NGINX_NO_RESUMPTION, '')}${tlsServer(checkPort, '', checkLog)}${tlsServer(checkFullPort, NGINX_NO_RESUMPTION, checkLog)}
 }
 `;
   await writeFile(path.join(dir, 'nginx.conf'), conf);
@@ -232,7 +350,7 @@ http {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}; see ${dir}/logs/error.log`);
     try {
       await getStatus(port);
-      return { port, tlsPort, child };
+      return { port, tlsPort, fullPort, checkPort, checkFullPort, logFile, child };
     } catch {
       if (Date.now() > deadline) throw new Error('nginx did not start in 10 s');
       await new Promise((r) => setTimeout(r, 100));
@@ -291,11 +409,15 @@ async function main(): Promise<void> {
     const cert = await ca.leaf(['127.0.0.1'], { cn: 'viking bench' });
     const client = connectEtcd(etcd.url);
     cleanups.push(() => client.close());
-    await client.put(certKey('127.0.0.1')).value(JSON.stringify(checkCertificate('127.0.0.1', cert.certPem, cert.keyPem)));
+    const certRecord = checkCertificate('127.0.0.1', cert.certPem, cert.keyPem);
+    await client.put(certKey('127.0.0.1')).value(JSON.stringify(certRecord));
+    const certBundle = bundleOf(certRecord);
+    if (!certBundle) throw new Error('the bench certificate makes no CertBundle');
 
     const counts = o.single && o.workers !== 1 ? [o.workers, 1] : [o.workers];
     const targets: Target[] = [];
     const routers = new Map<number, Router>();
+    let nginxChecks: (NginxPorts & { workers: number }) | undefined;
     const s = (n: number): string => `${n} worker${n > 1 ? 's' : ''}`;
     for (const workers of counts) {
       const nginx = await startNginx(path.join(dir, `nginx-${workers}`), backends.ports, workers, cert);
@@ -320,10 +442,17 @@ async function main(): Promise<void> {
         targets.push({ name: `viking, ${s(workers)}, metrics off`, group: 'http', workers, nginx: false, metricsOff: true, port: barePort, pids: barePids });
         targets.push({ name: `viking, ${s(workers)}, metrics off`, group: 'https keep-alive', workers, nginx: false, metricsOff: true, port: bare.httpsPort, pids: barePids });
       }
-      for (const group of ['https keep-alive', 'https new handshakes'] as const) {
+      nginxChecks = { ...nginx, workers };
+      // Full handshakes: a second viking router with resumption off, as nginx's fullPort.
+      const full = new Router({ client, hostName: `bench-${workers}-full`, dataDir: path.join(dir, `router-${workers}-full`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, tlsResumption: false, log });
+      await full.start();
+      cleanups.push(() => full.stop());
+      const fullPids = [process.pid, ...full.workerPids()];
+      for (const group of ['https keep-alive', 'https new handshakes (full)', 'https resumed handshakes'] as const) {
+        const isFull = group === 'https new handshakes (full)';
         targets.push(
-          { name: `nginx, ${s(workers)}`, group, workers, nginx: true, port: nginx.tlsPort, pids: nginxPids },
-          { name: `viking, ${s(workers)}`, group, workers, nginx: false, port: router.httpsPort, pids: vikingPids },
+          { name: `nginx, ${s(workers)}`, group, workers, nginx: true, port: isFull ? nginx.fullPort : nginx.tlsPort, pids: nginxPids },
+          { name: `viking, ${s(workers)}`, group, workers, nginx: false, port: isFull ? full.httpsPort : router.httpsPort, pids: isFull ? fullPids : vikingPids },
         );
       }
     }
@@ -331,6 +460,21 @@ async function main(): Promise<void> {
       if (t.group !== 'http') continue;
       const status = await getStatus(t.port);
       if (status !== 200) throw new Error(`${t.name} answered ${status} for ${HOST}`);
+    }
+    // What the new-handshake rows measure: TLS version and resumed handshakes under wrk, counted on the server side.
+    const checks = new Map<string, TlsCheck>();
+    if (nginxChecks) {
+      for (const group of ['https new handshakes (full)', 'https resumed handshakes'] as const) {
+        const isFull = group === 'https new handshakes (full)';
+        const n = await checkNginx(isFull ? nginxChecks.checkFullPort : nginxChecks.checkPort, nginxChecks.logFile, group, o);
+        const v = await checkViking(certBundle, !isFull, group, o);
+        checks.set(`${group}|nginx`, n);
+        checks.set(`${group}|viking`, v);
+        for (const [who, c] of [['nginx', n], ['viking', v]] as const) {
+          log(`check ${group} ${who}: ${c.protocols}, ${c.resumed} of ${c.handshakes} handshakes resumed`);
+          if (c.handshakes === 0) throw new Error(`${group} ${who}: the check saw no handshakes`);
+        }
+      }
     }
     const loadBefore = os.loadavg()[0]!;
     log(`warming up ${targets.length} rows in front of ${o.backends} backends...`);
@@ -344,7 +488,7 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const res = await wrk(t, o, o.duration, t.pids);
         results.get(key(t))!.push(res);
-        log(`run ${r}/${o.runs} ${t.group} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request`);
+        log(`run ${r}/${o.runs} ${t.group} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request${res.primaryUs === undefined ? '' : ` (primary ${res.primaryUs.toFixed(0)} µs)`}, load ${os.loadavg()[0]!.toFixed(2)}`);
       }
     }
     const rows = targets.map((t) => {
@@ -364,6 +508,14 @@ async function main(): Promise<void> {
       `\nrouter benchmark: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, median of ${o.runs} runs, ${o.backends} node:http backends, ` +
         `${os.availableParallelism()} cores, load average ${loadBefore.toFixed(2)} before and ${os.loadavg()[0]!.toFixed(2)} after, node ${process.version}, ${nginxVersion}\n\n`,
     );
+    if (checks.size > 0) {
+      process.stdout.write(`new-handshake rows, checked on the server side before the runs (${CHECK_SECONDS} s of the same wrk command each; see the header):\n\n| test | proxy | TLS | handshakes resumed |\n|---|---|---|---|\n`);
+      for (const [k, c] of checks) {
+        const [group, who] = k.split('|');
+        process.stdout.write(`| ${group} | ${who} | ${c.protocols} | ${c.resumed} of ${c.handshakes} (${((c.resumed / c.handshakes) * 100).toFixed(0)}%) |\n`);
+      }
+      process.stdout.write('\n');
+    }
     process.stdout.write('| test | proxy | req/s | p50 | p99 | errors | CPU/request | req/s × nginx | p99 × nginx |\n|---|---|---|---|---|---|---|---|---|\n');
     for (const r of rows) {
       const base = rows.find((b) => b.t.nginx && b.t.group === r.t.group && b.t.workers === r.t.workers)!;

@@ -48,6 +48,8 @@ export interface RouterOptions {
   tuning?: RouterTuning;
   /** Count traffic (default true); false only for the bench's baseline. */
   metrics?: boolean;
+  /** TLS session resumption (default true); false only for the bench's full-handshake rows. */
+  tlsResumption?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -117,6 +119,7 @@ export class Router {
         ...this.o.tuning,
         balance: this.o.balance ?? 'least-conn',
         ...(this.o.metrics === false ? { metrics: false } : {}),
+        ...(this.o.tlsResumption === false ? { tlsResumption: false } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
         accessLog: (batch) => {
           this.accessLog.add(batch);
@@ -138,6 +141,7 @@ export class Router {
         balance: this.o.balance ?? 'least-conn',
         ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
         ...(this.o.metrics === false ? { metrics: false } : {}),
+        ...(this.o.tlsResumption === false ? { tlsResumption: false } : {}),
         ...(this.httpsPort ? { httpsPort: this.httpsPort, ticketKeys: randomBytes(48).toString('base64') } : {}),
         ...(this.o.log ? { log: this.o.log } : {}),
         onApplied: () => this.ack(),

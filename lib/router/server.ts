@@ -50,6 +50,8 @@ export interface RouterServerOptions extends RouterTuning {
   proto?: string;
   /** 48 bytes of TLS session ticket keys shared by every worker of the router. */
   ticketKeys?: Buffer;
+  /** false: TLS sessions are never resumed (the bench's full-handshake rows); default true. */
+  tlsResumption?: boolean;
   /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
   fastPath?: boolean;
   /** Count traffic per stack, node, domain and replica (default true); false: the bench's baseline. */
@@ -198,6 +200,7 @@ export class RouterServer {
       idleMs: this.timeouts.idleMs,
       maxConnections: this.maxConnections,
       ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+      ...(this.o.tlsResumption === false ? { resumption: false } : {}),
       ...(this.o.log ? { log: this.o.log } : {}),
     });
     this.httpsPort = await this.secure.listen(port, host);

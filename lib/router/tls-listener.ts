@@ -11,8 +11,12 @@
  * alert (no fallback certificate a browser would warn about, no hang), as
  * does a client that sends no name. Session tickets use keys shared by all
  * workers of the router, so a client resumes whichever worker it lands on.
+ * `resumption: false` (the bench's full-handshake rows only) turns tickets
+ * off, so every handshake is a full one, as with nginx's
+ * `ssl_session_tickets off; ssl_session_cache off;`.
  */
 import tls from 'node:tls';
+import { constants } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TlsCertificates } from './tls-certs.js';
@@ -31,6 +35,12 @@ export interface TlsListenerOptions {
   maxConnections: number;
   /** 48 bytes shared by the workers (tls.Server ticketKeys). */
   ticketKeys?: Buffer;
+  /**
+   * false: no session tickets, so no session is ever resumed (there is no
+   * server-side session cache either: node keeps none unless asked). Default
+   * true; false only for the bench, to measure full handshakes alike.
+   */
+  resumption?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -58,7 +68,7 @@ export class TlsListener {
         },
         handshakeTimeout: o.handshakeTimeoutMs,
         allowHalfOpen: true,
-        ...(o.ticketKeys ? { ticketKeys: o.ticketKeys } : {}),
+        ...(o.resumption === false ? { secureOptions: constants.SSL_OP_NO_TICKET } : o.ticketKeys ? { ticketKeys: o.ticketKeys } : {}),
       },
       (socket) => {
         socket.setNoDelay(true);

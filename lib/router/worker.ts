@@ -23,6 +23,7 @@ const server = new RouterServer({
   ...(config.metrics === false ? { metrics: false } : {}),
   ...(config.accessLog ? { accessLog: (batch) => send({ type: 'access', batch }) } : {}),
   ...(config.ticketKeys ? { ticketKeys: Buffer.from(config.ticketKeys, 'base64') } : {}),
+  ...(config.tlsResumption === false ? { tlsResumption: false } : {}),
   log: (message) => send({ type: 'log', message }),
 });
 let listening = false;

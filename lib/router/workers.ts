@@ -27,6 +27,8 @@ export interface WorkerConfig {
   httpsPort?: number;
   /** TLS session ticket keys, base64 (48 bytes), the same in every worker. */
   ticketKeys?: string;
+  /** false: TLS sessions are never resumed (the bench's full-handshake rows). */
+  tlsResumption?: boolean;
   /** false: the workers count no traffic (the bench's baseline). */
   metrics?: boolean;
   /** true: the workers send access log lines (to onAccess). */
@@ -206,6 +208,7 @@ export class RouterWorkers {
       ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
       ...(this.o.httpsPort ? { httpsPort: this.o.httpsPort } : {}),
       ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+      ...(this.o.tlsResumption === false ? { tlsResumption: false } : {}),
       ...(this.o.metrics === false ? { metrics: false } : {}),
       ...(this.o.onAccess ? { accessLog: true } : {}),
     };
