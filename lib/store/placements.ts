@@ -49,22 +49,30 @@ export interface PlacementRead {
   copies: Map<string, Placement[]>;
 }
 
-/** Sorts one range answer's deploy keys into placements, extras and copies. */
+/** Sorts one range answer's deploy keys into placements, extras and copies (one pass, no sort: dispatch reads every key on every pass). */
 export function sortPlacements(kvs: IKeyValue[], revision: string, stack?: string): PlacementRead {
   const out: PlacementRead = { revision, placed: new Map(), extra: [], copies: new Map() };
-  const sorted = [...kvs].sort((a, b) => compareRevisions(a.create_revision, b.create_revision));
-  for (const kv of sorted) {
-    const parsed = parseDeployKey(kv.key.toString());
+  const stackPart = stack === undefined ? undefined : `/${stack}/`;
+  for (const kv of kvs) {
+    const key = kv.key.toString();
+    if (stackPart !== undefined && !key.includes(stackPart)) continue;
+    const parsed = parseDeployKey(key);
     if (!parsed || (stack !== undefined && parsed.job.stack !== stack)) continue;
     const p: Placement = { job: parsed.job, host: parsed.host, createRevision: kv.create_revision, value: kv.value.toString() };
     const path = jobPath(parsed.job);
     if (kv.lease !== '0' && kv.lease !== '') {
-      out.copies.set(path, [...(out.copies.get(path) ?? []), p]);
-    } else if (out.placed.has(path)) {
-      out.extra.push(p);
-    } else {
-      out.placed.set(path, p);
+      const list = out.copies.get(path);
+      if (list) list.push(p);
+      else out.copies.set(path, [p]);
+      continue;
     }
+    const kept = out.placed.get(path);
+    if (!kept) out.placed.set(path, p);
+    else if (compareRevisions(p.createRevision, kept.createRevision) < 0) {
+      // The oldest placement stays; the one it replaces becomes the extra.
+      out.placed.set(path, p);
+      out.extra.push(kept);
+    } else out.extra.push(p);
   }
   return out;
 }
