@@ -5,9 +5,9 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
-import { readPrefix } from '../store/client.js';
-import { jobPath, portsNodePrefix } from '../store/keys.js';
-import { readPlacements, type PlacementRead } from '../store/placements.js';
+import { readJSON, readPrefix } from '../store/client.js';
+import { deployKey, jobPath, portsNodePrefix } from '../store/keys.js';
+import { readPlacementKeys, type PlacementRead } from '../store/placements.js';
 import type { DeployState, JobId, JobSpec, PortEndpoint } from '../store/records.js';
 import { placeJobs } from '../dowding/index.js';
 import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
@@ -59,7 +59,7 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
         hostless.push(job);
         continue;
       }
-      const state = parseState(placement.value);
+      const state = await readJSON<DeployState>(client, deployKey(host, job));
       if (!state) {
         report(job, `placed on ${host}`);
         waiting.push(`${job.node}/${job.instance}: placed on ${host}, not started`);
@@ -97,20 +97,15 @@ export async function waitForJobs(client: Etcd3, jobs: JobSpec[], o: WaitOptions
   }
 }
 
-/** The placements of these jobs' stack (of all stacks when they span several): one range read. */
+/**
+ * Where these jobs' stack is placed (all stacks when they span several):
+ * one keys-only range read. A poll reads the state of a placed job with one
+ * get, as before /run went; reading every slave report of the cluster five
+ * times a second would cost a large cluster more than that.
+ */
 function placementsOf(client: Etcd3, jobs: JobId[]): Promise<PlacementRead> {
   const stacks = new Set(jobs.map((j) => j.stack));
-  return readPlacements(client, stacks.size === 1 ? { stack: [...stacks][0]! } : {});
-}
-
-/** A slave's DeployState, or undefined while the key is empty (placed, not started) or unreadable. */
-function parseState(value: string): DeployState | undefined {
-  if (value === '') return undefined;
-  try {
-    return JSON.parse(value) as DeployState;
-  } catch {
-    return undefined;
-  }
+  return readPlacementKeys(client, stacks.size === 1 ? { stack: [...stacks][0]! } : {});
 }
 
 export interface GoneOptions {
