@@ -100,9 +100,9 @@ export async function readPlacementKeys(client: Etcd3, opts: { stack?: string } 
   return sortPlacements(res.kvs, res.revision, opts.stack);
 }
 
-/** The host a job is placed on, or null: one read of the deploy keys. */
+/** Where a job is placed (its `value` left ''), or null: one keys-only read of the deploy keys. */
 export async function placementOf(client: Etcd3, job: JobId): Promise<Placement | null> {
-  return (await readPlacements(client, { stack: job.stack })).placed.get(jobPath(job)) ?? null;
+  return (await readPlacementKeys(client, { stack: job.stack })).placed.get(jobPath(job)) ?? null;
 }
 
 /** Jobs placed per host. */
