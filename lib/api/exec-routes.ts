@@ -26,7 +26,7 @@ import { appendAudit } from '../audit/log.js';
 import { placeJobs } from '../dowding/plan.js';
 import { readSnapshot, toPlanHosts, toPlanJob } from '../dispatch/snapshot.js';
 import { REGISTRY_KEY } from '../store/keys.js';
-import { placementOf, readPlacements } from '../store/placements.js';
+import { placementOf } from '../store/placements.js';
 import type { JobId } from '../store/records.js';
 import { LABEL, ownerLabels } from '../slave/containers.js';
 import { liveNodeSpec } from '../ops/node-spec.js';

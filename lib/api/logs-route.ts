@@ -22,7 +22,7 @@ import { bearerOf } from '../auth/hook.js';
 import { VikingError } from '../errors.js';
 import { readJSON, readPrefix } from '../store/client.js';
 import { PREFIX, jobFromKey, procStackPrefix, stackKey, jobPath } from '../store/keys.js';
-import { placementOf, readPlacements } from '../store/placements.js';
+import { readPlacementKeys } from '../store/placements.js';
 import type { JobId, JobSpec, StackRecord } from '../store/records.js';
 import { containerLogLines, findJobContainer, type LogLine } from './container-logs.js';
 import { mergeLogs } from './log-merge.js';
@@ -73,7 +73,7 @@ async function replicasOf(ctx: ApiContext, stack: string, node: string, tag: str
     );
   }
   jobs.sort((a, b) => a.instance - b.instance);
-  const where = await readPlacements(ctx.client, { stack });
+  const where = await readPlacementKeys(ctx.client, { stack });
   return jobs.map((job) => ({ job, label: `${job.node}.${job.instance}`, host: where.placed.get(jobPath(job))?.host ?? null }));
 }
 

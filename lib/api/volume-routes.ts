@@ -18,7 +18,7 @@ import { ERROR_CODES, VikingError, type ErrorCode } from '../errors.js';
 import { accessOf, bearerOf } from '../auth/hook.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX, REGISTRY_KEY, fixedKey } from '../store/keys.js';
-import { placementOf, readPlacements } from '../store/placements.js';
+import { placementOf } from '../store/placements.js';
 import type { HostRecord, StackRecord } from '../store/records.js';
 import { liveNodeSpec } from '../ops/node-spec.js';
 import { backupHere, restoreHere, volumePathOf, volumesHere, type VolumeRow } from '../ops/volume-ops.js';

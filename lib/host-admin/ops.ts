@@ -7,7 +7,7 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
 import { LEADER_KEY, PREFIX, drainKey, hostKey } from '../store/keys.js';
-import { jobsPerHost, readPlacements } from '../store/placements.js';
+import { jobsPerHost, readPlacementKeys } from '../store/placements.js';
 import type { HostRecord } from '../store/records.js';
 
 export interface HostRow extends HostRecord {
@@ -21,7 +21,7 @@ export interface HostRow extends HostRecord {
 export async function listHosts(client: Etcd3): Promise<HostRow[]> {
   const hosts = await readPrefix<HostRecord>(client, PREFIX.host);
   const [placements, drain, leader] = await Promise.all([
-    readPlacements(client, { revision: hosts.revision }),
+    readPlacementKeys(client, { revision: hosts.revision }),
     client.getAll().prefix(PREFIX.drain).revision(hosts.revision).keys(),
     client.get(LEADER_KEY).string(),
   ]);

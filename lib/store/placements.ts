@@ -95,8 +95,8 @@ export async function readPlacements(client: Etcd3, opts: { stack?: string; revi
  * poll needs to find hosts, at a fraction of the bytes when the slaves'
  * reports are long.
  */
-export async function readPlacementKeys(client: Etcd3, opts: { stack?: string } = {}): Promise<PlacementRead> {
-  const res = await readKeysOnly(client, PREFIX.deploy);
+export async function readPlacementKeys(client: Etcd3, opts: { stack?: string; revision?: string } = {}): Promise<PlacementRead> {
+  const res = await readKeysOnly(client, PREFIX.deploy, opts.revision);
   return sortPlacements(res.kvs, res.revision, opts.stack);
 }
 
