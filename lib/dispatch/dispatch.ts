@@ -75,6 +75,8 @@ export interface DispatcherOptions {
    * key is missing is held, seen alive before or not.
    */
   etcdBackAt?: () => number;
+  /** How long /run stays written after a host of the old layout was last seen (LEGACY_RUN_GRACE_MS). */
+  legacyRunGraceMs?: number;
   /** How long after etcd came back missing hosts are held (OUTAGE_GRACE_MS). */
   outageGraceMs?: number;
   log?: (msg: string) => void;
@@ -114,6 +116,14 @@ export const DISPATCH_FULL_RESYNC_MS = 30_000;
  * holds renewals up past a TTL, keeps its promise.
  */
 export const OUTAGE_GRACE_MS = 10_000;
+
+/**
+ * How long the leader keeps /run written after it last saw a host of the
+ * old placement layout (see Dispatcher.keepRun): longer than a host's
+ * restart or an etcd outage, so a record missing for a while does not end
+ * the index an old host would lead from.
+ */
+export const LEGACY_RUN_GRACE_MS = 5 * 60_000;
 
 /** How long the leader waits for a missing host's API to accept a connection (after an outage only). */
 const HOST_PROBE_MS = 700;
@@ -267,9 +277,12 @@ export class Dispatcher {
 
   private passCount = 0;
 
-  /** The mod revision of DISPATCH_EPOCH_KEY this dispatcher's commits compare, and the leadership it was written under. */
-  private epoch: string | undefined;
-  private epochLeadership: string | undefined;
+  /**
+   * When this dispatcher last had reason to think a host of the old layout
+   * (one that reads /run) may be around: one was live, or /run held entries
+   * when it started. Undefined: never.
+   */
+  private legacySeenAt: number | undefined;
 
   /** One full pass: snapshot, diff, plan, commit. */
   async dispatchOnce(): Promise<DispatchResult> {
@@ -277,32 +290,23 @@ export class Dispatcher {
     const leadership = this.fence();
     const none = { placed: 0, removed: 0, moved: 0, unplaced: [], conflicts: 0 };
     if (!leadership) return none;
-    // A new epoch first, then the snapshot: a commit of an earlier pass that lands before the
-    // new epoch is in the snapshot; one that lands after it fails its epoch compare. Only a
-    // pass whose commits did not all settle (one threw: its outcome is unknown) can leave such
-    // a commit in flight, so the epoch is renewed after that, and by each new Dispatcher.
-    if (this.epoch === undefined || this.epochLeadership !== leadership.createRevision) {
-      const fresh = await this.newEpoch(leadership);
-      if (fresh === null) return none;
-      this.epoch = fresh;
-      this.epochLeadership = leadership.createRevision;
-    }
-    const epoch = this.epoch;
+    // A new epoch every pass, then the snapshot: a commit of an earlier pass that lands before
+    // the new epoch is in the snapshot; one that lands after it fails its epoch compare. Such a
+    // late commit is not only one whose call threw: etcd3 retries a transaction whose try timed
+    // out (on another member), so a commit can answer success while its first try is still on
+    // its way (review of this change). One transaction a pass.
+    const epoch = await this.newEpoch(leadership);
+    if (epoch === null) return none;
     const snap = await readSnapshot(this.client);
     const print = snap.print;
     const diff = diffDispatch(snap, await this.heldHosts(snap));
     const plan = placeJobs({ hosts: toPlanHosts(snap) }, diff.toPlace.map((s) => toPlanJob(s, snap.pins)));
     this.lastUnplaced = plan.unplaced;
-    const changes = this.changes(snap, diff, plan.placements);
+    const changes = this.changes(snap, diff, plan.placements, this.keepRun(snap));
     let conflicts = 0;
     // Independent batches commit concurrently; each is atomic and fenced on its own.
-    const settled = await Promise.allSettled(batchChanges(changes).map((batch) => this.commit(leadership, epoch, batch)));
-    const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (thrown) {
-      this.epoch = undefined;
-      throw thrown.reason;
-    }
-    conflicts = settled.filter((r) => r.status === 'fulfilled' && !r.value).length;
+    const results = await Promise.all(batchChanges(changes).map((batch) => this.commit(leadership, epoch, batch)));
+    conflicts = results.filter((ok) => !ok).length;
     if (conflicts === 0) {
       this.lastPassPrint = print;
       this.lastPassAt = Date.now();
@@ -315,20 +319,28 @@ export class Dispatcher {
     return { placed: plan.placements.length, removed: diff.toRemove.length, moved: diff.toMove.length, unplaced: plan.unplaced, conflicts };
   }
 
-  private changes(snap: ClusterSnapshot, diff: DispatchDiff, placements: Placement[]): Change[] {
+  private changes(snap: ClusterSnapshot, diff: DispatchDiff, placements: Placement[], keepRun: boolean): Change[] {
     const out: Change[] = [];
     const c = this.client;
     /** Job paths whose /run entry this pass writes or deletes anyway. */
     const touched = new Set<string>();
+    // Deploy keys this pass's placements write: an extra on one of them is not deleted (etcd
+    // refuses a put and a delete of one key in a transaction; in two, the delete would undo the put).
+    const written = new Set<string>();
+    for (const { job, host } of placements) {
+      const spec = snap.wanted.get(job.id)?.spec;
+      if (spec) written.add(deployKey(host, spec));
+    }
     for (const p of diff.toRemove) {
       const path = jobPath(p.job);
+      if (written.has(deployKey(p.host, p.job))) continue;
       const change: Change = {
         compares: [[deployKey(p.host, p.job), 'Create', '==', p.createRevision]],
         ops: [c.delete().key(deployKey(p.host, p.job))],
       };
       // The /run entry goes with the job's placement (an extra placement leaves it to the kept one).
-      if (snap.run.has(path) && snap.placed.get(path)?.createRevision === p.createRevision) {
-        change.ops.push(c.delete().key(runKey(p.job)));
+      if (snap.placed.get(path)?.createRevision === p.createRevision) {
+        if (snap.run.has(path)) change.ops.push(c.delete().key(runKey(p.job)));
         touched.add(path);
       }
       out.push(change);
@@ -348,7 +360,7 @@ export class Dispatcher {
         change.compares.push([deployKey(moved.host, spec), 'Create', '==', moved.createRevision]);
         change.ops.push(c.delete().key(deployKey(moved.host, spec)));
       }
-      if (snap.legacy) {
+      if (keepRun) {
         change.ops.push(c.put(runKey(spec)).value(host));
         touched.add(job.id);
       } else if (snap.run.has(job.id)) {
@@ -362,8 +374,23 @@ export class Dispatcher {
       }
       out.push(change);
     }
-    out.push(...this.runIndexChanges(snap, touched));
+    out.push(...this.runIndexChanges(snap, touched, keepRun));
     return out;
+  }
+
+  /**
+   * Whether /run is kept written: while a host of the old layout is live,
+   * and for LEGACY_RUN_GRACE_MS after one was last seen (or after this
+   * dispatcher started and found /run entries). A host record missing for a
+   * moment (a restart, an etcd outage, a leader that started before the
+   * hosts registered again) must not end /run: an old-layout host elected
+   * leader later would take every job missing from /run for unplaced and
+   * place it again.
+   */
+  private keepRun(snap: ClusterSnapshot): boolean {
+    const now = Date.now();
+    if (snap.legacy || (this.legacySeenAt === undefined && snap.run.size > 0)) this.legacySeenAt = now;
+    return this.legacySeenAt !== undefined && now - this.legacySeenAt < (this.options.legacyRunGraceMs ?? LEGACY_RUN_GRACE_MS);
   }
 
   /**
@@ -373,9 +400,9 @@ export class Dispatcher {
    * is deleted in one operation. Unfenced by compares beyond the pass's own:
    * /run decides nothing for this code.
    */
-  private runIndexChanges(snap: ClusterSnapshot, touched: Set<string>): Change[] {
+  private runIndexChanges(snap: ClusterSnapshot, touched: Set<string>, keepRun: boolean): Change[] {
     const c = this.client;
-    if (!snap.legacy) return snap.run.size > 0 ? [{ compares: [], ops: [c.delete().prefix(PREFIX.run)] }] : [];
+    if (!keepRun) return snap.run.size > 0 ? [{ compares: [], ops: [c.delete().prefix(PREFIX.run)] }] : [];
     const out: Change[] = [];
     for (const [path, p] of snap.placed) {
       if (!touched.has(path) && snap.run.get(path) !== p.host) out.push({ compares: [], ops: [c.put(runKey(p.job)).value(p.host)] });
@@ -423,13 +450,11 @@ export class Dispatcher {
     for (const change of batch) for (const [key, col, cmp, value] of change.compares) txn = txn.and(key, col, cmp, value);
     const res = await txn
       .then(...batch.flatMap((ch) => ch.ops))
-      .else(this.client.get(LEADER_KEY), this.client.get(DISPATCH_EPOCH_KEY))
+      .else(this.client.get(LEADER_KEY))
       .commit();
     if (res.succeeded) return true;
     const kv = res.responses[0]?.response_range?.kvs[0];
     if (kv?.create_revision !== leadership.createRevision) this.refused(leadership, `${batch.length} change(s)`, kv);
-    // Someone else began an epoch (another Dispatcher under this leadership): the next pass begins a new one.
-    else if (res.responses[1]?.response_range?.kvs[0]?.mod_revision !== epoch && this.epoch === epoch) this.epoch = undefined;
     return false;
   }
 }

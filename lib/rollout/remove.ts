@@ -17,7 +17,7 @@ import type { Etcd3 } from 'etcd3';
 import { VikingError } from '../errors.js';
 import { readPrefix } from '../store/client.js';
 import { PREFIX, domainKey, fixedStackPrefix, imagesStackPrefix, portsStackPrefix, procStackPrefix, stackKey, cronRunsStackPrefix, secretsKey } from '../store/keys.js';
-import { readPlacements } from '../store/placements.js';
+import { readPlacementKeys } from '../store/placements.js';
 import type { DomainRecord, StackRecord } from '../store/records.js';
 import type { CleanupRequest, HostCleanup } from '../api/cleanup.js';
 import { fencedDelete, withStackLock } from './lock.js';
@@ -77,7 +77,7 @@ export async function removeStack(ctx: RemoveContext, name: string): Promise<Rem
     let last = '';
     for (;;) {
       const [placed, serving, containers] = await Promise.all([
-        readPlacements(ctx.client, { stack: name }).then((r) => r.placed.size + r.extra.length + r.copies.size),
+        readPlacementKeys(ctx.client, { stack: name }).then((r) => r.placed.size + r.extra.length + r.copies.size),
         ctx.client.getAll().prefix(portsStackPrefix(name)).count(),
         ctx.countContainers(name),
       ]);

@@ -42,10 +42,11 @@ export const PREFIX = {
 export const LEADER_KEY = '/leader';
 /**
  * Rewritten by the leader at the start of every dispatch pass; the pass's
- * commits compare its mod revision. A commit of an earlier pass still in
- * flight (its call timed out, the transaction did not) fails instead of
- * placing a job the next pass placed too: with placements in /deploy alone,
- * no per-job key says "placed" for a compare to catch.
+ * commits compare its mod revision. A late try of an earlier pass's commit
+ * (etcd3 retries a transaction whose try timed out, so a try can land after
+ * the call answered) fails instead of placing a job the next pass placed
+ * elsewhere: with placements in /deploy alone, no per-job key says "placed"
+ * for a compare to catch.
  */
 export const DISPATCH_EPOCH_KEY = '/dispatch/epoch';
 export const REGISTRY_KEY = '/registry';

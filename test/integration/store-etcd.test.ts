@@ -199,7 +199,7 @@ test('right after etcd came back, a host whose key went but whose API answers ke
   }
 });
 
-test('rolling upgrade: while a host of the old layout lives, dispatch keeps /run naming every placement; once it is gone, /run goes', async () => {
+test('rolling upgrade: while a host of the old layout lives, and for the grace after, dispatch keeps /run naming every placement; then /run goes', async () => {
   const election = new LeaderElection(client, 'upgrader', 2);
   election.start();
   await waitFor('leadership', () => election.current);
@@ -207,7 +207,8 @@ test('rolling upgrade: while a host of the old layout lives, dispatch keeps /run
   const { layout: _layout, ...oldRecord } = hostRecord('u-old');
   const old = new HostLease(client, oldRecord, 2);
   await Promise.all([fresh.start(), old.start()]);
-  const dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 500 });
+  const graceMs = 3000;
+  const dispatcher = new Dispatcher(client, () => election.current, { resyncMs: 500, legacyRunGraceMs: graceMs });
   dispatcher.start();
   const jobs = [1, 2].map((n) => job('upgrade', 'web', n));
   try {
@@ -225,12 +226,22 @@ test('rolling upgrade: while a host of the old layout lives, dispatch keeps /run
     assert.equal(await client.get(runKey(stale)).string(), null, 'the /run entry of a job placed nowhere went');
     // A placement another leader made in /deploy alone (a new-layout leader before the old host joined) gets its /run entry.
     const extraJob = job('upgrade', 'web', 3);
+    await client.put(deployKey('u-new', extraJob)).value('');
     await client.put(procKey(extraJob)).value(JSON.stringify(extraJob));
-    await waitFor('job 3 in /run too', async () => (await client.get(runKey(extraJob)).string()) === (await hostOfJob(client, extraJob)) && (await hostOfJob(client, extraJob)) !== null);
+    await waitFor('job 3 in /run too, naming the host it was placed on', async () => (await client.get(runKey(extraJob)).string()) === 'u-new');
+    assert.equal(await hostOfJob(client, extraJob), 'u-new', 'dispatch left the placement where it was');
     // The fingerprint a pass takes from its snapshot is the one the resync tick reads.
     await waitFor('the snapshot\'s fingerprint to be the one the resync reads', async () => (await readSnapshot(client)).print === (await snapshotFingerprint(client)));
     await old.close();
-    await waitFor('/run emptied once no old-layout host lives', async () => (await client.getAll().prefix(PREFIX.run).count()) === 0);
+    const closedAt = Date.now();
+    // The old host's job moves, and /run follows it while the grace lasts.
+    await waitFor('the old host\'s job in /run on the new host', async () => {
+      const index = await client.getAll().prefix(`${PREFIX.run}upgrade/`).strings();
+      return Object.keys(index).length === 3 && Object.values(index).every((h) => h === 'u-new');
+    });
+    assert.ok(Date.now() - closedAt < graceMs, 'kept within the grace after the last old-layout host went');
+    await waitFor('/run emptied after the grace', async () => (await client.getAll().prefix(PREFIX.run).count()) === 0, graceMs + 5000);
+    assert.ok(Date.now() - closedAt >= graceMs - 100, `/run went ${Date.now() - closedAt} ms after the old host: not before the grace (${graceMs} ms)`);
     const where = await placedHosts(client, 'upgrade');
     assert.deepEqual(new Set(where.values()), new Set(['u-new']), 'the old host\'s job moved to the new one');
     assert.equal(where.size, 3);
@@ -240,6 +251,61 @@ test('rolling upgrade: while a host of the old layout lives, dispatch keeps /run
     await Promise.all([fresh.close(), old.close()]);
     await client.delete().prefix(`${PREFIX.proc}upgrade/`);
     for (const h of ['u-new', 'u-old']) await client.delete().prefix(`${PREFIX.deploy}${h}/`);
+  }
+});
+
+test('every pass rewrites the dispatch epoch, so a late commit of an earlier pass (fenced on its epoch) places nothing', async () => {
+  const election = new LeaderElection(client, 'epochs', 2);
+  election.start();
+  await waitFor('leadership', () => election.current);
+  const lease = new HostLease(client, hostRecord('e-host'), 2);
+  await lease.start();
+  const d = new Dispatcher(client, () => election.current);
+  const j = job('epoch', 'web', 1);
+  try {
+    await d.dispatchOnce();
+    const first = (await client.get(DISPATCH_EPOCH_KEY).exec()).kvs[0]!.mod_revision;
+    await d.dispatchOnce();
+    const second = (await client.get(DISPATCH_EPOCH_KEY).exec()).kvs[0]!.mod_revision;
+    assert.ok(BigInt(second) > BigInt(first), `the epoch moved from ${first} to ${second}`);
+    // A try of a commit made under the first pass's epoch, landing now (as a retried transaction's
+    // first try can): the same compares a placement carries.
+    const late = await client
+      .if(LEADER_KEY, 'Create', '==', election.current!.createRevision)
+      .and(DISPATCH_EPOCH_KEY, 'Mod', '==', first)
+      .then(client.put(deployKey('e-host', j)).value(''))
+      .commit();
+    assert.equal(late.succeeded, false, 'the late commit is refused');
+    assert.equal(await client.get(deployKey('e-host', j)).string(), null);
+  } finally {
+    await election.resign();
+    await lease.close();
+  }
+});
+
+test('a job on a dead host with an extra placement on the live host it moves to ends placed once, there', async () => {
+  const election = new LeaderElection(client, 'extras', 2);
+  election.start();
+  await waitFor('leadership', () => election.current);
+  const lease = new HostLease(client, hostRecord('x-live'), 2);
+  await lease.start();
+  const d = new Dispatcher(client, () => election.current, { hostGraceMs: 0 });
+  const j = job('extras', 'web', 1);
+  try {
+    await client.put(deployKey('x-dead', j)).value('');
+    await client.put(deployKey('x-live', j)).value('');
+    await client.put(procKey(j)).value(JSON.stringify(j));
+    // The kept placement (the older) is on a host with no key: the job moves, and the only
+    // host left is the one holding its extra. The move's put and the extra's delete are one key.
+    const result = await d.dispatchOnce();
+    assert.equal(result.conflicts, 0);
+    assert.deepEqual([...(await placedHosts(client, 'extras'))], [['extras/v1/web/1', 'x-live']]);
+    assert.deepEqual(await client.getAll().prefix(PREFIX.deploy).keys().then((ks) => ks.filter((k) => k.includes('/extras/'))), [deployKey('x-live', j)]);
+  } finally {
+    await election.resign();
+    await lease.close();
+    await client.delete().prefix(`${PREFIX.proc}extras/`);
+    await client.delete().key(deployKey('x-live', j));
   }
 });
 
