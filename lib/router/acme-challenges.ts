@@ -4,18 +4,16 @@
  * may send its validation request to any router, so each one answers
  * `GET /.well-known/acme-challenge/<token>` from etcd.
  *
- * The host process watches the prefix (ChallengeFeed) and hands the whole
- * set to its HTTP servers (in-process or each worker over IPC); the servers
- * look tokens up in memory (ChallengeAnswers). The path belongs to the
+ * The host process watches the prefix (ChallengeFeed, challenge-feed.ts)
+ * and hands the whole set to its HTTP servers (in-process or each worker
+ * over IPC); the servers look tokens up in memory (ChallengeAnswers, here).
+ * This file has no etcd in it: router workers import it, and with the feed
+ * here every worker loaded etcd3 and gRPC (82 modules) it never used. The path belongs to the
  * router on every domain: a request for it never reaches an app. Hostile
  * input: only a base64url token of bounded length is looked up; any other
  * path under the prefix, any other method, an unknown token: 404.
  */
 import type http from 'node:http';
-import type { Etcd3 } from 'etcd3';
-import { WakeLoop } from '../control/wake-loop.js';
-import { watchPrefix, type PrefixWatch } from '../store/client.js';
-import { PREFIX } from '../store/keys.js';
 import { errorPage } from './pages.js';
 
 export const CHALLENGE_PATH = '/.well-known/acme-challenge/';
@@ -63,49 +61,5 @@ export class ChallengeAnswers {
     if (body === undefined) return errorPage(res, 404, 'No such ACME challenge', 'this router holds no ACME HTTP-01 answer for that token');
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);
-  }
-}
-
-export interface ChallengeFeedOptions {
-  client: Etcd3;
-  /** Every change (and every resync) hands the whole current set. */
-  onChange: (entries: Array<[string, string]>) => void;
-  resyncMs?: number;
-  log?: (msg: string) => void;
-}
-
-/** The host process' side: watches `/acme-challenge/` and re-reads it whole on each event and every resync. */
-export class ChallengeFeed {
-  private watch: PrefixWatch | undefined;
-  private resync: NodeJS.Timeout | undefined;
-  private last = '';
-  latest: Array<[string, string]> = [];
-  private readonly loop = new WakeLoop(
-    async () => {
-      const res = await this.o.client.getAll().prefix(PREFIX.acmeChallenge).strings();
-      const entries = Object.entries(res)
-        .map(([key, value]): [string, string] => [key.slice(PREFIX.acmeChallenge.length), value])
-        .sort(([a], [b]) => (a < b ? -1 : 1));
-      const text = JSON.stringify(entries);
-      if (text === this.last) return;
-      this.last = text;
-      this.latest = entries;
-      this.o.onChange(entries);
-    },
-    (err) => this.o.log?.(`router: reading ACME challenges failed: ${err.message}`),
-  );
-
-  constructor(private readonly o: ChallengeFeedOptions) {}
-
-  start(): void {
-    this.watch = watchPrefix(this.o.client, PREFIX.acmeChallenge, () => this.loop.wake());
-    this.resync = setInterval(() => this.loop.wake(), this.o.resyncMs ?? 5000);
-    this.loop.start();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.resync);
-    await this.watch?.cancel();
-    await this.loop.stop();
   }
 }

@@ -24,7 +24,7 @@ import type { CertBundle } from './tls-certs.js';
 import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './route-table.js';
 import type { BalanceMode } from './upstreams.js';
-import { ChallengeFeed } from './acme-challenges.js';
+import { ChallengeFeed } from './challenge-feed.js';
 import { emptyDump, type TrafficDump } from './traffic-counters.js';
 import { AccessLogHub } from './access-hub.js';
 
