@@ -115,6 +115,17 @@ export class RouteTable {
     return this.exact.size + this.wildcard.size;
   }
 
+  /** Every domain with its route: `example.com`, or `*.example.com` for a wildcard (the nginx data plane renders these). */
+  *entries(): IterableIterator<[string, Route]> {
+    for (const [d, r] of this.exact) yield [d, r];
+    for (const [d, r] of this.wildcard) yield [`*.${d}`, r];
+  }
+
+  /** The route of a wildcard domain `*.parent` itself, given `parent`. */
+  wildcardRoute(parent: string): Route | undefined {
+    return this.wildcard.get(parent);
+  }
+
   /** Domains and where they go, for logs and tests. */
   describe(): Array<{ domain: string; target: string; kind: Route['kind']; endpoints: number }> {
     const out = [];

@@ -27,6 +27,13 @@ import type { BalanceMode } from './upstreams.js';
 import { ChallengeFeed } from './challenge-feed.js';
 import { emptyDump, type TrafficDump } from './traffic-counters.js';
 import { AccessLogHub } from './access-hub.js';
+import { NginxPlane } from './nginx-plane.js';
+import { sumDumps } from './traffic-counters.js';
+import path from 'node:path';
+
+/** What carries the requests: Node worker processes (default), or nginx fed by this process (nginx-plane.ts). */
+export type RouterEngine = 'node' | 'nginx';
+export const ROUTER_ENGINES: readonly RouterEngine[] = ['node', 'nginx'];
 
 /** Puts that vanish with the host (its lease). */
 export interface AckWriter {
@@ -50,6 +57,10 @@ export interface RouterOptions {
   metrics?: boolean;
   /** TLS session resumption (default true); false only for the bench's full-handshake rows. */
   tlsResumption?: boolean;
+  /** Default 'node'. 'nginx': nginx listens and proxies, this process feeds it and serves what it passes on. */
+  engine?: RouterEngine;
+  /** The nginx binary of the nginx engine (default `nginx` on PATH). */
+  nginxBinary?: string;
   log?: (msg: string) => void;
 }
 
@@ -66,6 +77,8 @@ export class Router {
   private firstCerts: ((certs: CertBundle[]) => void) | undefined;
   private local: RouterServer | undefined;
   private workers: RouterWorkers | undefined;
+  /** The nginx engine's nginx; `local` is then its loopback fallback. */
+  private plane: NginxPlane | undefined;
   private first: ((snap: RouteSnapshot) => void) | undefined;
   private ackWriter: AckWriter | undefined;
   private acked = '0';
@@ -114,7 +127,9 @@ export class Router {
     const certs = this.certFeed ? await firstCerts : [];
     const host = this.o.host ?? '0.0.0.0';
     const count = this.workerCount;
-    if (count === 0) {
+    if (this.o.engine === 'nginx') {
+      await this.startNginx(snap, certs, host);
+    } else if (count === 0) {
       this.local = new RouterServer({
         ...this.o.tuning,
         balance: this.o.balance ?? 'least-conn',
@@ -165,8 +180,49 @@ export class Router {
     await this.feed.stop();
     await this.challenges.stop();
     await this.certFeed?.stop();
+    await this.plane?.stop();
     await this.workers?.stop();
     await this.local?.close();
+  }
+
+  /**
+   * The nginx engine: the Node server listens on a loopback port only, as
+   * the fallback for what nginx passes on (websites, challenges, pages), and
+   * nginx takes the router's ports with `workerCount` workers (at least 1).
+   */
+  private async startNginx(snap: RouteSnapshot, certs: CertBundle[], host: string): Promise<void> {
+    this.local = new RouterServer({
+      balance: this.o.balance ?? 'least-conn',
+      requireHost: false,
+      ...(this.o.metrics === false ? { metrics: false } : {}),
+      ...(this.o.log ? { log: this.o.log } : {}),
+      accessLog: (batch) => {
+        this.accessLog.add(batch);
+        this.local?.accessLog?.taken();
+      },
+    });
+    this.local.apply(snap);
+    const fallbackPort = await this.local.listen(0, '127.0.0.1');
+    this.port = this.o.port === 0 ? await freePort(host) : this.o.port;
+    if (this.o.httpsPort) this.httpsPort = this.o.httpsPort < 0 ? await freePort(host) : this.o.httpsPort;
+    this.plane = new NginxPlane({
+      dir: path.join(this.o.dataDir, 'nginx'),
+      ...(this.o.nginxBinary ? { binary: this.o.nginxBinary } : {}),
+      listen: { host, port: this.port, httpsPort: this.httpsPort },
+      workers: Math.max(1, this.workerCount),
+      fallbackPort,
+      balance: this.o.balance ?? 'least-conn',
+      ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
+      ...(this.o.metrics === false ? { metrics: false } : {}),
+      ...(this.o.tlsResumption === false ? { tlsResumption: false } : {}),
+      accessLog: (batch) => {
+        this.accessLog.add(batch);
+        this.plane?.accessLog?.taken();
+      },
+      onServed: () => this.ack(),
+      ...(this.o.log ? { log: this.o.log } : {}),
+    });
+    await this.plane.start(snap, certs);
   }
 
   /** From now on, acknowledge served revisions under this (leased) writer. */
@@ -183,7 +239,22 @@ export class Router {
 
   /** The revision every HTTP server of this router serves. */
   get servedRevision(): string | undefined {
+    if (this.plane && this.local) {
+      const a = this.plane.revision;
+      const b = this.local.revision;
+      return BigInt(a) < BigInt(b) ? a : b;
+    }
     return this.local ? this.local.revision : this.workers?.servedRevision();
+  }
+
+  /** The nginx engine's master process (a reload keeps it, a restart does not); undefined on the Node engine. */
+  get nginxMasterPid(): number | undefined {
+    return this.plane?.masterPid;
+  }
+
+  /** Which engine carries the requests. */
+  get engine(): RouterEngine {
+    return this.o.engine ?? 'node';
   }
 
   /** The table of an in-process router (workers: 0), for tests. */
@@ -193,6 +264,8 @@ export class Router {
 
   /** This router's traffic counters, summed over its worker processes (asked over IPC now). */
   async trafficCounters(): Promise<TrafficDump> {
+    if (this.plane) await this.plane.catchUp();
+    if (this.plane) return sumDumps([this.local?.counters?.dump() ?? emptyDump(), this.plane.counters?.dump() ?? emptyDump()]);
     if (this.local) return this.local.counters?.dump() ?? emptyDump();
     return this.workers ? this.workers.collectCounters() : emptyDump();
   }
@@ -203,6 +276,7 @@ export class Router {
 
   /** Worker process ids (empty when serving in-process); `listening`: only those that take connections. */
   workerPids(o: { listening?: boolean } = {}): number[] {
+    if (this.plane) return this.plane.workerPids();
     return (o.listening ? this.workers?.listeningPids() : this.workers?.pids()) ?? [];
   }
 
@@ -212,6 +286,7 @@ export class Router {
       this.firstCerts = undefined;
       return first(certs);
     }
+    if (this.plane) return this.plane.applyCertificates(certs);
     this.local?.applyCertificates(certs);
     this.workers?.sendCertificates(certs);
   }
@@ -224,6 +299,7 @@ export class Router {
     }
     if (this.local) {
       this.local.apply(snap);
+      this.plane?.apply(snap);
       this.ack();
     } else this.workers?.send(snap);
   }

@@ -52,6 +52,12 @@ export interface RouterServerOptions extends RouterTuning {
   ticketKeys?: Buffer;
   /** false: TLS sessions are never resumed (the bench's full-handshake rows); default true. */
   tlsResumption?: boolean;
+  /**
+   * node:http refuses an HTTP/1.1 request without Host with a bare 400 (default true). The nginx engine's
+   * fallback sets false: nginx sends it every request over HTTP/1.1, also an HTTP/1.0 one without Host,
+   * which gets the same 404 page as on the Node engine.
+   */
+  requireHost?: boolean;
   /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
   fastPath?: boolean;
   /** Count traffic per stack, node, domain and replica (default true); false: the bench's baseline. */
@@ -118,6 +124,7 @@ export class RouterServer {
     this.http = http.createServer(
       {
         noDelay: true,
+        requireHostHeader: o.requireHost !== false,
         keepAliveTimeout: timeouts.idleMs,
         // The same head deadline as the fast path, from the head's first byte.
         headersTimeout: timeouts.headMs,

@@ -21,7 +21,10 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../../lib/store/client.js';
-import { Router } from '../../lib/router/router.js';
+import { Router, type RouterEngine } from '../../lib/router/router.js';
+
+/** router-traffic-counters-nginx.test.ts runs this file against the nginx engine. */
+const ENGINE = (process.env.VIKING_TEST_ROUTER_ENGINE ?? 'node') as RouterEngine;
 import { CLASS_NAMES, Field, type TrafficDump } from '../../lib/router/traffic-counters.js';
 import { trafficMetricsText } from '../../lib/router/traffic-prometheus.js';
 import { trafficRows } from '../../lib/stats/traffic-table.js';
@@ -83,7 +86,7 @@ before(async () => {
   await putRoute(client, { stack: ID, node: 'ws', current: 'v1', domains: [D('ws')], endpoints: [endpointFor(ID, 'ws', 'v1', 1, wsBackend.port)] });
   await putRoute(client, { stack: LS, node: 'idle', current: 'v1', domains: [DL('idle')], endpoints: [] });
   await putRoute(client, { stack: LS, node: 'web', current: 'v1', domains: [DL('web')], endpoints: [endpointFor(LS, 'web', 'v1', 1, a.port), endpointFor(LS, 'web', 'v1', 2, b.port)], accessLog: ['web', 'idle'] });
-  router = new Router({ client, hostName: ID, dataDir: dir, port: 0, host: '127.0.0.1', workers: 2, log: (m) => routerLog.push(m) });
+  router = new Router({ client, hostName: ID, dataDir: dir, port: 0, host: '127.0.0.1', workers: 2, engine: ENGINE, log: (m) => routerLog.push(m) });
   await router.start();
   // Every container answers before the mix starts (httpd may take a moment).
   for (const p of [a.port, b.port, c.port]) await waitFor(`httpd on ${p}`, () => fetch(`http://127.0.0.1:${p}/`).then((r) => r.ok, () => false));
@@ -152,7 +155,8 @@ test('the counters match a known mix of 200s, app 404s, a retry past a dead repl
   assert.doesNotMatch(text, /no-such-page|127\.0\.0\.1/);
 });
 
-test('an open websocket counts as an active connection of its replica until it closes', async () => {
+// nginx writes a request's line when it ends: the nginx engine has no gauge of open requests (README, router engines).
+test('an open websocket counts as an active connection of its replica until it closes', { skip: ENGINE === 'nginx' && 'nginx logs a request when it ends: no gauge of open ones' }, async () => {
   const { socket } = await openUpgrade(router.port, D('ws'));
   assert.equal(await echo(socket, 'ping'), 'ping');
   const open = await router.trafficCounters();

@@ -1,0 +1,427 @@
+/**
+ * The nginx data plane: `viking host --router-engine nginx`.
+ *
+ * Why it exists: the Node router proxies on raw sockets (fast-path.ts) and
+ * still spends about twice nginx's CPU per request on keep-alive traffic,
+ * and node:tls about 2.8× nginx's per full handshake (bench/RESULTS.md).
+ * No change inside Node closes that. So a host can hand the data path to
+ * nginx: it listens on the router's ports, terminates TLS and proxies
+ * container routes itself, from a configuration rendered from the same
+ * route table and certificates (nginx-config.ts); everything else (websites,
+ * ACME challenges, routes without a healthy endpoint, unknown domains) it
+ * passes to the Node RouterServer on loopback, which answers as on the
+ * Node engine.
+ *
+ * This module runs that nginx: writes the certificates as files (keys 0600
+ * in a 0700 directory), renders and checks (`nginx -t`) each configuration,
+ * reloads it with SIGHUP one change at a time, and knows the revision nginx
+ * serves only once the new workers run and every old one has finished
+ * (so router acks keep their promise: nothing sends to a stopped endpoint).
+ * nginx runs under a small sh that holds a pipe from this process: if the
+ * host process dies, however, nginx is stopped with it. Traffic counters and
+ * access log lines come back through nginx's request log (nginx-traffic.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RouteSnapshot } from './snapshot.js';
+import { RouteTable, type ContainerRoute } from './route-table.js';
+import type { CertBundle } from './tls-certs.js';
+import { renderNginxConfig, type NginxCert, type NginxListen, type NginxPlan } from './nginx-config.js';
+import { LogFollower, NginxTraffic, ROTATE_BYTES } from './nginx-traffic.js';
+import { TrafficCounters } from './traffic-counters.js';
+import { AccessLogWriter, type AccessBatch } from './access-log.js';
+import { DEFAULT_CLIENT_TIMEOUTS } from './fast-path.js';
+import type { BalanceMode } from './upstreams.js';
+import type { RouterTuning } from './server.js';
+import { DEFAULT_MAX_CONNECTIONS } from './server.js';
+
+export interface NginxPlaneOptions {
+  /** nginx's prefix: configuration, pid, logs, certificates. Created if missing. */
+  dir: string;
+  /** The nginx binary (default `nginx` on PATH). */
+  binary?: string;
+  listen: NginxListen;
+  workers: number;
+  /** Loopback port of the Node fallback server. */
+  fallbackPort: number;
+  balance: BalanceMode;
+  tuning?: RouterTuning;
+  /** Count traffic (default true). */
+  metrics?: boolean;
+  /** TLS session tickets (default true). */
+  tlsResumption?: boolean;
+  /** Where access log batches of logged routes go; the receiver calls `accessLog.taken()`. */
+  accessLog?: (batch: AccessBatch) => void;
+  /** The served revision moved (after a reload finished). */
+  onServed?: () => void;
+  log?: (msg: string) => void;
+}
+
+/** How long a reload may take before its new workers show up. */
+const RELOAD_START_MS = 10_000;
+/** Old workers get worker_shutdown_timeout (30 s, nginx-config.ts) and a little more. */
+const RELOAD_DRAIN_MS = 35_000;
+const POLL_MS = 25;
+const LOG_POLL_MS = 1000;
+
+/** Runs nginx and keeps it in step with the route table and certificates. */
+export class NginxPlane {
+  readonly counters: TrafficCounters | null;
+  readonly accessLog: AccessLogWriter | null;
+  private readonly traffic: NginxTraffic;
+  private readonly follower: LogFollower | null;
+  private readonly logFile: string;
+  private child: ChildProcess | undefined;
+  private master = 0;
+  private generation = 0;
+  private snap: RouteSnapshot | undefined;
+  private certs: readonly CertBundle[] = [];
+  /** The revision all of nginx's workers serve. */
+  revision = '0';
+  private dirty = false;
+  private working: Promise<void> | undefined;
+  private stopping = false;
+  private restarts = 0;
+  private validityTimer: NodeJS.Timeout | undefined;
+  private logTimer: NodeJS.Timeout | undefined;
+  private certFiles = new Set<string>();
+
+  constructor(private readonly o: NginxPlaneOptions) {
+    this.counters = o.metrics === false ? null : new TrafficCounters();
+    this.accessLog = o.accessLog ? new AccessLogWriter(o.accessLog) : null;
+    this.traffic = new NginxTraffic(this.counters);
+    this.logFile = path.join(o.dir, 'requests.log');
+    this.follower = this.counters || this.accessLog ? new LogFollower(this.logFile, (l) => this.traffic.line(l)) : null;
+  }
+
+  private get configFile(): string {
+    return path.join(this.o.dir, 'nginx.conf');
+  }
+
+  /** Starts nginx serving `snap` with `certs`; resolves once it accepts connections. */
+  async start(snap: RouteSnapshot, certs: readonly CertBundle[]): Promise<void> {
+    this.snap = snap;
+    this.certs = certs;
+    await mkdir(path.join(this.o.dir, 'certs'), { recursive: true, mode: 0o700 });
+    await chmod(path.join(this.o.dir, 'certs'), 0o700);
+    await mkdir(path.join(this.o.dir, 'tmp'), { recursive: true });
+    await this.stopOrphan();
+    const ticketKey = path.join(this.o.dir, 'ticket.key');
+    await writeFile(ticketKey, randomBytes(80), { mode: 0o600 });
+    const rendered = await this.render();
+    await this.check(this.configFile + '.next');
+    await rename(this.configFile + '.next', this.configFile);
+    this.traffic.register(rendered.generation, rendered.routes);
+    await this.spawnNginx();
+    this.revision = snap.revision;
+    this.scheduleValidity(rendered.nextChange);
+    if (this.follower) this.logTimer = setInterval(() => void this.followLog(), LOG_POLL_MS).unref();
+  }
+
+  /** Serves this snapshot from the next reload on. */
+  apply(snap: RouteSnapshot): void {
+    this.snap = snap;
+    this.kick();
+  }
+
+  applyCertificates(certs: readonly CertBundle[]): void {
+    this.certs = certs;
+    this.kick();
+  }
+
+  /** Reads the request log to its end: the counters then include every request answered so far. */
+  async catchUp(): Promise<void> {
+    await this.follower?.poll().catch(() => 0);
+  }
+
+  /** nginx's worker process ids. */
+  workerPids(): number[] {
+    return this.master ? childrenOf(this.master) : [];
+  }
+
+  get masterPid(): number {
+    return this.master;
+  }
+
+  /** Stops nginx gracefully (QUIT: requests in flight finish), then fast after `graceMs`. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.validityTimer);
+    clearInterval(this.logTimer);
+    await this.working?.catch(() => undefined);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      signal(this.master, 'SIGQUIT');
+      const fast = setTimeout(() => signal(this.master, 'SIGTERM'), graceMs);
+      const kill = setTimeout(() => signal(this.master, 'SIGKILL'), graceMs + 3000);
+      await exited;
+      clearTimeout(fast);
+      clearTimeout(kill);
+    }
+    child?.stdin?.destroy();
+    await this.follower?.close();
+  }
+
+  /** A change came: one reload at a time, the newest state wins. */
+  private kick(): void {
+    this.dirty = true;
+    if (this.working || this.stopping || !this.child) return;
+    this.working = (async () => {
+      while (this.dirty && !this.stopping) {
+        this.dirty = false;
+        await this.reload().catch((err: Error) => this.o.log?.(`router (nginx): reload failed: ${err.message}`));
+      }
+    })().finally(() => {
+      this.working = undefined;
+    });
+  }
+
+  private async reload(): Promise<void> {
+    const snap = this.snap!;
+    const rendered = await this.render();
+    await this.check(this.configFile + '.next');
+    await rename(this.configFile + '.next', this.configFile);
+    this.traffic.register(rendered.generation, rendered.routes);
+    const before = new Set(this.workerPids());
+    signal(this.master, 'SIGHUP');
+    // New workers mean nginx took the configuration; gone old ones mean nothing serves the old one.
+    const started = await waitFor(() => this.workerPids().some((p) => !before.has(p)), RELOAD_START_MS);
+    if (!started) throw new Error(`nginx started no new workers in ${RELOAD_START_MS / 1000} s: ${await this.errorTail()}`);
+    // An old worker that shuts down takes no new connection and no new request (nginx turns keep-alive off
+    // in it): like the Node engine's table swap, requests in flight (and websockets) finish where they are.
+    const drained = await waitFor(() => this.workerPids().every((p) => !before.has(p) || shuttingDown(p)), RELOAD_DRAIN_MS);
+    if (!drained) this.o.log?.(`router (nginx): old workers still take requests ${RELOAD_DRAIN_MS / 1000} s after a reload`);
+    await this.removeUnusedCerts();
+    this.scheduleValidity(rendered.nextChange);
+    if (BigInt(snap.revision) > BigInt(this.revision) || this.revision === '0') {
+      this.revision = snap.revision;
+      this.o.onServed?.();
+    }
+  }
+
+  /** Writes the certificate files and the next configuration (`nginx.conf.next`). */
+  private async render(): Promise<{ generation: number; routes: Map<string, ContainerRoute>; nextChange: number }> {
+    const certs = await this.writeCerts(this.certs);
+    const generation = ++this.generation;
+    const t = this.o.tuning ?? {};
+    const plan: NginxPlan = {
+      prefix: this.o.dir,
+      listen: this.o.listen,
+      workers: this.o.workers,
+      fallbackPort: this.o.fallbackPort,
+      balance: this.o.balance,
+      timeouts: { ...DEFAULT_CLIENT_TIMEOUTS, ...t.clientTimeouts },
+      maxConnections: t.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      trustedProxies: t.trustedProxies ?? [],
+      tlsResumption: this.o.tlsResumption !== false,
+      ticketKeyFile: path.join(this.o.dir, 'ticket.key'),
+      logFile: this.follower ? this.logFile : null,
+      generation,
+    };
+    const table = RouteTable.build(this.snap!, this.counters, this.accessLog);
+    const out = renderNginxConfig(plan, table, certs);
+    await writeFile(this.configFile + '.next', out.text, { mode: 0o600 });
+    return { generation, routes: out.routes, nextChange: out.nextChange };
+  }
+
+  /** `nginx -t` on a configuration: the running one stays if this one is wrong. */
+  private async check(file: string): Promise<void> {
+    const { code, output } = await run(this.o.binary ?? 'nginx', ['-t', '-q', '-p', this.o.dir, '-c', file]);
+    if (code !== 0) throw new Error(`nginx rejected the configuration (${file}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+
+  private async writeCerts(bundles: readonly CertBundle[]): Promise<NginxCert[]> {
+    const dir = path.join(this.o.dir, 'certs');
+    const out: NginxCert[] = [];
+    const used = new Set<string>();
+    for (const b of bundles) {
+      const id = createHash('sha256').update(b.fingerprint).update('\0').update(b.keyPem).digest('hex').slice(0, 32);
+      const certFile = path.join(dir, `${id}.crt`);
+      const keyFile = path.join(dir, `${id}.key`);
+      if (!this.certFiles.has(id)) {
+        await writeFile(keyFile, b.keyPem, { mode: 0o600 });
+        await writeFile(certFile, b.certPem, { mode: 0o600 });
+        this.certFiles.add(id);
+      }
+      used.add(id);
+      out.push({ domain: b.domain, names: b.names, notBefore: b.notBefore, notAfter: b.notAfter, certFile, keyFile });
+    }
+    this.wantedCerts = used;
+    return out;
+  }
+
+  private wantedCerts = new Set<string>();
+
+  /** Certificate files no configuration names any more (after a reload, when no worker reads the old one). */
+  private async removeUnusedCerts(): Promise<void> {
+    const dir = path.join(this.o.dir, 'certs');
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      const id = f.replace(/\.(crt|key)$/, '');
+      if (this.wantedCerts.has(id)) continue;
+      await rm(path.join(dir, f), { force: true });
+      this.certFiles.delete(id);
+    }
+  }
+
+  /** Renders again when a certificate starts or stops being valid (redirects and SNI follow validity). */
+  private scheduleValidity(at: number): void {
+    clearTimeout(this.validityTimer);
+    if (!Number.isFinite(at)) return;
+    this.validityTimer = setTimeout(() => this.kick(), Math.min(2 ** 31 - 1, Math.max(0, at - Date.now()) + 50)).unref();
+  }
+
+  private async followLog(): Promise<void> {
+    if (!this.follower) return;
+    try {
+      await this.follower.poll();
+      if (this.follower.position > ROTATE_BYTES) await this.follower.rotate(() => signal(this.master, 'SIGUSR1'), 1500);
+    } catch (err) {
+      this.o.log?.(`router (nginx): request log: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * nginx under a sh that holds this process's pipe: when the pipe closes
+   * (this process exits, even by SIGKILL), the sh stops nginx. The sh prints
+   * nginx's pid first.
+   */
+  private async spawnNginx(): Promise<void> {
+    const bin = this.o.binary ?? 'nginx';
+    const script = [
+      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null &',
+      'n=$!',
+      'echo "$n"',
+      '( cat >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      'wait "$n"',
+    ].join('\n');
+    const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-4000);
+      for (const l of d.toString().split('\n')) if (l.trim()) this.o.log?.(`router (nginx): ${l.trim()}`);
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const line = out.split('\n')[0]!;
+        if (out.includes('\n')) resolve(Number(line));
+      });
+      child.once('exit', (code) => reject(new Error(`nginx exited (${code}) before it started: ${err.trim()}`)));
+    });
+    this.master = pid;
+    child.once('exit', (code) => this.exited(child, code));
+    const up = await waitFor(() => this.workerPids().length >= Math.max(1, this.o.workers), RELOAD_START_MS);
+    if (!up) throw new Error(`nginx did not start its workers in ${RELOAD_START_MS / 1000} s: ${await this.errorTail()}`);
+  }
+
+  /** nginx died on its own: start it again, backing off, with the newest state. */
+  private exited(child: ChildProcess, code: number | null): void {
+    child.stdin?.destroy();
+    if (this.stopping || this.child !== child) return;
+    this.child = undefined;
+    this.master = 0;
+    this.restartLater(`nginx exited (${code})`);
+  }
+
+  private restartLater(why: string): void {
+    const wait = Math.min(30_000, 500 * 2 ** this.restarts++);
+    this.o.log?.(`router (nginx): ${why}; starting it again in ${wait} ms`);
+    setTimeout(() => {
+      if (this.stopping) return;
+      void (async () => {
+        try {
+          await this.render();
+          await this.check(this.configFile + '.next');
+          await rename(this.configFile + '.next', this.configFile);
+          await this.spawnNginx();
+          this.restarts = 0;
+        } catch (err) {
+          if (!this.child) this.restartLater(`restart failed: ${(err as Error).message}`);
+        }
+      })();
+    }, wait).unref();
+  }
+
+  /** An nginx of an earlier host process that did not stop (its pid file names a live nginx of this prefix). */
+  private async stopOrphan(): Promise<void> {
+    const pid = Number((await readFile(path.join(this.o.dir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmd.includes('nginx') || !cmd.includes(this.o.dir)) return;
+    this.o.log?.(`router (nginx): stopping the nginx an earlier run left (pid ${pid})`);
+    signal(pid, 'SIGQUIT');
+    if (!(await waitFor(() => !alive(pid), 5000))) signal(pid, 'SIGKILL');
+  }
+
+  private async errorTail(): Promise<string> {
+    const text = await readFile(path.join(this.o.dir, 'error.log'), 'utf8').catch(() => '');
+    return text.trim().split('\n').slice(-3).join(' | ') || '(error.log is empty)';
+  }
+}
+
+/** A process's children (nginx's workers of a master). */
+export function childrenOf(pid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return text
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** nginx retitles a worker that is on its way out (`nginx: worker process is shutting down`). */
+function shuttingDown(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('shutting down');
+  } catch {
+    return true; // gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  if (pid <= 1) return;
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
+  }
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  return true;
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('error', (err) => resolve({ code: -1, output: err.message }));
+    child.once('close', (code) => resolve({ code: code ?? -1, output }));
+  });
+}
