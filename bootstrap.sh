@@ -25,6 +25,7 @@
 #   VIKING_DOCKER_RESTART="cmd"        how to restart dockerd when that file changed
 #   VIKING_SUPERVISOR=script           viking-supervise.sh even where systemd runs (no viking.service)
 #   VIKING_SKIP_INSTALL=1              no apt, no npm ci/build, no /usr/local/bin link (a built checkout)
+#   VIKING_ROUTER_ENGINE=nginx         the router's data path in nginx (installs Debian's nginx; see README)
 #   DOCKER_HOST=unix:///path           another Docker Engine socket
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,6 +33,8 @@ ROOT=$(pwd)
 VIKING=("node" "$ROOT/bin/viking.js")
 DATA=${VIKING_DATA:-/var/lib/viking}
 ROUTER_PORT=${VIKING_ROUTER_PORT:-80}
+ROUTER_ENGINE=${VIKING_ROUTER_ENGINE:-node}
+case "$ROUTER_ENGINE" in node|nginx) ;; *) echo "bootstrap: VIKING_ROUTER_ENGINE must be node or nginx, not $ROUTER_ENGINE" >&2; exit 2 ;; esac
 API_PORT=${VIKING_API_PORT:-8791}
 ETCD_PORT=${VIKING_ETCD_PORT:-2379}
 REGISTRY_PORT=${VIKING_REGISTRY_PORT:-5000}
@@ -79,7 +82,7 @@ fi
 
 if [ "${VIKING_SKIP_INSTALL:-0}" != 1 ]; then
   step "Installing Docker, etcd, the registry and busybox from Debian"
-  bash scripts/install-deps.sh
+  if [ "$ROUTER_ENGINE" = nginx ]; then bash scripts/install-deps.sh nginx; else bash scripts/install-deps.sh; fi
   step "Installing viking's npm dependencies and building"
   npm ci --no-audit --no-fund --loglevel=error
   npm run build --silent
@@ -135,7 +138,7 @@ fi
 # What the supervisor runs: one file, read by viking-supervise.sh (and so by viking.service).
 UP_ARGS=(--data-dir "$DATA" --name "$NAME" --ip "$IP" --api-port "$API_PORT" --etcd-port "$ETCD_PORT" --registry-port "$REGISTRY_PORT")
 # viking up refuses a router port with --no-router (VIKING_E_FLAG_CONFLICT).
-if [ "$ROUTER" = 1 ]; then UP_ARGS+=(--router-port "$ROUTER_PORT"); else UP_ARGS+=(--no-router); fi
+if [ "$ROUTER" = 1 ]; then UP_ARGS+=(--router-port "$ROUTER_PORT" --router-engine "$ROUTER_ENGINE"); else UP_ARGS+=(--no-router); fi
 [ -n "$TAGS" ] && UP_ARGS+=(--tags "$TAGS")
 [ -n "$JOIN" ] && UP_ARGS+=(--join "$JOIN")
 umask 077

@@ -36,7 +36,14 @@
  * the end.
  *
  *   node dist/bench/router.js [--duration 10] [--runs 5] [--connections 64]
- *                             [--threads 2] [--backends 2] [--workers N] [--single 1] [--metrics-off 1] [--access-log 0]
+ *                             [--threads 2] [--backends 2] [--workers N] [--single 1] [--metrics-off 1] [--access-log 0] [--nginx-engine 1]
+ *
+ * `--nginx-engine 1` (the default) adds the rows of viking's nginx engine
+ * (`viking host --router-engine nginx`): the same Router class with nginx
+ * rendered from the same etcd keys carrying the requests, at the headline
+ * worker count, against the same hand-written nginx. Its CPU/request counts
+ * nginx's master and workers and this process (which feeds nginx and reads
+ * its request log for the traffic counters).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -98,10 +105,12 @@ interface Options {
   'metrics-off': number;
   /** 1: the node has access_log: true (every request logged). */
   'access-log': number;
+  /** 1: also the viking router with `engine: 'nginx'` (nginx-plane.ts) at the headline worker count. */
+  'nginx-engine': number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1, 'metrics-off': 1, 'access-log': 0 };
+  const o: Options = { duration: 10, runs: 5, connections: 64, threads: 2, backends: 2, workers: defaultRouterWorkers() || 1, single: 1, 'metrics-off': 1, 'access-log': 0, 'nginx-engine': 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof Options;
     const value = Number(argv[i + 1]);
@@ -170,6 +179,10 @@ interface Target {
   nginx: boolean;
   /** A viking router with its traffic counters off (the baseline of the counting cost). */
   metricsOff?: boolean;
+  /** viking's nginx engine (`--nginx-engine`). */
+  engine?: boolean;
+  /** The processes now (nginx's workers change when it reloads). */
+  refresh?: () => number[];
   port: number;
   pids: number[];
 }
@@ -443,6 +456,24 @@ async function main(): Promise<void> {
         targets.push({ name: `viking, ${s(workers)}, metrics off`, group: 'https keep-alive', workers, nginx: false, metricsOff: true, port: bare.httpsPort, pids: barePids });
       }
       nginxChecks = { ...nginx, workers };
+      if (o['nginx-engine']) {
+        const mk = (name: string, resumption: boolean): Router =>
+          new Router({ client, hostName: `bench-${workers}-${name}`, dataDir: path.join(dir, `router-${workers}-${name}`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, engine: 'nginx', ...(resumption ? {} : { tlsResumption: false }), log });
+        const eng = mk('nginx-engine', true);
+        const engFull = mk('nginx-engine-full', false);
+        const engPort = await eng.start();
+        cleanups.push(() => eng.stop());
+        await engFull.start();
+        cleanups.push(() => engFull.stop());
+        const pidsOf = (r: Router): number[] => [process.pid, r.nginxMasterPid ?? 0, ...r.workerPids()].filter((p) => p > 0);
+        const name = `viking nginx engine, ${s(workers)}`;
+        targets.push({ name, group: 'http', workers, nginx: false, engine: true, port: engPort, pids: pidsOf(eng), refresh: () => pidsOf(eng) });
+        for (const group of ['https keep-alive', 'https new handshakes (full)', 'https resumed handshakes'] as const) {
+          const isFull = group === 'https new handshakes (full)';
+          const r = isFull ? engFull : eng;
+          targets.push({ name, group, workers, nginx: false, engine: true, port: r.httpsPort, pids: pidsOf(r), refresh: () => pidsOf(r) });
+        }
+      }
       // Full handshakes: a second viking router with resumption off, as nginx's fullPort.
       const full = new Router({ client, hostName: `bench-${workers}-full`, dataDir: path.join(dir, `router-${workers}-full`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, tlsResumption: false, log });
       await full.start();
@@ -486,7 +517,7 @@ async function main(): Promise<void> {
     const results = new Map<string, WrkResult[]>(targets.map((t) => [key(t), []]));
     for (let r = 1; r <= o.runs; r++) {
       for (const t of targets) {
-        const res = await wrk(t, o, o.duration, t.pids);
+        const res = await wrk(t, o, o.duration, t.refresh ? t.refresh() : t.pids);
         results.get(key(t))!.push(res);
         log(`run ${r}/${o.runs} ${t.group} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.errors} errors, ${res.cpuUs?.toFixed(0)} µs CPU/request${res.primaryUs === undefined ? '' : ` (primary ${res.primaryUs.toFixed(0)} µs)`}, load ${os.loadavg()[0]!.toFixed(2)}`);
       }
@@ -517,7 +548,11 @@ async function main(): Promise<void> {
       process.stdout.write('\n');
     }
     process.stdout.write('| test | proxy | req/s | p50 | p99 | errors | CPU/request | req/s × nginx | p99 × nginx |\n|---|---|---|---|---|---|---|---|---|\n');
-    for (const r of rows) {
+    // The table groups rows by test (targets were made per worker count and router).
+    const GROUPS: Group[] = ['http', 'https keep-alive', 'https new handshakes (full)', 'https resumed handshakes'];
+    const rank = (t: Target): number => (t.nginx ? 0 : t.engine ? 3 : t.metricsOff ? 2 : 1);
+    const ordered = [...rows].sort((a, b) => GROUPS.indexOf(a.t.group) - GROUPS.indexOf(b.t.group) || b.t.workers - a.t.workers || rank(a.t) - rank(b.t));
+    for (const r of ordered) {
       const base = rows.find((b) => b.t.nginx && b.t.group === r.t.group && b.t.workers === r.t.workers)!;
       process.stdout.write(
         `| ${r.t.group} | ${r.name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.errors} | ${r.cpuUs.toFixed(0)} µs | ${(r.rps / base.rps).toFixed(2)} | ${(r.p99 / base.p99).toFixed(2)} |\n`,
@@ -528,7 +563,7 @@ async function main(): Promise<void> {
       process.stdout.write('\ntraffic counters (issue 18): the router with metrics on against the same router with metrics off, same run\n\n');
       process.stdout.write('| test | workers | req/s on | req/s off | req/s on/off | p99 on | p99 off | p99 on/off | CPU/request on | CPU/request off |\n|---|---|---|---|---|---|---|---|---|---|\n');
       for (const off of offRows) {
-        const on = rows.find((r) => !r.t.nginx && !r.t.metricsOff && r.t.group === off.t.group && r.t.workers === off.t.workers)!;
+        const on = rows.find((r) => !r.t.nginx && !r.t.metricsOff && !r.t.engine && r.t.group === off.t.group && r.t.workers === off.t.workers)!;
         process.stdout.write(
           `| ${off.t.group} | ${off.t.workers} | ${Math.round(on.rps)} | ${Math.round(off.rps)} | ${(on.rps / off.rps).toFixed(3)} | ${on.p99.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${(on.p99 / off.p99).toFixed(3)} | ${on.cpuUs.toFixed(0)} µs | ${off.cpuUs.toFixed(0)} µs |\n`,
         );

@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   VIKING_E_TOKEN_CHANGED: { status: 409, summary: 'The token was rotated or revoked by someone else while this rotation ran; list the tokens and try again.' },
   VIKING_E_CONFIG_INVALID: { status: 400, summary: 'The CLI config file (~/.config/viking/config.json or $VIKING_CONFIG) is not valid JSON of {api, token}.' },
   VIKING_E_FLAG_CONFLICT: { status: 400, summary: 'Command-line flags that exclude each other were given together, e.g. --no-router with a router flag (--router-port, --https-port, --router-workers, ...); the message names them. Nothing was started.' },
+  VIKING_E_NGINX_MISSING: { status: 500, summary: 'The nginx router engine was asked for, and no nginx binary was found: install nginx (Debian: nginx-light) or use the node engine.' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

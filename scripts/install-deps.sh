@@ -22,13 +22,21 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The dashboard's browser test (test/e2e/dashboard.test.ts) drives Debian's chromium headless (npm downloads no browser).
 # Only where tests run (CI=true, or VIKING_TEST_DEPS=1): a server needs no browser.
 if [ -n "${CI:-}" ] || [ "${VIKING_TEST_DEPS:-0}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need+=(chromium); fi
+# The nginx router engine (--router-engine nginx) and bench/router's peer: its tests run where tests run;
+# a server that wants the engine runs `scripts/install-deps.sh nginx`.
+if [ -n "${CI:-}" ] || [ "${VIKING_TEST_DEPS:-0}" = 1 ]; then command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx); fi
 for extra in "$@"; do command -v "$extra" >/dev/null 2>&1 || need+=("$extra"); done
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Debian's nginx package starts its default site on port 80 where it can: the router needs that port,
+  # and viking runs nginx itself (lib/router/nginx-plane.ts). While it installs, no package starts a service.
+  made_policy=0
+  if [[ " ${need[*]} " == *" nginx "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1; fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # Debian's package does not start dockerd where there is no systemd: do it here.

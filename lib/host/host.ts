@@ -26,6 +26,7 @@ import { foreignContainers } from '../slave/containers.js';
 import { startRegistry, type RegistryProcess } from '../registry/registry-process.js';
 import { REGISTRY_KEY, routerKey } from '../store/keys.js';
 import { Slave, type SlaveOptions } from '../slave/slave.js';
+import type { RouterEngine } from '../router/engine.js';
 import { Router } from '../router/router.js';
 import { emptyDump } from '../router/traffic-counters.js';
 import type { BalanceMode } from '../router/upstreams.js';
@@ -83,8 +84,10 @@ export interface HostConfig {
   registry?: { address: string; run: boolean };
   healthTimeoutMs?: number;
   drainMs?: number;
-  /** Router worker processes (0: serve in this process; default one per core). */
+  /** Router worker processes (0: serve in this process; default one per core); nginx workers on the nginx engine. */
   routerWorkers?: number;
+  /** What carries the requests (default node; see lib/router/engine.ts). */
+  routerEngine?: RouterEngine;
   routerBalance?: BalanceMode;
   /** false: the router counts no traffic (viking stats and /metrics show none from this host). */
   routerMetrics?: boolean;
@@ -205,6 +208,7 @@ export class VikingHost {
       ...(c.httpsPort ? { httpsPort: c.httpsPort } : {}),
       host: c.routerListen ?? '0.0.0.0',
       ...(c.routerWorkers !== undefined ? { workers: c.routerWorkers } : {}),
+      ...(c.routerEngine ? { engine: c.routerEngine } : {}),
       ...(c.routerBalance ? { balance: c.routerBalance } : {}),
       ...(c.routerMetrics === false ? { metrics: false } : {}),
       ...(c.routerTuning ? { tuning: c.routerTuning } : {}),

@@ -35,6 +35,7 @@ import { TrafficCounters } from './traffic-counters.js';
 import { AccessLogWriter, type AccessBatch } from './access-log.js';
 import { DEFAULT_CLIENT_TIMEOUTS } from './fast-path.js';
 import type { BalanceMode } from './upstreams.js';
+import { VikingError } from '../errors.js';
 import type { RouterTuning } from './server.js';
 import { DEFAULT_MAX_CONNECTIONS } from './server.js';
 
@@ -111,11 +112,12 @@ export class NginxPlane {
     await this.stopOrphan();
     const ticketKey = path.join(this.o.dir, 'ticket.key');
     await writeFile(ticketKey, randomBytes(80), { mode: 0o600 });
-    const rendered = await this.render();
+    const rendered = await this.render(true);
     await this.check(this.configFile + '.next');
     await rename(this.configFile + '.next', this.configFile);
     this.traffic.register(rendered.generation, rendered.routes);
     await this.spawnNginx();
+    this.running = this.pending;
     this.revision = snap.revision;
     this.scheduleValidity(rendered.nextChange);
     if (this.follower) this.logTimer = setInterval(() => void this.followLog(), LOG_POLL_MS).unref();
@@ -183,6 +185,12 @@ export class NginxPlane {
   private async reload(): Promise<void> {
     const snap = this.snap!;
     const rendered = await this.render();
+    if (rendered.unchanged) {
+      // Same ids, newer route objects: whether a node's requests are access-logged lives there, not in nginx.
+      this.traffic.register(rendered.generation, rendered.routes);
+      this.scheduleValidity(rendered.nextChange);
+      return this.served(snap.revision);
+    }
     await this.check(this.configFile + '.next');
     await rename(this.configFile + '.next', this.configFile);
     this.traffic.register(rendered.generation, rendered.routes);
@@ -195,18 +203,27 @@ export class NginxPlane {
     // in it): like the Node engine's table swap, requests in flight (and websockets) finish where they are.
     const drained = await waitFor(() => this.workerPids().every((p) => !before.has(p) || shuttingDown(p)), RELOAD_DRAIN_MS);
     if (!drained) this.o.log?.(`router (nginx): old workers still take requests ${RELOAD_DRAIN_MS / 1000} s after a reload`);
+    this.running = this.pending;
     await this.removeUnusedCerts();
     this.scheduleValidity(rendered.nextChange);
-    if (BigInt(snap.revision) > BigInt(this.revision) || this.revision === '0') {
-      this.revision = snap.revision;
+    this.served(snap.revision);
+  }
+
+  private served(revision: string): void {
+    if (BigInt(revision) > BigInt(this.revision) || this.revision === '0') {
+      this.revision = revision;
       this.o.onServed?.();
     }
   }
 
-  /** Writes the certificate files and the next configuration (`nginx.conf.next`). */
-  private async render(): Promise<{ generation: number; routes: Map<string, ContainerRoute>; nextChange: number }> {
+  /**
+   * Writes the certificate files and the next configuration (`nginx.conf.next`).
+   * `unchanged`: the state renders what nginx already runs (most route
+   * snapshots change nothing nginx sees, e.g. a stack record's other
+   * fields), so no reload is needed and nothing is written.
+   */
+  private async render(force = false): Promise<{ generation: number; routes: Map<string, ContainerRoute>; nextChange: number; unchanged: boolean }> {
     const certs = await this.writeCerts(this.certs);
-    const generation = ++this.generation;
     const t = this.o.tuning ?? {};
     const plan: NginxPlan = {
       prefix: this.o.dir,
@@ -220,17 +237,32 @@ export class NginxPlane {
       tlsResumption: this.o.tlsResumption !== false,
       ticketKeyFile: path.join(this.o.dir, 'ticket.key'),
       logFile: this.follower ? this.logFile : null,
-      generation,
+      generation: this.generation,
     };
     const table = RouteTable.build(this.snap!, this.counters, this.accessLog);
-    const out = renderNginxConfig(plan, table, certs);
+    if (!force && this.running !== undefined) {
+      const same = renderNginxConfig(plan, table, certs);
+      if (bodyOf(same.text) === this.running) return { generation: this.generation, routes: same.routes, nextChange: same.nextChange, unchanged: true };
+    }
+    const generation = ++this.generation;
+    const out = renderNginxConfig({ ...plan, generation }, table, certs);
     await writeFile(this.configFile + '.next', out.text, { mode: 0o600 });
-    return { generation, routes: out.routes, nextChange: out.nextChange };
+    this.pending = bodyOf(out.text);
+    return { generation, routes: out.routes, nextChange: out.nextChange, unchanged: false };
   }
+
+  /** The configuration nginx runs (without its first line, which names the revision); undefined before the first start. */
+  private running: string | undefined;
+  /** The one written to nginx.conf.next, until nginx runs it. */
+  private pending: string | undefined;
 
   /** `nginx -t` on a configuration: the running one stays if this one is wrong. */
   private async check(file: string): Promise<void> {
-    const { code, output } = await run(this.o.binary ?? 'nginx', ['-t', '-q', '-p', this.o.dir, '-c', file]);
+    const bin = this.o.binary ?? 'nginx';
+    const { code, output } = await run(bin, ['-t', '-q', '-p', this.o.dir, '-c', file]);
+    if (code === -1 && output.includes('ENOENT')) {
+      throw new VikingError('VIKING_E_NGINX_MISSING', `--router-engine nginx: no ${bin} binary on PATH (${process.env.PATH ?? ''}). Install it (Debian: apt-get install nginx-light) or start with --router-engine node`);
+    }
     if (code !== 0) throw new Error(`nginx rejected the configuration (${file}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
   }
 
@@ -336,10 +368,13 @@ export class NginxPlane {
       if (this.stopping) return;
       void (async () => {
         try {
-          await this.render();
+          const rendered = await this.render(true);
           await this.check(this.configFile + '.next');
           await rename(this.configFile + '.next', this.configFile);
+          this.traffic.register(rendered.generation, rendered.routes);
           await this.spawnNginx();
+          this.running = this.pending;
+          this.served(this.snap!.revision);
           this.restarts = 0;
         } catch (err) {
           if (!this.child) this.restartLater(`restart failed: ${(err as Error).message}`);
@@ -378,6 +413,9 @@ export function childrenOf(pid: number): number[] {
     return [];
   }
 }
+
+/** A configuration without its first line (the comment naming the generation and revision). */
+const bodyOf = (text: string): string => text.slice(text.indexOf('\n') + 1);
 
 /** nginx retitles a worker that is on its way out (`nginx: worker process is shutting down`). */
 function shuttingDown(pid: number): boolean {

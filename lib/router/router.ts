@@ -25,15 +25,13 @@ import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './route-table.js';
 import type { BalanceMode } from './upstreams.js';
 import { ChallengeFeed } from './challenge-feed.js';
-import { emptyDump, type TrafficDump } from './traffic-counters.js';
+import { emptyDump, sumDumps, type TrafficDump } from './traffic-counters.js';
 import { AccessLogHub } from './access-hub.js';
 import { NginxPlane } from './nginx-plane.js';
-import { sumDumps } from './traffic-counters.js';
 import path from 'node:path';
 
-/** What carries the requests: Node worker processes (default), or nginx fed by this process (nginx-plane.ts). */
-export type RouterEngine = 'node' | 'nginx';
-export const ROUTER_ENGINES: readonly RouterEngine[] = ['node', 'nginx'];
+import type { RouterEngine } from './engine.js';
+export type { RouterEngine } from './engine.js';
 
 /** Puts that vanish with the host (its lease). */
 export interface AckWriter {

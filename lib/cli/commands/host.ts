@@ -173,6 +173,7 @@ export function hostCommand(y: Argv): Argv {
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
         ...(args.registry ? { registry: { address: args.registry, run: args['run-registry'] ?? false } } : {}),
         ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
+        ...(args['router-engine'] ? { routerEngine: args['router-engine'] } : {}),
         ...(args['health-timeout'] !== undefined ? { healthTimeoutMs: args['health-timeout'] * 1000 } : {}),
         routerBalance: (args['router-balance'] ?? 'least-conn') as BalanceMode,
         ...(args['router-metrics'] === false ? { routerMetrics: false } : {}),

@@ -168,6 +168,7 @@ export function upCommand(y: Argv): Argv {
         ...(args['docker-socket'] ? { dockerSocket: args['docker-socket'] } : {}),
         ...(seed && registryPort > 0 ? { registry: { address: registryAt, run: true } } : {}),
         ...(args['router-workers'] !== undefined ? { routerWorkers: args['router-workers'] } : {}),
+        ...(args['router-engine'] ? { routerEngine: args['router-engine'] } : {}),
         routerTuning: routerTuning(args),
         ...acme,
         log: logLine,
