@@ -296,8 +296,8 @@ function serverBlock(plan: NginxPlan, name: string, cert: NginxCert | undefined,
     // No endpoint answered: a page that names the node and what to run, as the Node engine's (forwarding.ts, failureAnswer).
     const who = route ? `${safe(route.stack)}/${safe(route.node)}` : '';
     lines.push('  error_page 502 @vk_502;', '  error_page 504 @vk_504;');
-    lines.push(`  location @vk_502 { default_type text/plain; return 502 "502 Bad gateway: ${who} did not answer: connection refused or reset (last tried $upstream_addr). Check it with: viking ps ${route ? safe(route.stack) : ''}\n"; }`);
-    lines.push(`  location @vk_504 { default_type text/plain; return 504 "504 Gateway timeout: ${who} did not answer in time ($upstream_addr).\n"; }`);
+    lines.push(`  location @vk_502 { default_type text/plain; return 502 "502 Bad gateway: ${who} did not answer: connection refused or reset (last tried $upstream_addr). Check it with: viking ps ${route ? safe(route.stack) : ''}\\n"; }`);
+    lines.push(`  location @vk_504 { default_type text/plain; return 504 "504 Gateway timeout: ${who} did not answer in time ($upstream_addr).\\n"; }`);
   }
   if (maxAge !== null) lines.push(`  add_header Strict-Transport-Security $vk_hsts_${maxAge} always;`);
   const pass = target ? `http://${target.upstream}` : 'http://$vk_fallback';

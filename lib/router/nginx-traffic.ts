@@ -15,6 +15,7 @@
  * old one read to its end once the workers flushed, then removed.
  */
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import type { ContainerRoute, RoutedEndpoint } from './route-table.js';
 import { Field, type TrafficCounters } from './traffic-counters.js';
 import { LOG_FIELDS } from './nginx-config.js';
@@ -82,7 +83,8 @@ export function parseRequestLine(line: string): NginxRequest | null {
 
 /** The tries of nginx's `a, b : c` lists (tries are separated by ', ', internal redirects by ' : ': the last group counts). */
 function listOf(list: string): string[] {
-  const group = list.slice(list.lastIndexOf(' : ') + 1).trim();
+  const redirect = list.lastIndexOf(' : ');
+  const group = (redirect === -1 ? list : list.slice(redirect + 3)).trim();
   return group === '' || group === '-' ? [] : group.split(', ').map((x) => x.trim());
 }
 
@@ -135,6 +137,8 @@ export class LogFollower {
   private fh: FileHandle | undefined;
   private offset = 0;
   private rest = '';
+  /** Keeps the bytes of a character cut at the end of a read for the next one. */
+  private decoder = new StringDecoder('utf8');
   private readonly buf = Buffer.allocUnsafe(CHUNK);
 
   constructor(
@@ -152,6 +156,7 @@ export class LogFollower {
       }
       this.offset = 0;
       this.rest = '';
+      this.decoder = new StringDecoder('utf8');
     }
     let total = 0;
     for (;;) {
@@ -159,7 +164,7 @@ export class LogFollower {
       if (bytesRead === 0) break;
       this.offset += bytesRead;
       total += bytesRead;
-      const text = this.rest + this.buf.toString('utf8', 0, bytesRead);
+      const text = this.rest + this.decoder.write(this.buf.subarray(0, bytesRead));
       const lines = text.split('\n');
       this.rest = lines.pop() ?? '';
       if (this.rest.length > MAX_LINE) this.rest = '';
@@ -180,6 +185,8 @@ export class LogFollower {
    */
   async rotate(reopen: () => void, settleMs: number): Promise<void> {
     const old = `${this.file}.old`;
+    // Open it first (if no poll did yet): what is read after the rename must be the old file.
+    if (!this.fh) await this.poll();
     await rename(this.file, old);
     reopen();
     await new Promise((r) => setTimeout(r, settleMs));
