@@ -460,6 +460,14 @@ async function main(): Promise<void> {
         const mk = (name: string, resumption: boolean): Router =>
           new Router({ client, hostName: `bench-${workers}-${name}`, dataDir: path.join(dir, `router-${workers}-${name}`), port: 0, httpsPort: -1, host: '127.0.0.1', workers, engine: 'nginx', ...(resumption ? {} : { tlsResumption: false }), log });
         const eng = mk('nginx-engine', true);
+        if (o['metrics-off']) {
+          // What the engine's counting costs: nginx writes a line per request, this process reads it.
+          const bare = new Router({ client, hostName: `bench-${workers}-nginx-bare`, dataDir: path.join(dir, `router-${workers}-nginx-bare`), port: 0, httpsPort: 0, host: '127.0.0.1', workers, engine: 'nginx', metrics: false, log });
+          const barePort = await bare.start();
+          cleanups.push(() => bare.stop());
+          const pids = (): number[] => [process.pid, bare.nginxMasterPid ?? 0, ...bare.workerPids()].filter((p) => p > 0);
+          targets.push({ name: `viking nginx engine, ${s(workers)}, metrics off`, group: 'http', workers, nginx: false, engine: true, metricsOff: true, port: barePort, pids: pids(), refresh: pids });
+        }
         const engFull = mk('nginx-engine-full', false);
         const engPort = await eng.start();
         cleanups.push(() => eng.stop());
@@ -550,7 +558,7 @@ async function main(): Promise<void> {
     process.stdout.write('| test | proxy | req/s | p50 | p99 | errors | CPU/request | req/s × nginx | p99 × nginx |\n|---|---|---|---|---|---|---|---|---|\n');
     // The table groups rows by test (targets were made per worker count and router).
     const GROUPS: Group[] = ['http', 'https keep-alive', 'https new handshakes (full)', 'https resumed handshakes'];
-    const rank = (t: Target): number => (t.nginx ? 0 : t.engine ? 3 : t.metricsOff ? 2 : 1);
+    const rank = (t: Target): number => (t.nginx ? 0 : (t.engine ? 2 : 0) + (t.metricsOff ? 2 : 1));
     const ordered = [...rows].sort((a, b) => GROUPS.indexOf(a.t.group) - GROUPS.indexOf(b.t.group) || b.t.workers - a.t.workers || rank(a.t) - rank(b.t));
     for (const r of ordered) {
       const base = rows.find((b) => b.t.nginx && b.t.group === r.t.group && b.t.workers === r.t.workers)!;
@@ -563,9 +571,9 @@ async function main(): Promise<void> {
       process.stdout.write('\ntraffic counters (issue 18): the router with metrics on against the same router with metrics off, same run\n\n');
       process.stdout.write('| test | workers | req/s on | req/s off | req/s on/off | p99 on | p99 off | p99 on/off | CPU/request on | CPU/request off |\n|---|---|---|---|---|---|---|---|---|---|\n');
       for (const off of offRows) {
-        const on = rows.find((r) => !r.t.nginx && !r.t.metricsOff && !r.t.engine && r.t.group === off.t.group && r.t.workers === off.t.workers)!;
+        const on = rows.find((r) => !r.t.nginx && !r.t.metricsOff && !!r.t.engine === !!off.t.engine && r.t.group === off.t.group && r.t.workers === off.t.workers)!;
         process.stdout.write(
-          `| ${off.t.group} | ${off.t.workers} | ${Math.round(on.rps)} | ${Math.round(off.rps)} | ${(on.rps / off.rps).toFixed(3)} | ${on.p99.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${(on.p99 / off.p99).toFixed(3)} | ${on.cpuUs.toFixed(0)} µs | ${off.cpuUs.toFixed(0)} µs |\n`,
+          `| ${off.t.group}${off.t.engine ? " (nginx engine)" : ""} | ${off.t.workers} | ${Math.round(on.rps)} | ${Math.round(off.rps)} | ${(on.rps / off.rps).toFixed(3)} | ${on.p99.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${(on.p99 / off.p99).toFixed(3)} | ${on.cpuUs.toFixed(0)} µs | ${off.cpuUs.toFixed(0)} µs |\n`,
         );
       }
       const ns = countingCostNs();

@@ -4,8 +4,9 @@
  *
  * nginx writes one JSON array per proxied request of a container route
  * (log_format `vk escape=json`, fields in LOG_FIELDS of nginx-config.ts),
- * buffered and flushed every second, so the requests cost nginx a memcpy
- * and the host process a JSON.parse per line, read in chunks once a second.
+ * unbuffered, so a line is in the file once its answer left and counters
+ * read on demand are exact: a request costs nginx one write(2) and the host
+ * process a JSON.parse, read in chunks once a second (and on demand).
  * The first field names the route by `<generation>.<index>`: lines of old
  * workers still finishing after a reload are counted for the route they
  * served. escape=json quotes every byte a client controls, so no request can
