@@ -67,6 +67,8 @@ export async function startHostProcess(o: { name: string; etcd: string; ip?: str
     ...(o.master ? ['--master'] : []),
     // Several hosts share 2 cores in tests: the router serves in the host process unless a test asks for workers.
     ...(!router || (o.extra ?? []).includes('--router-workers') ? [] : ['--router-workers', '0']),
+    // The *-nginx.test.ts twins of some files run every host's router on the nginx engine.
+    ...(router && process.env.VIKING_TEST_ROUTER_ENGINE && !(o.extra ?? []).includes('--router-engine') ? ['--router-engine', process.env.VIKING_TEST_ROUTER_ENGINE] : []),
     ...(o.extra ?? []),
   ];
   const [command, ...commandArgs] = [...(o.prefix ?? []), process.execPath, ...args] as [string, ...string[]];
