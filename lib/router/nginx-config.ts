@@ -262,6 +262,8 @@ function upstreamBlocks(plan: NginxPlan, ups: Array<{ name: string; route: Conta
 
 function listens(plan: NginxPlan, extra: string): string[] {
   const l = plan.listen;
+  // `::` serves IPv4 too, as Node's listen does (nginx binds IPv6 only by default; said once, on the default server).
+  if (extra.includes('default_server') && l.host === '::') extra += ' ipv6only=off';
   const out = [`listen ${listenAddr(l.host, l.port)}${extra};`];
   if (l.httpsPort) out.push(`listen ${listenAddr(l.host, l.httpsPort)} ssl http2${extra};`);
   return out;
