@@ -117,6 +117,23 @@ export class TrustedProxies {
 
 export const NO_TRUSTED_PROXIES = new TrustedProxies();
 
+/**
+ * The nginx engine's fallback servers (nginx-plane.ts): their one client is
+ * nginx on loopback, which already set X-Forwarded-For by the operator's
+ * rules (nginx-config.ts). Its value is kept as it is, not extended with
+ * 127.0.0.1; anyone else (nothing else reaches a loopback port but local
+ * processes) is treated as the client.
+ */
+export class FrontProxyTrust extends TrustedProxies {
+  constructor() {
+    super(['127.0.0.1', '::1']);
+  }
+
+  override forwardedFor(prior: string | null | undefined, remote: string): string {
+    return prior && this.trusts(remote) ? prior : remote;
+  }
+}
+
 /** `10.0.0.0/8`, `fd00::/8` or a single address; null when malformed. */
 export function parseCidr(text: string): { address: string; prefix: number | null; family: 'ipv4' | 'ipv6' } | null {
   const [address = '', bits, extra] = text.trim().split('/');

@@ -48,8 +48,10 @@ export interface NginxPlan {
   prefix: string;
   listen: NginxListen;
   workers: number;
-  /** Loopback port of the Node fallback server. */
+  /** Loopback port of the Node fallback server for plain HTTP requests. */
   fallbackPort: number;
+  /** Loopback port of the Node fallback server for requests nginx took over TLS (it forwards them as https). */
+  fallbackTlsPort: number;
   balance: BalanceMode;
   timeouts: ClientTimeouts;
   /** Client connections per worker. */
@@ -80,6 +82,15 @@ export const isRenderableName = (name: string): boolean => name.length <= 253 &&
 
 /** The fields of a request log line, in order (nginx-traffic.ts reads them). */
 export const LOG_FIELDS = ['$vk_route', '$upstream_addr', '$status', '$upstream_header_time', '$request_time', '$request_length', '$bytes_sent', '$request_method', '$host', '$request_uri'] as const;
+
+/**
+ * How long connections of an old configuration live after a reload (nginx's
+ * worker_shutdown_timeout): a websocket or a stream open at a reload is cut
+ * this long after it, unlike on the Node engine, which swaps tables in place.
+ */
+export const RELOAD_GRACE_S = 600;
+/** Idle time of an upgraded connection (websocket) before nginx closes it; plain requests get 300 s between reads. */
+export const TUNNEL_IDLE_S = 3600;
 
 /** Slow-start caps of an upstream: what nginx's `keepalive` keeps idle per worker. */
 const UPSTREAM_KEEPALIVE = 128;
@@ -130,9 +141,10 @@ export function renderNginxConfig(plan: NginxPlan, table: RouteTable, certs: rea
     `# Written by viking (lib/router/nginx-config.ts), generation ${plan.generation}, routes at etcd revision ${table.revision}. Do not edit: it is rewritten on every change.`,
     `worker_processes ${Math.max(1, Math.floor(plan.workers))};`,
     `pid ${plan.prefix}/nginx.pid;`,
-    `error_log ${plan.prefix}/error.log warn;`,
-    // Old workers of a reload finish their requests, then go; websockets get this long.
-    'worker_shutdown_timeout 30s;',
+    // error: a failing app is logged once per request (the plane rotates the file by size).
+    `error_log ${plan.prefix}/error.log error;`,
+    // Old workers of a reload finish their requests, then go; websockets and streams get this long after a reload.
+    `worker_shutdown_timeout ${RELOAD_GRACE_S}s;`,
     `events { worker_connections ${Math.max(64, plan.maxConnections * 2)}; }`,
     'http {',
     indent(httpSettings(plan)),
@@ -155,7 +167,8 @@ function routeOf(table: RouteTable, name: string): Route | undefined {
 }
 
 function renderableEndpoint(e: { ip: string; hostPort: number }): boolean {
-  return net.isIP(e.ip) !== 0 && Number.isInteger(e.hostPort) && e.hostPort > 0 && e.hostPort < 65536;
+  // net.isIP takes `fe80::1%eth0`; nginx's upstream does not (and one bad server line would stop every reload).
+  return net.isIP(e.ip) !== 0 && !e.ip.includes('%') && Number.isInteger(e.hostPort) && e.hostPort > 0 && e.hostPort < 65536;
 }
 
 /** A file path nginx reads: absolute, nothing that ends a directive or a quoted word. */
@@ -212,6 +225,13 @@ function httpSettings(plan: NginxPlan): string {
     'proxy_set_header X-Forwarded-For $vk_forwarded_for;',
     'proxy_set_header X-Forwarded-Proto $scheme;',
     'proxy_set_header X-Forwarded-Host $http_host;',
+    // Hop-by-hop headers the Node engine drops too (forwarding.ts HOP_BY_HOP); nginx already drops TE, Keep-Alive, Expect.
+    'proxy_set_header Proxy-Authorization "";',
+    'proxy_set_header Proxy-Connection "";',
+    'proxy_set_header Trailer "";',
+    'proxy_hide_header Proxy-Authenticate;',
+    // Header names with underscores reach the app, as on the Node engine.
+    'underscores_in_headers on;',
     'map $http_upgrade $vk_connection { default upgrade; "" ""; }',
     'map $https $vk_fallback { on vk_fallback_tls; default vk_fallback; }',
   ];
@@ -239,9 +259,9 @@ function httpSettings(plan: NginxPlan): string {
 }
 
 function upstreamBlocks(plan: NginxPlan, ups: Array<{ name: string; route: ContainerRoute }>): string {
+  // Two fallback servers, so what the Node router forwards says the scheme the client used (nginx adds HSTS and redirects itself).
   const out = [`upstream vk_fallback { server 127.0.0.1:${plan.fallbackPort}; keepalive 16; }`];
-  // The same fallback server: it cannot see TLS, and needs not (nginx adds HSTS and redirects itself).
-  out.push(`upstream vk_fallback_tls { server 127.0.0.1:${plan.fallbackPort}; keepalive 16; }`);
+  out.push(`upstream vk_fallback_tls { server 127.0.0.1:${plan.fallbackTlsPort}; keepalive 16; }`);
   for (const u of ups) {
     const servers = u.route.endpoints.filter(renderableEndpoint).map((e) => `  server ${hostAddr(e)} max_fails=1 fail_timeout=2s;`);
     out.push(
@@ -293,11 +313,14 @@ function serverBlock(plan: NginxPlan, name: string, cert: NginxCert | undefined,
     if (cert) lines.push(`  ssl_certificate ${cert.certFile};`, `  ssl_certificate_key ${cert.keyFile};`);
     else lines.push('  ssl_reject_handshake on;');
   }
+  const errorPages = target ? ['error_page 502 @vk_502;', 'error_page 504 @vk_504;'] : [];
   if (target) {
     lines.push(`  set $vk_route ${target.id};`);
     // No endpoint answered: a page that names the node and what to run, as the Node engine's (forwarding.ts, failureAnswer).
     const who = route ? `${safe(route.stack)}/${safe(route.node)}` : '';
-    lines.push('  error_page 502 @vk_502;', '  error_page 504 @vk_504;');
+    lines.push(...errorPages.map((l) => `  ${l}`));
+    // An upgrade (websocket) is a tunnel: idle for up to TUNNEL_IDLE_S, not the 300 s between reads of a plain answer.
+    lines.push(`  location @vk_tunnel { proxy_pass http://${target.upstream}; proxy_read_timeout ${TUNNEL_IDLE_S}s; proxy_send_timeout ${TUNNEL_IDLE_S}s; }`);
     lines.push(`  location @vk_502 { default_type text/plain; return 502 "502 Bad gateway: ${who} did not answer: connection refused or reset (last tried $upstream_addr). Check it with: viking ps ${route ? safe(route.stack) : ''}\\n"; }`);
     lines.push(`  location @vk_504 { default_type text/plain; return 504 "504 Gateway timeout: ${who} did not answer in time ($upstream_addr).\\n"; }`);
   }
@@ -306,7 +329,9 @@ function serverBlock(plan: NginxPlan, name: string, cert: NginxCert | undefined,
   const port = plan.listen.httpsPort === 443 ? '' : `:${plan.listen.httpsPort}`;
   // Plain HTTP goes to HTTPS once a certificate covers the name (tls-redirect.ts), the ACME challenges excepted.
   const redirect = cert ? [`    if ($https = "") { access_log off; return 308 https://$host${port}$request_uri; }`] : [];
-  lines.push(`  location / {`, ...redirect, `    proxy_pass ${pass};`, '  }');
+  // error_page in a location replaces the server's list: the 502/504 pages are said again beside the tunnel's 418.
+  const tunnel = target ? [...errorPages, 'error_page 418 = @vk_tunnel;', 'if ($http_upgrade != "") { return 418; }'].map((l) => `    ${l}`) : [];
+  lines.push(`  location / {`, ...redirect, ...tunnel, `    proxy_pass ${pass};`, '  }');
   lines.push(`  location ^~ ${ACME_CHALLENGE_PATH} { access_log off; proxy_pass http://$vk_fallback; }`);
   lines.push('}');
   return lines.join('\n');

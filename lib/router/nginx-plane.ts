@@ -23,14 +23,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RouteSnapshot } from './snapshot.js';
 import { RouteTable, type ContainerRoute } from './route-table.js';
 import type { CertBundle } from './tls-certs.js';
 import { renderNginxConfig, type NginxCert, type NginxListen, type NginxPlan } from './nginx-config.js';
-import { LogFollower, NginxTraffic, ROTATE_BYTES } from './nginx-traffic.js';
+import { LogFollower, NginxTraffic, ROTATE_BYTES, sizeOf } from './nginx-traffic.js';
 import { TrafficCounters } from './traffic-counters.js';
 import { AccessLogWriter, type AccessBatch } from './access-log.js';
 import { DEFAULT_CLIENT_TIMEOUTS } from './fast-path.js';
@@ -46,8 +47,9 @@ export interface NginxPlaneOptions {
   binary?: string;
   listen: NginxListen;
   workers: number;
-  /** Loopback port of the Node fallback server. */
+  /** Loopback ports of the Node fallback servers: plain, and requests nginx took over TLS. */
   fallbackPort: number;
+  fallbackTlsPort: number;
   balance: BalanceMode;
   tuning?: RouterTuning;
   /** Count traffic (default true). */
@@ -66,6 +68,8 @@ const RELOAD_START_MS = 10_000;
 /** Old workers get worker_shutdown_timeout (30 s, nginx-config.ts) and a little more. */
 const RELOAD_DRAIN_MS = 35_000;
 const POLL_MS = 25;
+/** error.log is rotated past this size (a failing app writes a line per request). */
+const ERROR_LOG_BYTES = 8 * 1024 * 1024;
 const LOG_POLL_MS = 1000;
 
 /** Runs nginx and keeps it in step with the route table and certificates. */
@@ -83,6 +87,13 @@ export class NginxPlane {
   /** The revision all of nginx's workers serve. */
   revision = '0';
   private dirty = false;
+  /** nginx runs and no start or restart is under way: reloads may go. */
+  private up = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Log reads and rotations, one at a time (they share the follower's offset). */
+  private logQueue: Promise<unknown> = Promise.resolve();
+  private logBusy = false;
   private working: Promise<void> | undefined;
   private stopping = false;
   private restarts = 0;
@@ -106,21 +117,39 @@ export class NginxPlane {
   async start(snap: RouteSnapshot, certs: readonly CertBundle[]): Promise<void> {
     this.snap = snap;
     this.certs = certs;
+    // 0711: nginx's workers (user nobody) reopen their logs by path after a rotation, nobody else lists the files.
+    await mkdir(this.o.dir, { recursive: true });
+    await chmod(this.o.dir, 0o711);
     await mkdir(path.join(this.o.dir, 'certs'), { recursive: true, mode: 0o700 });
     await chmod(path.join(this.o.dir, 'certs'), 0o700);
     await mkdir(path.join(this.o.dir, 'tmp'), { recursive: true });
     await this.stopOrphan();
+    // Logs hold request paths (tokens in query strings): made 0600 before nginx opens them (it keeps an existing file's mode).
+    for (const f of [this.logFile, this.errorLog]) await writeFile(f, '', { mode: 0o600, flag: 'a' }).then(() => chmod(f, 0o600));
     const ticketKey = path.join(this.o.dir, 'ticket.key');
     await writeFile(ticketKey, randomBytes(80), { mode: 0o600 });
+    await this.launch();
+    this.logTimer = setInterval(() => void this.tickLogs(), LOG_POLL_MS).unref();
+  }
+
+  /**
+   * Renders, checks and starts nginx with the newest state, then marks it
+   * up: changes that came meanwhile are reloaded right after. The revision
+   * served is the one rendered, never a newer one that came during the start.
+   */
+  private async launch(): Promise<void> {
+    const snap = this.snap!;
     const rendered = await this.render(true);
     await this.check(this.configFile + '.next');
     await rename(this.configFile + '.next', this.configFile);
     this.traffic.register(rendered.generation, rendered.routes);
     await this.spawnNginx();
+    if (this.stopping) return;
     this.running = this.pending;
-    this.revision = snap.revision;
     this.scheduleValidity(rendered.nextChange);
-    if (this.follower) this.logTimer = setInterval(() => void this.followLog(), LOG_POLL_MS).unref();
+    this.up = true;
+    this.served(snap.revision);
+    if (this.dirty || this.snap !== snap) this.kick();
   }
 
   /** Serves this snapshot from the next reload on. */
@@ -136,7 +165,52 @@ export class NginxPlane {
 
   /** Reads the request log to its end: the counters then include every request answered so far. */
   async catchUp(): Promise<void> {
-    await this.follower?.poll().catch(() => 0);
+    await this.queueLog(async () => {
+      await this.follower?.poll();
+    });
+  }
+
+  private get errorLog(): string {
+    return path.join(this.o.dir, 'error.log');
+  }
+
+  private queueLog(job: () => Promise<void>): Promise<void> {
+    const next = this.logQueue.then(job).catch((err: Error) => this.o.log?.(`router (nginx): request log: ${err.message}`));
+    this.logQueue = next;
+    return next;
+  }
+
+  /** Every second: read the request log, rotate it (and error.log) when large. Skipped while the last tick still runs. */
+  private async tickLogs(): Promise<void> {
+    if (this.logBusy) return;
+    this.logBusy = true;
+    try {
+      await this.queueLog(async () => {
+        if (this.follower) {
+          await this.follower.poll();
+          if (this.follower.position > ROTATE_BYTES) await this.follower.rotate(() => this.reopenLogs(), 1500);
+        }
+        if ((await sizeOf(this.errorLog)) > ERROR_LOG_BYTES) {
+          // One old file is kept for reading; the next rotation replaces it.
+          await rename(this.errorLog, `${this.errorLog}.old`);
+          this.reopenLogs();
+        }
+      });
+    } finally {
+      this.logBusy = false;
+    }
+  }
+
+  /** A fresh 0600 file at each log path, then nginx reopens them (USR1; it keeps the mode of a file that exists). */
+  private reopenLogs(): void {
+    for (const f of [this.logFile, this.errorLog]) {
+      try {
+        writeFileSync(f, '', { mode: 0o600, flag: 'a' });
+      } catch {
+        /* nginx creates it */
+      }
+    }
+    signal(this.master, 'SIGUSR1');
   }
 
   /** nginx's worker process ids. */
@@ -151,7 +225,9 @@ export class NginxPlane {
   /** Stops nginx gracefully (QUIT: requests in flight finish), then fast after `graceMs`. */
   async stop(graceMs = 2000): Promise<void> {
     this.stopping = true;
+    this.up = false;
     clearTimeout(this.validityTimer);
+    clearTimeout(this.retryTimer);
     clearInterval(this.logTimer);
     await this.working?.catch(() => undefined);
     const child = this.child;
@@ -165,17 +241,33 @@ export class NginxPlane {
       clearTimeout(kill);
     }
     child?.stdin?.destroy();
-    await this.follower?.close();
+    await this.queueLog(async () => {
+      await this.follower?.close();
+    });
   }
 
   /** A change came: one reload at a time, the newest state wins. */
   private kick(): void {
     this.dirty = true;
-    if (this.working || this.stopping || !this.child) return;
+    if (this.working || this.stopping || !this.up || this.retryTimer) return;
     this.working = (async () => {
-      while (this.dirty && !this.stopping) {
+      while (this.dirty && !this.stopping && this.up) {
         this.dirty = false;
-        await this.reload().catch((err: Error) => this.o.log?.(`router (nginx): reload failed: ${err.message}`));
+        try {
+          await this.reload();
+          this.failures = 0;
+        } catch (err) {
+          // The running configuration stays; the change is tried again, later and later (a record that cannot be
+          // rendered would otherwise stop this router from following any change at all).
+          this.dirty = true;
+          const wait = Math.min(30_000, 1000 * 2 ** this.failures++);
+          this.o.log?.(`router (nginx): reload failed (${this.failures} in a row), trying again in ${wait} ms: ${(err as Error).message}`);
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.kick();
+          }, wait).unref();
+          break;
+        }
       }
     })().finally(() => {
       this.working = undefined;
@@ -230,6 +322,7 @@ export class NginxPlane {
       listen: this.o.listen,
       workers: this.o.workers,
       fallbackPort: this.o.fallbackPort,
+      fallbackTlsPort: this.o.fallbackTlsPort,
       balance: this.o.balance,
       timeouts: { ...DEFAULT_CLIENT_TIMEOUTS, ...t.clientTimeouts },
       maxConnections: t.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
@@ -274,7 +367,16 @@ export class NginxPlane {
       const id = createHash('sha256').update(b.fingerprint).update('\0').update(b.keyPem).digest('hex').slice(0, 32);
       const certFile = path.join(dir, `${id}.crt`);
       const keyFile = path.join(dir, `${id}.key`);
+      if (this.badCerts.has(id)) continue;
       if (!this.certFiles.has(id)) {
+        // What the Node engine refuses (tls-certs.ts) nginx refuses too, and then for the whole configuration: left out here.
+        try {
+          tls.createSecureContext({ cert: b.certPem, key: b.keyPem });
+        } catch (err) {
+          this.badCerts.add(id);
+          this.o.log?.(`router (nginx): certificate ${b.domain} left out: ${(err as Error).message}`);
+          continue;
+        }
         await writeFile(keyFile, b.keyPem, { mode: 0o600 });
         await writeFile(certFile, b.certPem, { mode: 0o600 });
         this.certFiles.add(id);
@@ -287,6 +389,8 @@ export class NginxPlane {
   }
 
   private wantedCerts = new Set<string>();
+  /** Bundles that make no TLS context (key does not match, unreadable PEM), by id. */
+  private readonly badCerts = new Set<string>();
 
   /** Certificate files no configuration names any more (after a reload, when no worker reads the old one). */
   private async removeUnusedCerts(): Promise<void> {
@@ -306,16 +410,6 @@ export class NginxPlane {
     this.validityTimer = setTimeout(() => this.kick(), Math.min(2 ** 31 - 1, Math.max(0, at - Date.now()) + 50)).unref();
   }
 
-  private async followLog(): Promise<void> {
-    if (!this.follower) return;
-    try {
-      await this.follower.poll();
-      if (this.follower.position > ROTATE_BYTES) await this.follower.rotate(() => signal(this.master, 'SIGUSR1'), 1500);
-    } catch (err) {
-      this.o.log?.(`router (nginx): request log: ${(err as Error).message}`);
-    }
-  }
-
   /**
    * nginx under a sh that holds this process's pipe: when the pipe closes
    * (this process exits, even by SIGKILL), the sh stops nginx. The sh prints
@@ -323,11 +417,14 @@ export class NginxPlane {
    */
   private async spawnNginx(): Promise<void> {
     const bin = this.o.binary ?? 'nginx';
+    // A background job of a non-interactive sh gets /dev/null as stdin: the pipe is kept on fd 3 for the watcher.
     const script = [
-      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null &',
+      'exec 3<&0',
+      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null 3<&- &',
       'n=$!',
       'echo "$n"',
-      '( cat >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      '( cat <&3 >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      'exec 3<&-',
       'wait "$n"',
     ].join('\n');
     const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -358,6 +455,7 @@ export class NginxPlane {
     if (this.stopping || this.child !== child) return;
     this.child = undefined;
     this.master = 0;
+    this.up = false;
     this.restartLater(`nginx exited (${code})`);
   }
 
@@ -368,16 +466,10 @@ export class NginxPlane {
       if (this.stopping) return;
       void (async () => {
         try {
-          const rendered = await this.render(true);
-          await this.check(this.configFile + '.next');
-          await rename(this.configFile + '.next', this.configFile);
-          this.traffic.register(rendered.generation, rendered.routes);
-          await this.spawnNginx();
-          this.running = this.pending;
-          this.served(this.snap!.revision);
+          await this.launch();
           this.restarts = 0;
         } catch (err) {
-          if (!this.child) this.restartLater(`restart failed: ${(err as Error).message}`);
+          if (!this.child && !this.stopping) this.restartLater(`restart failed: ${(err as Error).message}`);
         }
       })();
     }, wait).unref();

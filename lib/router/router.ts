@@ -75,8 +75,9 @@ export class Router {
   private firstCerts: ((certs: CertBundle[]) => void) | undefined;
   private local: RouterServer | undefined;
   private workers: RouterWorkers | undefined;
-  /** The nginx engine's nginx; `local` is then its loopback fallback. */
+  /** The nginx engine's nginx; `local` (plain) and `localTls` (what nginx took over TLS) are then its loopback fallbacks. */
   private plane: NginxPlane | undefined;
+  private localTls: RouterServer | undefined;
   private first: ((snap: RouteSnapshot) => void) | undefined;
   private ackWriter: AckWriter | undefined;
   private acked = '0';
@@ -181,6 +182,7 @@ export class Router {
     await this.plane?.stop();
     await this.workers?.stop();
     await this.local?.close();
+    await this.localTls?.close();
   }
 
   /**
@@ -189,18 +191,27 @@ export class Router {
    * nginx takes the router's ports with `workerCount` workers (at least 1).
    */
   private async startNginx(snap: RouteSnapshot, certs: CertBundle[], host: string): Promise<void> {
-    this.local = new RouterServer({
-      balance: this.o.balance ?? 'least-conn',
-      requireHost: false,
-      ...(this.o.metrics === false ? { metrics: false } : {}),
-      ...(this.o.log ? { log: this.o.log } : {}),
-      accessLog: (batch) => {
-        this.accessLog.add(batch);
-        this.local?.accessLog?.taken();
-      },
-    });
-    this.local.apply(snap);
+    // Two fallback servers, so what they forward says the scheme the client used; both keep nginx's X-Forwarded-For.
+    const fallback = (proto: string): RouterServer => {
+      const server: RouterServer = new RouterServer({
+        balance: this.o.balance ?? 'least-conn',
+        requireHost: false,
+        behindNginx: true,
+        proto,
+        ...(this.o.metrics === false ? { metrics: false } : {}),
+        ...(this.o.log ? { log: this.o.log } : {}),
+        accessLog: (batch) => {
+          this.accessLog.add(batch);
+          server.accessLog?.taken();
+        },
+      });
+      server.apply(snap);
+      return server;
+    };
+    this.local = fallback('http');
+    this.localTls = fallback('https');
     const fallbackPort = await this.local.listen(0, '127.0.0.1');
+    const fallbackTlsPort = await this.localTls.listen(0, '127.0.0.1');
     this.port = this.o.port === 0 ? await freePort(host) : this.o.port;
     if (this.o.httpsPort) this.httpsPort = this.o.httpsPort < 0 ? await freePort(host) : this.o.httpsPort;
     this.plane = new NginxPlane({
@@ -209,6 +220,7 @@ export class Router {
       listen: { host, port: this.port, httpsPort: this.httpsPort },
       workers: Math.max(1, this.workerCount),
       fallbackPort,
+      fallbackTlsPort,
       balance: this.o.balance ?? 'least-conn',
       ...(this.o.tuning ? { tuning: this.o.tuning } : {}),
       ...(this.o.metrics === false ? { metrics: false } : {}),
@@ -237,10 +249,8 @@ export class Router {
 
   /** The revision every HTTP server of this router serves. */
   get servedRevision(): string | undefined {
-    if (this.plane && this.local) {
-      const a = this.plane.revision;
-      const b = this.local.revision;
-      return BigInt(a) < BigInt(b) ? a : b;
+    if (this.plane && this.local && this.localTls) {
+      return [this.plane.revision, this.local.revision, this.localTls.revision].reduce((a, b) => (BigInt(a) < BigInt(b) ? a : b));
     }
     return this.local ? this.local.revision : this.workers?.servedRevision();
   }
@@ -263,7 +273,7 @@ export class Router {
   /** This router's traffic counters, summed over its worker processes (asked over IPC now). */
   async trafficCounters(): Promise<TrafficDump> {
     if (this.plane) await this.plane.catchUp();
-    if (this.plane) return sumDumps([this.local?.counters?.dump() ?? emptyDump(), this.plane.counters?.dump() ?? emptyDump()]);
+    if (this.plane) return sumDumps([this.local, this.localTls, this.plane].map((x) => x?.counters?.dump() ?? emptyDump()));
     if (this.local) return this.local.counters?.dump() ?? emptyDump();
     return this.workers ? this.workers.collectCounters() : emptyDump();
   }
@@ -297,6 +307,7 @@ export class Router {
     }
     if (this.local) {
       this.local.apply(snap);
+      this.localTls?.apply(snap);
       this.plane?.apply(snap);
       this.ack();
     } else this.workers?.send(snap);

@@ -24,7 +24,7 @@ import { proxyUpgrade, rawErrorResponse } from './upgrade.js';
 import { StaticFiles } from './static-site.js';
 import { DEFAULT_CLIENT_TIMEOUTS, FastPath, type ClientTimeouts } from './fast-path.js';
 import { errorPage, rawErrorPage } from './pages.js';
-import { TrustedProxies } from './forwarding.js';
+import { FrontProxyTrust, TrustedProxies } from './forwarding.js';
 import { MAX_HEADERS } from './http1.js';
 import { CHALLENGE_PATH, ChallengeAnswers } from './acme-challenges.js';
 import { TlsCertificates, type CertBundle } from './tls-certs.js';
@@ -58,6 +58,8 @@ export interface RouterServerOptions extends RouterTuning {
    * which gets the same 404 page as on the Node engine.
    */
   requireHost?: boolean;
+  /** Behind the nginx engine's nginx: its X-Forwarded-For is kept as it is (FrontProxyTrust); trustedProxies is ignored. */
+  behindNginx?: boolean;
   /** Serve plain requests on the raw fast path (default true); false: node:http for all. */
   fastPath?: boolean;
   /** Count traffic per stack, node, domain and replica (default true); false: the bench's baseline. */
@@ -114,7 +116,7 @@ export class RouterServer {
   constructor(private readonly o: RouterServerOptions = {}) {
     this.accessLog = o.accessLog ? new AccessLogWriter(o.accessLog) : null;
     this.upstreams = new Upstreams(o.balance ?? 'least-conn', o.upstream ?? {});
-    const trust = new TrustedProxies(o.trustedProxies ?? []);
+    const trust = o.behindNginx ? new FrontProxyTrust() : new TrustedProxies(o.trustedProxies ?? []);
     this.counters = o.metrics === false ? null : new TrafficCounters();
     this.ctx = { upstreams: this.upstreams, proto: o.proto ?? 'http', trust, counters: this.counters, ...(o.log ? { log: o.log } : {}) };
     const timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts };

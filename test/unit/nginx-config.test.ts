@@ -33,6 +33,7 @@ function plan(over: Partial<NginxPlan> = {}): NginxPlan {
     listen: { host: '0.0.0.0', port: 80, httpsPort: 443 },
     workers: 2,
     fallbackPort: 9000,
+    fallbackTlsPort: 9001,
     balance: 'round-robin',
     timeouts: { headMs: 15_000, idleMs: 65_000 },
     maxConnections: 1024,

@@ -73,7 +73,7 @@ function ep(node: string, instance: number, ip: string, hostPort: number): PortE
 
 function plan(generation: number): NginxPlan {
   return {
-    prefix: '/tmp/vk', listen: { host: '0.0.0.0', port: 80, httpsPort: 0 }, workers: 1, fallbackPort: 9000, balance: 'round-robin',
+    prefix: '/tmp/vk', listen: { host: '0.0.0.0', port: 80, httpsPort: 0 }, workers: 1, fallbackPort: 9000, fallbackTlsPort: 9001, balance: 'round-robin',
     timeouts: { headMs: 15_000, idleMs: 65_000 }, maxConnections: 64, trustedProxies: [], tlsResumption: true, ticketKeyFile: null, logFile: '/tmp/vk/requests.log', generation,
   };
 }
