@@ -24,7 +24,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { RouteSnapshot } from './snapshot.js';
 import { RouteTable, type ContainerRoute } from './route-table.js';
@@ -66,6 +67,13 @@ const RELOAD_START_MS = 10_000;
 /** Old workers get worker_shutdown_timeout (30 s, nginx-config.ts) and a little more. */
 const RELOAD_DRAIN_MS = 35_000;
 const POLL_MS = 25;
+/**
+ * How long the drain flag is up before a reload (nginx-config.ts, drainLines):
+ * long enough for every busy keep-alive connection to get one answer with
+ * `Connection: close` and for its client to have sent the next request on a
+ * new connection.
+ */
+const DRAIN_FLAG_MS = 250;
 const LOG_POLL_MS = 1000;
 
 /** Runs nginx and keeps it in step with the route table and certificates. */
@@ -102,6 +110,18 @@ export class NginxPlane {
     return path.join(this.o.dir, 'nginx.conf');
   }
 
+  /**
+   * While this file exists nginx answers with `Connection: close` (nginx-config.ts, drainLines).
+   * Its workers test it, and they run as `nobody` when the host runs as root: so it lives in a
+   * directory of its own under the temp dir (0755, only this process writes there), not under
+   * the data dir, which nobody may enter.
+   */
+  private drainDir: string | undefined;
+
+  private get drainFile(): string | null {
+    return this.drainDir ? path.join(this.drainDir, 'draining') : null;
+  }
+
   /** Starts nginx serving `snap` with `certs`; resolves once it accepts connections. */
   async start(snap: RouteSnapshot, certs: readonly CertBundle[]): Promise<void> {
     this.snap = snap;
@@ -109,6 +129,8 @@ export class NginxPlane {
     await mkdir(path.join(this.o.dir, 'certs'), { recursive: true, mode: 0o700 });
     await chmod(path.join(this.o.dir, 'certs'), 0o700);
     await mkdir(path.join(this.o.dir, 'tmp'), { recursive: true });
+    this.drainDir = await mkdtemp(path.join(os.tmpdir(), 'viking-nginx-'));
+    await chmod(this.drainDir, 0o755);
     await this.stopOrphan();
     const ticketKey = path.join(this.o.dir, 'ticket.key');
     await writeFile(ticketKey, randomBytes(80), { mode: 0o600 });
@@ -166,6 +188,7 @@ export class NginxPlane {
     }
     child?.stdin?.destroy();
     await this.follower?.close();
+    if (this.drainDir) await rm(this.drainDir, { recursive: true, force: true });
   }
 
   /** A change came: one reload at a time, the newest state wins. */
@@ -195,13 +218,27 @@ export class NginxPlane {
     await rename(this.configFile + '.next', this.configFile);
     this.traffic.register(rendered.generation, rendered.routes);
     const before = new Set(this.workerPids());
-    signal(this.master, 'SIGHUP');
-    // New workers mean nginx took the configuration; gone old ones mean nothing serves the old one.
-    const started = await waitFor(() => this.workerPids().some((p) => !before.has(p)), RELOAD_START_MS);
-    if (!started) throw new Error(`nginx started no new workers in ${RELOAD_START_MS / 1000} s: ${await this.errorTail()}`);
-    // An old worker that shuts down takes no new connection and no new request (nginx turns keep-alive off
-    // in it): like the Node engine's table swap, requests in flight (and websockets) finish where they are.
-    const drained = await waitFor(() => this.workerPids().every((p) => !before.has(p) || shuttingDown(p)), RELOAD_DRAIN_MS);
+    // Old workers close their idle keep-alive connections when the reload reaches them: first let every busy
+    // one end after its answer, so no client's next request is sent into a closing connection (drainLines).
+    const flag = this.drainFile;
+    if (flag) await writeFile(flag, '');
+    let drained = false;
+    try {
+      if (flag) await new Promise((r) => setTimeout(r, DRAIN_FLAG_MS));
+      signal(this.master, 'SIGHUP');
+      // New workers mean nginx took the configuration; gone old ones mean nothing serves the old one.
+      const started = await waitFor(() => this.workerPids().some((p) => !before.has(p)), RELOAD_START_MS);
+      if (!started) throw new Error(`nginx started no new workers in ${RELOAD_START_MS / 1000} s: ${await this.errorTail()}`);
+      // An old worker that shuts down takes no new connection and no new request (nginx turns keep-alive off
+      // in it): like the Node engine's table swap, requests in flight (and websockets) finish where they are.
+      drained = await waitFor(() => this.workerPids().every((p) => !before.has(p) || shuttingDown(p)), RELOAD_DRAIN_MS);
+    } finally {
+      // A worker retitles itself just before it closes its idle connections: a moment more, then keep-alive again.
+      if (flag) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        await rm(flag, { force: true });
+      }
+    }
     if (!drained) this.o.log?.(`router (nginx): old workers still take requests ${RELOAD_DRAIN_MS / 1000} s after a reload`);
     this.running = this.pending;
     await this.removeUnusedCerts();
@@ -238,6 +275,7 @@ export class NginxPlane {
       ticketKeyFile: path.join(this.o.dir, 'ticket.key'),
       logFile: this.follower ? this.logFile : null,
       generation: this.generation,
+      drainFile: this.drainFile,
     };
     const table = RouteTable.build(this.snap!, this.counters, this.accessLog);
     if (!force && this.running !== undefined) {
@@ -320,14 +358,23 @@ export class NginxPlane {
    * nginx under a sh that holds this process's pipe: when the pipe closes
    * (this process exits, even by SIGKILL), the sh stops nginx. The sh prints
    * nginx's pid first.
+   *
+   * The pipe is kept as fd 3 for the watcher: a non-interactive sh gives a
+   * background command /dev/null as its stdin, so `( cat; kill ) &` read
+   * /dev/null, sent its QUIT at once (while nginx still ignored it, as sh
+   * starts background commands) and was gone: a SIGKILLed host left its nginx
+   * serving, holding the ports (the next host on them failed: bind() ...
+   * Address already in use, acme-pebble-nginx.test.ts).
    */
   private async spawnNginx(): Promise<void> {
     const bin = this.o.binary ?? 'nginx';
     const script = [
-      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null &',
+      'exec 3<&0',
+      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null 3<&- &',
       'n=$!',
       'echo "$n"',
-      '( cat >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      '( cat <&3 >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      'exec 3<&-',
       'wait "$n"',
     ].join('\n');
     const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
