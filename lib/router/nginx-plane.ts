@@ -129,9 +129,8 @@ export class NginxPlane {
     await mkdir(path.join(this.o.dir, 'certs'), { recursive: true, mode: 0o700 });
     await chmod(path.join(this.o.dir, 'certs'), 0o700);
     await mkdir(path.join(this.o.dir, 'tmp'), { recursive: true });
-    this.drainDir = await mkdtemp(path.join(os.tmpdir(), 'viking-nginx-'));
-    await chmod(this.drainDir, 0o755);
     await this.stopOrphan();
+    await this.makeDrainDir();
     const ticketKey = path.join(this.o.dir, 'ticket.key');
     await writeFile(ticketKey, randomBytes(80), { mode: 0o600 });
     const rendered = await this.render(true);
@@ -428,6 +427,19 @@ export class NginxPlane {
         }
       })();
     }, wait).unref();
+  }
+
+  /**
+   * The drain flag's directory, named in `drain-dir` under the data dir so
+   * the next start removes the one a SIGKILLed host process left behind.
+   */
+  private async makeDrainDir(): Promise<void> {
+    const note = path.join(this.o.dir, 'drain-dir');
+    const stale = (await readFile(note, 'utf8').catch(() => '')).trim();
+    if (stale.startsWith(path.join(os.tmpdir(), 'viking-nginx-')) && !stale.includes('..')) await rm(stale, { recursive: true, force: true });
+    this.drainDir = await mkdtemp(path.join(os.tmpdir(), 'viking-nginx-'));
+    await chmod(this.drainDir, 0o755);
+    await writeFile(note, this.drainDir, { mode: 0o600 });
   }
 
   /** An nginx of an earlier host process that did not stop (its pid file names a live nginx of this prefix). */
