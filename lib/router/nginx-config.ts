@@ -63,8 +63,15 @@ export interface NginxPlan {
   ticketKeyFile: string | null;
   /** Where request lines go (one JSON array each); null: nothing is logged (metrics off, no access_log node). */
   logFile: string | null;
+  /** nginx's error log; absent: `<prefix>/error.log`. */
+  errorLogFile?: string;
   /** Numbers the route ids of this rendering (`<generation>.<index>`), so lines of old workers are told apart. */
   generation: number;
+  /**
+   * The reload's drain flag: while this file exists, every answer says
+   * `Connection: close` (see drainLines). Absent or null: no flag (unit tests, the bench's fixed configurations).
+   */
+  drainFile?: string | null;
 }
 
 export interface RenderedConfig {
@@ -142,7 +149,7 @@ export function renderNginxConfig(plan: NginxPlan, table: RouteTable, certs: rea
     `worker_processes ${Math.max(1, Math.floor(plan.workers))};`,
     `pid ${plan.prefix}/nginx.pid;`,
     // error: a failing app is logged once per request (the plane rotates the file by size).
-    `error_log ${plan.prefix}/error.log error;`,
+    `error_log ${plan.errorLogFile && isPath(plan.errorLogFile) ? plan.errorLogFile : `${plan.prefix}/error.log`} error;`,
     // Old workers of a reload finish their requests, then go; websockets and streams get this long after a reload.
     `worker_shutdown_timeout ${RELOAD_GRACE_S}s;`,
     `events { worker_connections ${Math.max(64, plan.maxConnections * 2)}; }`,
@@ -234,6 +241,8 @@ function httpSettings(plan: NginxPlan): string {
     'underscores_in_headers on;',
     'map $http_upgrade $vk_connection { default upgrade; "" ""; }',
     'map $https $vk_fallback { on vk_fallback_tls; default vk_fallback; }',
+    // The challenge path as the client wrote it (see serverBlock): what the Node engine matches too (tls-redirect.ts).
+    `map $request_uri $vk_acme { "~^${ACME_CHALLENGE_PATH.replace(/\./g, '\\.')}" 1; default ""; }`,
   ];
   if (trusted.length > 0) {
     // Extended from a trusted proxy, replaced from anyone else (forwarding.ts, TrustedProxies).
@@ -297,7 +306,7 @@ function defaultServer(plan: NginxPlan): string {
     ...(plan.listen.httpsPort ? ['  ssl_reject_handshake on;'] : []),
     // Declares the variable for every block (nginx wants a `set` of it somewhere); empty: not logged.
     '  set $vk_route "";',
-    '  location / { proxy_pass http://$vk_fallback; }',
+    ...drainLines(plan, 'http://$vk_fallback', false),
     '}',
   ].join('\n');
 }
@@ -329,12 +338,52 @@ function serverBlock(plan: NginxPlan, name: string, cert: NginxCert | undefined,
   const port = plan.listen.httpsPort === 443 ? '' : `:${plan.listen.httpsPort}`;
   // Plain HTTP goes to HTTPS once a certificate covers the name (tls-redirect.ts), the ACME challenges excepted.
   const redirect = cert ? [`    if ($https = "") { access_log off; return 308 https://$host${port}$request_uri; }`] : [];
-  // error_page in a location replaces the server's list: the 502/504 pages are said again beside the tunnel's 418.
-  const tunnel = target ? [...errorPages, 'error_page 418 = @vk_tunnel;', 'if ($http_upgrade != "") { return 418; }'].map((l) => `    ${l}`) : [];
-  lines.push(`  location / {`, ...redirect, ...tunnel, `    proxy_pass ${pass};`, '  }');
+  // The challenge path belongs to the router, also when nginx's normalised path leaves it:
+  // `/.well-known/acme-challenge/..%2F..%2Fx` is `/x` to `location`, and went to the app
+  // with its raw target (router-acme-challenge-nginx.test.ts). The raw target decides, as on
+  // the Node engine: it goes to the fallback, which answers 404 for anything but a known token.
+  lines.push('  error_page 598 = @vk_acme;', '  location @vk_acme { access_log off; proxy_pass http://$vk_fallback; }');
+  // An upgrade (websocket) goes to @vk_tunnel: error_page 418 is said at the server level, as 598 and 599 are, so that
+  // `location /` inherits them all (an error_page of its own would replace the whole inherited list).
+  const tunnel = target ? ['    if ($http_upgrade != "") { return 418; }'] : [];
+  if (target) lines.push('  error_page 418 = @vk_tunnel;');
+  lines.push(...drainLines(plan, pass, target !== null, ['    if ($vk_acme) { return 598; }', ...redirect, ...tunnel]));
   lines.push(`  location ^~ ${ACME_CHALLENGE_PATH} { access_log off; proxy_pass http://$vk_fallback; }`);
   lines.push('}');
   return lines.join('\n');
+}
+
+/**
+ * The `location /` of a server block, with the reload's drain flag.
+ *
+ * Why: a reload (SIGHUP) makes nginx's old workers close every idle
+ * keep-alive connection at once. A client that sent its next request on
+ * one just then gets no answer (a reset: `socket hang up`), and a client
+ * may never resend a POST, so under steady keep-alive load every reload
+ * failed a few requests (zero-downtime-nginx.test.ts: 5 to 14 a reload).
+ * So the plane creates the flag file a moment before each reload: from then
+ * on `-f` sees it (a stat(2) per request, no cache, so no lag), the request
+ * goes to `@vk_drain`, whose `keepalive_timeout 0` answers it with
+ * `Connection: close`. The busy connections end cleanly after their answer,
+ * clients open new ones, and when the old workers get the reload no
+ * connection sits idle between two requests. `error_page 599 =` keeps the
+ * upstream's status and the request body (nothing is read before the
+ * redirect); recursive_error_pages lets a 502 there still get the 502 page.
+ */
+function drainLines(plan: NginxPlan, pass: string, errorPages: boolean, before: string[] = []): string[] {
+  const flag = plan.drainFile && isPath(plan.drainFile) ? plan.drainFile : null;
+  // A failing app behind @vk_tunnel or @vk_drain still gets the 502/504 page: that is an error page of an error page.
+  if (!flag) return [...(errorPages ? ['  recursive_error_pages on;'] : []), `  location / {`, ...before, `    proxy_pass ${pass};`, '  }'];
+  return [
+    '  error_page 599 = @vk_drain;',
+    ...(errorPages ? ['  recursive_error_pages on;'] : []),
+    `  location / {`,
+    ...before,
+    `    if (-f ${flag}) { return 599; }`,
+    `    proxy_pass ${pass};`,
+    '  }',
+    `  location @vk_drain { keepalive_timeout 0; proxy_pass ${pass}; }`,
+  ];
 }
 
 function indent(text: string): string {

@@ -25,7 +25,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { RouteSnapshot } from './snapshot.js';
 import { RouteTable, type ContainerRoute } from './route-table.js';
@@ -65,11 +66,18 @@ export interface NginxPlaneOptions {
 
 /** How long a reload may take before its new workers show up. */
 const RELOAD_START_MS = 10_000;
-/** Old workers get worker_shutdown_timeout (30 s, nginx-config.ts) and a little more. */
+/** How long a reload may take until every old worker is shutting down (they are within milliseconds, unless one hangs). */
 const RELOAD_DRAIN_MS = 35_000;
 const POLL_MS = 25;
 /** error.log is rotated past this size (a failing app writes a line per request). */
 const ERROR_LOG_BYTES = 8 * 1024 * 1024;
+/**
+ * How long the drain flag is up before a reload (nginx-config.ts, drainLines):
+ * long enough for every busy keep-alive connection to get one answer with
+ * `Connection: close` and for its client to have sent the next request on a
+ * new connection.
+ */
+const DRAIN_FLAG_MS = 250;
 const LOG_POLL_MS = 1000;
 
 /** Runs nginx and keeps it in step with the route table and certificates. */
@@ -77,8 +85,7 @@ export class NginxPlane {
   readonly counters: TrafficCounters | null;
   readonly accessLog: AccessLogWriter | null;
   private readonly traffic: NginxTraffic;
-  private readonly follower: LogFollower | null;
-  private readonly logFile: string;
+  private follower: LogFollower | null = null;
   private child: ChildProcess | undefined;
   private master = 0;
   private generation = 0;
@@ -105,12 +112,27 @@ export class NginxPlane {
     this.counters = o.metrics === false ? null : new TrafficCounters();
     this.accessLog = o.accessLog ? new AccessLogWriter(o.accessLog) : null;
     this.traffic = new NginxTraffic(this.counters);
-    this.logFile = path.join(o.dir, 'requests.log');
-    this.follower = this.counters || this.accessLog ? new LogFollower(this.logFile, (l) => this.traffic.line(l)) : null;
   }
 
   private get configFile(): string {
     return path.join(this.o.dir, 'nginx.conf');
+  }
+
+  /**
+   * What nginx's workers open by path, in a directory of their own under the temp dir (0711:
+   * they may enter it, nobody may list it, only this process writes there), not under the data
+   * dir, which user `nobody` (the workers, when the host runs as root) may not enter:
+   * - the drain flag: while it exists nginx answers with `Connection: close` (nginx-config.ts, drainLines);
+   * - the request log and error.log, which every worker reopens by path after a rotation (USR1).
+   */
+  private runDir: string | undefined;
+
+  private get logFile(): string {
+    return path.join(this.runDir!, 'requests.log');
+  }
+
+  private get drainFile(): string | null {
+    return this.runDir ? path.join(this.runDir, 'draining') : null;
   }
 
   /** Starts nginx serving `snap` with `certs`; resolves once it accepts connections. */
@@ -124,6 +146,8 @@ export class NginxPlane {
     await chmod(path.join(this.o.dir, 'certs'), 0o700);
     await mkdir(path.join(this.o.dir, 'tmp'), { recursive: true });
     await this.stopOrphan();
+    await this.makeRunDir();
+    if (this.counters || this.accessLog) this.follower = new LogFollower(this.logFile, (l) => this.traffic.line(l));
     // Logs hold request paths (tokens in query strings): made 0600 before nginx opens them (it keeps an existing file's mode).
     for (const f of [this.logFile, this.errorLog]) await writeFile(f, '', { mode: 0o600, flag: 'a' }).then(() => chmod(f, 0o600));
     const ticketKey = path.join(this.o.dir, 'ticket.key');
@@ -171,7 +195,7 @@ export class NginxPlane {
   }
 
   private get errorLog(): string {
-    return path.join(this.o.dir, 'error.log');
+    return path.join(this.runDir!, 'error.log');
   }
 
   private queueLog(job: () => Promise<void>): Promise<void> {
@@ -244,6 +268,7 @@ export class NginxPlane {
     await this.queueLog(async () => {
       await this.follower?.close();
     });
+    if (this.runDir) await rm(this.runDir, { recursive: true, force: true });
   }
 
   /** A change came: one reload at a time, the newest state wins. */
@@ -287,13 +312,27 @@ export class NginxPlane {
     await rename(this.configFile + '.next', this.configFile);
     this.traffic.register(rendered.generation, rendered.routes);
     const before = new Set(this.workerPids());
-    signal(this.master, 'SIGHUP');
-    // New workers mean nginx took the configuration; gone old ones mean nothing serves the old one.
-    const started = await waitFor(() => this.workerPids().some((p) => !before.has(p)), RELOAD_START_MS);
-    if (!started) throw new Error(`nginx started no new workers in ${RELOAD_START_MS / 1000} s: ${await this.errorTail()}`);
-    // An old worker that shuts down takes no new connection and no new request (nginx turns keep-alive off
-    // in it): like the Node engine's table swap, requests in flight (and websockets) finish where they are.
-    const drained = await waitFor(() => this.workerPids().every((p) => !before.has(p) || shuttingDown(p)), RELOAD_DRAIN_MS);
+    // Old workers close their idle keep-alive connections when the reload reaches them: first let every busy
+    // one end after its answer, so no client's next request is sent into a closing connection (drainLines).
+    const flag = this.drainFile;
+    if (flag) await writeFile(flag, '');
+    let drained = false;
+    try {
+      if (flag) await new Promise((r) => setTimeout(r, DRAIN_FLAG_MS));
+      signal(this.master, 'SIGHUP');
+      // New workers mean nginx took the configuration; gone old ones mean nothing serves the old one.
+      const started = await waitFor(() => this.workerPids().some((p) => !before.has(p)), RELOAD_START_MS);
+      if (!started) throw new Error(`nginx started no new workers in ${RELOAD_START_MS / 1000} s: ${await this.errorTail()}`);
+      // An old worker that shuts down takes no new connection and no new request (nginx turns keep-alive off
+      // in it): like the Node engine's table swap, requests in flight (and websockets) finish where they are.
+      drained = await waitFor(() => this.workerPids().every((p) => !before.has(p) || shuttingDown(p)), RELOAD_DRAIN_MS);
+    } finally {
+      // A worker retitles itself just before it closes its idle connections: a moment more, then keep-alive again.
+      if (flag) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        await rm(flag, { force: true });
+      }
+    }
     if (!drained) this.o.log?.(`router (nginx): old workers still take requests ${RELOAD_DRAIN_MS / 1000} s after a reload`);
     this.running = this.pending;
     await this.removeUnusedCerts();
@@ -330,7 +369,9 @@ export class NginxPlane {
       tlsResumption: this.o.tlsResumption !== false,
       ticketKeyFile: path.join(this.o.dir, 'ticket.key'),
       logFile: this.follower ? this.logFile : null,
+      errorLogFile: this.errorLog,
       generation: this.generation,
+      drainFile: this.drainFile,
     };
     const table = RouteTable.build(this.snap!, this.counters, this.accessLog);
     if (!force && this.running !== undefined) {
@@ -414,6 +455,13 @@ export class NginxPlane {
    * nginx under a sh that holds this process's pipe: when the pipe closes
    * (this process exits, even by SIGKILL), the sh stops nginx. The sh prints
    * nginx's pid first.
+   *
+   * The pipe is kept as fd 3 for the watcher: a non-interactive sh gives a
+   * background command /dev/null as its stdin, so `( cat; kill ) &` read
+   * /dev/null, sent its QUIT at once (while nginx still ignored it, as sh
+   * starts background commands) and was gone: a SIGKILLed host left its nginx
+   * serving, holding the ports (the next host on them failed: bind() ...
+   * Address already in use, acme-pebble-nginx.test.ts).
    */
   private async spawnNginx(): Promise<void> {
     const bin = this.o.binary ?? 'nginx';
@@ -475,6 +523,19 @@ export class NginxPlane {
     }, wait).unref();
   }
 
+  /**
+   * The drain flag's directory, named in `drain-dir` under the data dir so
+   * the next start removes the one a SIGKILLed host process left behind.
+   */
+  private async makeRunDir(): Promise<void> {
+    const note = path.join(this.o.dir, 'drain-dir');
+    const stale = (await readFile(note, 'utf8').catch(() => '')).trim();
+    if (stale.startsWith(path.join(os.tmpdir(), 'viking-nginx-')) && !stale.includes('..')) await rm(stale, { recursive: true, force: true });
+    this.runDir = await mkdtemp(path.join(os.tmpdir(), 'viking-nginx-'));
+    await chmod(this.runDir, 0o711);
+    await writeFile(note, this.runDir, { mode: 0o600 });
+  }
+
   /** An nginx of an earlier host process that did not stop (its pid file names a live nginx of this prefix). */
   private async stopOrphan(): Promise<void> {
     const pid = Number((await readFile(path.join(this.o.dir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
@@ -487,7 +548,7 @@ export class NginxPlane {
   }
 
   private async errorTail(): Promise<string> {
-    const text = await readFile(path.join(this.o.dir, 'error.log'), 'utf8').catch(() => '');
+    const text = await readFile(this.errorLog, 'utf8').catch(() => '');
     return text.trim().split('\n').slice(-3).join(' | ') || '(error.log is empty)';
   }
 }

@@ -3,7 +3,8 @@
  * foreground, its own etcd, registry and master host, the first API token
  * saved in the CLI config; a push is served through its router; and Ctrl-C
  * (SIGINT) stops everything it started: the host, its containers, the
- * registry and etcd.
+ * registry and etcd. up-nginx.test.ts runs it with `--router-engine nginx`:
+ * then nginx's master process runs while up serves, and is gone after Ctrl-C.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,10 @@ import { helloCopy } from '../helpers/hello.js';
 import { routerGet } from '../helpers/http.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { freePort } from '../../lib/net.js';
+import type { RouterEngine } from '../../lib/router/router.js';
+
+/** up-nginx.test.ts runs this file with `viking up --router-engine nginx`. */
+const ENGINE = (process.env.VIKING_TEST_ROUTER_ENGINE ?? 'node') as RouterEngine;
 
 const name = uniqueName('up');
 const stack = uniqueName('uphello');
@@ -55,6 +60,7 @@ test('viking up runs a cluster in one command, serves a push, and Ctrl-C stops a
   up = spawn(process.execPath, [
     VIKING_BIN, 'up', '--data-dir', path.join(work, 'data'), '--name', name, '--router-port', '0', '--api-port', '0',
     '--etcd-port', String(etcdPort), '--registry-port', String(registryPort),
+    ...(ENGINE === 'nginx' ? ['--router-engine', 'nginx'] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIKING_CONFIG: config } });
   up.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   up.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -80,13 +86,29 @@ test('viking up runs a cluster in one command, serves a push, and Ctrl-C stops a
 
   const pids = await childPids(up.pid!);
   assert.ok(pids.etcd && pids.registry, `etcd and the registry run as children: ${JSON.stringify(pids)}`);
+  const masters = ENGINE === 'nginx' ? await nginxMasters(path.join(work, 'data')) : [];
+  if (ENGINE === 'nginx') assert.equal(masters.length, 1, `one nginx master process of this up serves: ${JSON.stringify(masters)}`);
   up.kill('SIGINT');
   assert.equal(await exited, 0, output);
   assert.equal(alive(pids.etcd!), false, 'etcd stopped');
   assert.equal(alive(pids.registry!), false, 'the registry stopped');
+  for (const pid of masters) assert.equal(alive(pid), false, `nginx's master process (${pid}) stopped`);
+  if (ENGINE === 'nginx') assert.deepEqual(await nginxMasters(path.join(work, 'data')), [], 'no nginx of this up is left');
   const left = await docker.listContainers({ all: true, filters: { label: [`viking.host=${name}`] } });
   assert.deepEqual(left, [], 'its containers are gone');
 });
+
+/** nginx master processes of a data dir: their command line (retitled by nginx) names it. */
+async function nginxMasters(dataDir: string): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+    if (cmd.includes('nginx: master process') && cmd.includes(dataDir)) out.push(Number(entry));
+  }
+  return out;
+}
 
 /** The etcd and docker-registry processes `viking up` started (children of its pid). */
 async function childPids(parent: number): Promise<{ etcd?: number; registry?: number }> {

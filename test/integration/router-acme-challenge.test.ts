@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../../lib/store/client.js';
 import { acmeChallengeKey } from '../../lib/store/keys.js';
-import { Router } from '../../lib/router/router.js';
+import { Router, type RouterEngine } from '../../lib/router/router.js';
 import { startTestEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { call, endpointFor, putRoute, rawCall, startBackend, type Backend } from '../helpers/router-fixtures.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
@@ -24,6 +24,9 @@ let client: Etcd3;
 let app: Backend;
 let dataDir: string;
 const routers: Router[] = [];
+
+/** router-acme-challenge-nginx.test.ts runs this file against the nginx engine (nginx passes the challenge path to the Node server, its fallback). */
+const ENGINE = (process.env.VIKING_TEST_ROUTER_ENGINE ?? 'node') as RouterEngine;
 
 const TOKEN = 'evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA';
 const KEY_AUTH = `${TOKEN}.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI`;
@@ -35,7 +38,8 @@ before(async () => {
   app = await startBackend('app');
   await putRoute(client, { stack: 'certs', current: 'v1', domains: ['app.test'], endpoints: [endpointFor('certs', 'web', 'v1', 1, app.port)] });
   for (const workers of [2, 0]) {
-    const r = new Router({ client, hostName: uniqueName('acme-router'), dataDir, port: 0, host: '127.0.0.1', workers });
+    // A data dir each: the nginx engine keeps its nginx (pid file, configuration) there.
+    const r = new Router({ client, hostName: uniqueName('acme-router'), dataDir: path.join(dataDir, `w${workers}`), port: 0, host: '127.0.0.1', workers, engine: ENGINE });
     await r.start();
     routers.push(r);
   }
@@ -103,7 +107,9 @@ test('hostile challenge paths get 404 from the router and never reach the app', 
   for (const r of routers) {
     for (const tail of bad) {
       const res = await rawCall(r.port, `GET /.well-known/acme-challenge/${tail} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
-      assert.match(res, /^HTTP\/1\.1 404 /, `${tail} -> ${res.slice(0, 40)}`);
+      // nginx's own parser refuses a NUL in the path (400) before any routing: the app is not reached either way.
+      const refused = ENGINE === 'nginx' && tail.includes('%00') ? /^HTTP\/1\.1 400 / : /^HTTP\/1\.1 404 /;
+      assert.match(res, refused, `${tail} -> ${res.slice(0, 40)}`);
       assert.ok(!res.includes(KEY_AUTH), tail);
     }
     const post = await rawCall(r.port, `POST /.well-known/acme-challenge/${TOKEN} HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);

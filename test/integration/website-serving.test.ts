@@ -22,8 +22,11 @@ import { connectEtcd } from '../../lib/store/client.js';
 import { connectDocker } from '../../lib/docker/client.js';
 import { domainKey, hostKey, stackKey } from '../../lib/store/keys.js';
 import type { DomainRecord, HostRecord, ReleaseRecord, StackRecord } from '../../lib/store/records.js';
-import { Router } from '../../lib/router/router.js';
+import { Router, type RouterEngine } from '../../lib/router/router.js';
 import { createApi } from '../../lib/api/server.js';
+
+/** website-serving-nginx.test.ts runs this file against the nginx engine (nginx in front, the Node server serving the files as its fallback). */
+const ENGINE = (process.env.VIKING_TEST_ROUTER_ENGINE ?? 'node') as RouterEngine;
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT';
 const STACK = 'docs-site';
@@ -84,8 +87,8 @@ before(async () => {
     await client.put(domainKey(d)).value(JSON.stringify(rec));
   }
   await release('v1', 'Release One');
-  routerA = new Router({ client, hostName: 'site-a', dataDir: path.join(work, 'a'), port: 0, host: '127.0.0.1', workers: 2 });
-  routerB = new Router({ client, hostName: 'site-b', dataDir: path.join(work, 'b'), port: 0, host: '127.0.0.1', workers: 0 });
+  routerA = new Router({ client, hostName: 'site-a', dataDir: path.join(work, 'a'), port: 0, host: '127.0.0.1', workers: 2, engine: ENGINE });
+  routerB = new Router({ client, hostName: 'site-b', dataDir: path.join(work, 'b'), port: 0, host: '127.0.0.1', workers: 0, engine: ENGINE });
   [portA, portB] = await Promise.all([routerA.start(), routerB.start()]);
 });
 

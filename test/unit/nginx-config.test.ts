@@ -368,6 +368,37 @@ describe('renderNginxConfig: what a block proxies to', () => {
   });
 });
 
+describe('renderNginxConfig: the raw challenge path and the reload drain flag', () => {
+  const t = table({
+    domains: [['app.test', dom('s', 'web')], ['site.test', dom('s', 'site', 'website')]],
+    stacks: [{ name: 's', current: null }],
+    endpoints: [ep('s', 'web', 1, '10.0.0.1', 3001)],
+    sites: [{ stack: 's', node: 'site', tag: 't1', root: '/srv/site' }],
+  });
+  test('a request whose raw target starts with the challenge path goes to the fallback before any redirect', () => {
+    const r = renderNginxConfig(plan(), t, [cert('app.test', ['app.test'])], NOW);
+    assert.match(r.text, /map \$request_uri \$vk_acme \{ "~\^\/\\\.well-known\/acme-challenge\/" 1; default ""; \}/);
+    for (const name of ['app.test', 'site.test']) {
+      const b = blocks(r).get(name)!;
+      assert.match(b.text, /error_page 598 = @vk_acme;/, name);
+      assert.match(b.text, /location @vk_acme \{ access_log off; proxy_pass http:\/\/\$vk_fallback; \}/, name);
+      assert.match(b.root, /^\s*if \(\$vk_acme\) \{ return 598; \}/, `${name}: the first thing location / does`);
+    }
+  });
+  test('no drain file: no flag test; with one: every block tests it and drains to the same upstream without keep-alive', () => {
+    assert.ok(!renderNginxConfig(plan(), t, [], NOW).text.includes('@vk_drain'));
+    const r = renderNginxConfig(plan({ drainFile: '/tmp/viking-nginx-x/draining' }), t, [], NOW);
+    const all = serverBlocks(r.text).map(parseBlock);
+    for (const b of all) {
+      assert.match(b.root, /if \(-f \/tmp\/viking-nginx-x\/draining\) \{ return 599; \}/, b.name ?? 'default');
+      assert.match(b.text, /error_page 599 = @vk_drain;/);
+      assert.equal(/location @vk_drain \{ keepalive_timeout 0; proxy_pass (\S+); \}/.exec(b.text)?.[1], b.pass, `${b.name ?? 'default'}: drains to what it proxies to`);
+    }
+    assert.match(blocks(r).get('app.test')!.text, /recursive_error_pages on;/, 'a 502 while draining still gets the 502 page');
+    assert.ok(!renderNginxConfig(plan({ drainFile: '/tmp/a b/draining' }), t, [], NOW).text.includes('@vk_drain'), 'an odd path is not written');
+  });
+});
+
 describe('renderNginxConfig: certificates and the redirect to HTTPS', () => {
   const certs = [
     cert('valid.test', ['valid.test']),
@@ -623,6 +654,7 @@ const caseArb = fc.record({
   tlsResumption: fc.boolean(),
   ticketKey: fc.boolean(),
   log: fc.boolean(),
+  drain: fc.boolean(),
   generation: fc.nat(1_000_000),
 });
 
@@ -681,6 +713,7 @@ describe('renderNginxConfig: property', () => {
             ticketKeyFile: c.ticketKey ? ticketKeyFile : null,
             logFile: c.log ? path.join(dir, 'requests.log') : null,
             generation: c.generation,
+            drainFile: c.drain ? path.join(dir, 'draining') : null,
           });
           const t = RouteTable.build(snap);
           const r = renderNginxConfig(p, t, certs, NOW);
