@@ -86,6 +86,8 @@ export class NginxPlane {
   private working: Promise<void> | undefined;
   private stopping = false;
   private restarts = 0;
+  /** restartLater() is starting nginx: changes wait for it (dirty) instead of reloading a half-started one. */
+  private restarting = false;
   private validityTimer: NodeJS.Timeout | undefined;
   private logTimer: NodeJS.Timeout | undefined;
   private certFiles = new Set<string>();
@@ -171,7 +173,7 @@ export class NginxPlane {
   /** A change came: one reload at a time, the newest state wins. */
   private kick(): void {
     this.dirty = true;
-    if (this.working || this.stopping || !this.child) return;
+    if (this.working || this.stopping || !this.child || this.restarting) return;
     this.working = (async () => {
       while (this.dirty && !this.stopping) {
         this.dirty = false;
@@ -323,14 +325,22 @@ export class NginxPlane {
    */
   private async spawnNginx(): Promise<void> {
     const bin = this.o.binary ?? 'nginx';
+    // A background job of a non-interactive sh gets /dev/null as its stdin (POSIX; dash and bash do it), so
+    // `( cat; kill ) &` read EOF at once and the guard was gone before nginx started: a SIGKILLed host process
+    // left its nginx running. The pipe goes to the guard on fd 3, which the sh does not replace.
     const script = [
-      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null &',
+      'exec 3<&0',
+      '"$0" -p "$1" -c "$2" -g "daemon off;" </dev/null 3<&- &',
       'n=$!',
       'echo "$n"',
-      '( cat >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      '( cat <&3 >/dev/null; kill -QUIT "$n" 2>/dev/null ) &',
+      'exec 3<&-',
       'wait "$n"',
     ].join('\n');
-    const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group (detached: setsid): nginx workers outlive a master killed from outside (they keep
+    // serving the old configuration and hold the ports, so the restarted nginx cannot bind); exited() stops
+    // them through the group.
+    const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     let err = '';
     child.stderr!.on('data', (d: Buffer) => {
@@ -355,6 +365,15 @@ export class NginxPlane {
   /** nginx died on its own: start it again, backing off, with the newest state. */
   private exited(child: ChildProcess, code: number | null): void {
     child.stdin?.destroy();
+    // Workers of a master that died without stopping them (SIGKILL) still run in the sh's process group:
+    // QUIT closes their listening sockets now and lets requests in flight finish.
+    if (child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGQUIT');
+      } catch {
+        /* nothing left in the group */
+      }
+    }
     if (this.stopping || this.child !== child) return;
     this.child = undefined;
     this.master = 0;
@@ -367,6 +386,12 @@ export class NginxPlane {
     setTimeout(() => {
       if (this.stopping) return;
       void (async () => {
+        // The revision this start renders, taken before it renders: a snapshot that came while nginx -t ran
+        // used to be acknowledged as served from a configuration without it (and its kick() was dropped, or
+        // reloaded a master not yet started). Such a change now waits for the start and follows it.
+        const snap = this.snap!;
+        this.restarting = true;
+        this.dirty = false;
         try {
           const rendered = await this.render(true);
           await this.check(this.configFile + '.next');
@@ -374,10 +399,13 @@ export class NginxPlane {
           this.traffic.register(rendered.generation, rendered.routes);
           await this.spawnNginx();
           this.running = this.pending;
-          this.served(this.snap!.revision);
+          this.served(snap.revision);
           this.restarts = 0;
         } catch (err) {
           if (!this.child) this.restartLater(`restart failed: ${(err as Error).message}`);
+        } finally {
+          this.restarting = false;
+          if (this.dirty) this.kick();
         }
       })();
     }, wait).unref();
