@@ -98,6 +98,7 @@ export class NginxPlane {
   private up = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
   /** Log reads and rotations, one at a time (they share the follower's offset). */
   private logQueue: Promise<unknown> = Promise.resolve();
   private logBusy = false;
@@ -248,10 +249,19 @@ export class NginxPlane {
 
   /** Stops nginx gracefully (QUIT: requests in flight finish), then fast after `graceMs`. */
   async stop(graceMs = 2000): Promise<void> {
+    // A second stop waits for the first (the child's exit it would wait for again has already happened).
+    this.stopped ??= this.stopOnce(graceMs);
+    return this.stopped;
+  }
+
+  private stopped: Promise<void> | undefined;
+
+  private async stopOnce(graceMs: number): Promise<void> {
     this.stopping = true;
     this.up = false;
     clearTimeout(this.validityTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.restartTimer);
     clearInterval(this.logTimer);
     await this.working?.catch(() => undefined);
     const child = this.child;
@@ -259,7 +269,8 @@ export class NginxPlane {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       signal(this.master, 'SIGQUIT');
       const fast = setTimeout(() => signal(this.master, 'SIGTERM'), graceMs);
-      const kill = setTimeout(() => signal(this.master, 'SIGKILL'), graceMs + 3000);
+      // The whole group (the sh, nginx's master and workers): also when no master pid is known yet (a start under way).
+      const kill = setTimeout(() => signal(-child.pid!, 'SIGKILL'), graceMs + 3000);
       await exited;
       clearTimeout(fast);
       clearTimeout(kill);
@@ -475,7 +486,10 @@ export class NginxPlane {
       'exec 3<&-',
       'wait "$n"',
     ].join('\n');
-    const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group (detached: setsid): nginx workers outlive a master killed from outside (they keep
+    // serving the old configuration and hold the ports, so the restarted nginx cannot bind); exited() stops
+    // them through the group.
+    const child = spawn('sh', ['-c', script, bin, this.o.dir, this.configFile], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     let err = '';
     child.stderr!.on('data', (d: Buffer) => {
@@ -500,6 +514,15 @@ export class NginxPlane {
   /** nginx died on its own: start it again, backing off, with the newest state. */
   private exited(child: ChildProcess, code: number | null): void {
     child.stdin?.destroy();
+    // Workers of a master that died without stopping them (SIGKILL) still run in the sh's process group:
+    // QUIT closes their listening sockets now and lets requests in flight finish.
+    if (child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGQUIT');
+      } catch {
+        /* nothing left in the group */
+      }
+    }
     if (this.stopping || this.child !== child) return;
     this.child = undefined;
     this.master = 0;
@@ -508,9 +531,12 @@ export class NginxPlane {
   }
 
   private restartLater(why: string): void {
+    // One restart pending at most: a start whose nginx dies reports it twice (its exit, and the start's failure).
+    if (this.restartTimer || this.stopping) return;
     const wait = Math.min(30_000, 500 * 2 ** this.restarts++);
     this.o.log?.(`router (nginx): ${why}; starting it again in ${wait} ms`);
-    setTimeout(() => {
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
       if (this.stopping) return;
       void (async () => {
         try {
@@ -588,8 +614,9 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Sends a signal to a process, or to a process group when `pid` is negative; never to 0, 1 or -1. */
 function signal(pid: number, sig: NodeJS.Signals): void {
-  if (pid <= 1) return;
+  if (pid === 0 || pid === 1 || pid === -1 || !Number.isInteger(pid)) return;
   try {
     process.kill(pid, sig);
   } catch {

@@ -175,6 +175,13 @@ export class Router {
   }
 
   async stop(): Promise<void> {
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  private stopping: Promise<void> | undefined;
+
+  private async stopOnce(): Promise<void> {
     this.stopped = true;
     await this.feed.stop();
     await this.challenges.stop();
