@@ -243,6 +243,11 @@ function httpSettings(plan: NginxPlan): string {
     'map $https $vk_fallback { on vk_fallback_tls; default vk_fallback; }',
     // The challenge path as the client wrote it (see serverBlock): what the Node engine matches too (tls-redirect.ts).
     `map $request_uri $vk_acme { "~^${ACME_CHALLENGE_PATH.replace(/\./g, '\\.')}" 1; default ""; }`,
+    // 1 when the Host header names another host than $host, the name nginx picked the server block by. They differ
+    // only for an absolute-form target (`GET http://app.test/ HTTP/1.1` with `Host: evil.test`): nginx routes by the
+    // target, but passes the Host header on, so an app got requests for any name at all (router-nginx-hostile.test.ts).
+    // Same name: any case, a port, one trailing dot (nginx's $host has none of them).
+    'map "$host $http_host" $vk_host_differs { "~*^(\\S+) \\1\\.?(:\\S*)?$" ""; default 1; }',
   ];
   if (trusted.length > 0) {
     // Extended from a trusted proxy, replaced from anyone else (forwarding.ts, TrustedProxies).
@@ -298,6 +303,15 @@ function listens(plan: NginxPlan, extra: string): string[] {
   return out;
 }
 
+/**
+ * nginx answers a request whose Transfer-Encoding is not exactly `chunked` (`chunked, identity`, `gzip,
+ * chunked`) with 501 before any location: a 5xx for a client's bad framing, counted as a server error. RFC
+ * 9112 6.3 asks for 400 when chunked is not the final coding, and the Node engine says 400: so does this
+ * (router-nginx-hostile.test.ts). Said in every server block: one with an error_page of its own inherits none.
+ * Only nginx's own 501s: an app's 501 is passed on (proxy_intercept_errors is off).
+ */
+const badFraming = ['  error_page 501 =400 @vk_400;', '  location @vk_400 { return 400; }'];
+
 /** Names nothing serves: the fallback's 404 page; a TLS handshake for one is refused (no certificate to show). */
 function defaultServer(plan: NginxPlan): string {
   return [
@@ -306,6 +320,7 @@ function defaultServer(plan: NginxPlan): string {
     ...(plan.listen.httpsPort ? ['  ssl_reject_handshake on;'] : []),
     // Declares the variable for every block (nginx wants a `set` of it somewhere); empty: not logged.
     '  set $vk_route "";',
+    ...badFraming,
     ...drainLines(plan, 'http://$vk_fallback', false),
     '}',
   ].join('\n');
@@ -317,7 +332,7 @@ const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '?');
 function serverBlock(plan: NginxPlan, name: string, cert: NginxCert | undefined, target: { upstream: string; id: string } | null, maxAge: number | null, route: Route | undefined): string {
   // One label for `*.` (as in certificates), and only a plain one: a Host with odd bytes in it goes to the fallback, never into a redirect.
   const serverName = name.startsWith('*.') ? `~^[a-z0-9-]+${name.slice(1).replace(/\./g, '\\.')}$` : name;
-  const lines = [`server {`, ...listens(plan, '').map((l) => `  ${l}`), `  server_name ${serverName.startsWith('~') ? `"${serverName}"` : serverName};`];
+  const lines = [`server {`, ...listens(plan, '').map((l) => `  ${l}`), `  server_name ${serverName.startsWith('~') ? `"${serverName}"` : serverName};`, ...badFraming];
   if (plan.listen.httpsPort) {
     if (cert) lines.push(`  ssl_certificate ${cert.certFile};`, `  ssl_certificate_key ${cert.keyFile};`);
     else lines.push('  ssl_reject_handshake on;');
@@ -346,8 +361,10 @@ function serverBlock(plan: NginxPlan, name: string, cert: NginxCert | undefined,
   // An upgrade (websocket) goes to @vk_tunnel: error_page 418 is said at the server level, as 598 and 599 are, so that
   // `location /` inherits them all (an error_page of its own would replace the whole inherited list).
   const tunnel = target ? ['    if ($http_upgrade != "") { return 418; }'] : [];
+  // A Host that is not the name this block serves (see $vk_host_differs) never reaches the app.
+  const sameHost = target ? ['    if ($vk_host_differs) { return 400; }'] : [];
   if (target) lines.push('  error_page 418 = @vk_tunnel;');
-  lines.push(...drainLines(plan, pass, target !== null, ['    if ($vk_acme) { return 598; }', ...redirect, ...tunnel]));
+  lines.push(...drainLines(plan, pass, target !== null, ['    if ($vk_acme) { return 598; }', ...sameHost, ...redirect, ...tunnel]));
   lines.push(`  location ^~ ${ACME_CHALLENGE_PATH} { access_log off; proxy_pass http://$vk_fallback; }`);
   lines.push('}');
   return lines.join('\n');

@@ -385,6 +385,17 @@ describe('renderNginxConfig: the raw challenge path and the reload drain flag', 
       assert.match(b.root, /^\s*if \(\$vk_acme\) \{ return 598; \}/, `${name}: the first thing location / does`);
     }
   });
+  test('hostile framing and Host (router-nginx-hostile.test.ts): nginx\'s 501 is a 400 in every block; an app never gets a Host its block does not serve', () => {
+    const r = renderNginxConfig(plan(), t, [cert('app.test', ['app.test'])], NOW);
+    for (const b of serverBlocks(r.text).map(parseBlock)) {
+      assert.match(b.text, /^ {4}error_page 501 =400 @vk_400;$/m, b.name ?? 'default');
+      assert.match(b.text, /^ {4}location @vk_400 \{ return 400; \}$/m, b.name ?? 'default');
+    }
+    assert.match(r.text, /map "\$host \$http_host" \$vk_host_differs \{ "~\*\^\(\\S\+\) \\1\\\.\?\(:\\S\*\)\?\$" ""; default 1; \}/);
+    // Right after the challenge test, before the redirect and the tunnel: only in blocks that proxy to an app.
+    assert.match(blocks(r).get('app.test')!.root, /^\s*if \(\$vk_acme\) \{ return 598; \}\n\s*if \(\$vk_host_differs\) \{ return 400; \}\n/);
+    assert.ok(!blocks(r).get('site.test')!.root.includes('vk_host_differs'), 'the fallback routes by the Host header itself');
+  });
   test('no drain file: no flag test; with one: every block tests it and drains to the same upstream without keep-alive', () => {
     assert.ok(!renderNginxConfig(plan(), t, [], NOW).text.includes('@vk_drain'));
     const r = renderNginxConfig(plan({ drainFile: '/tmp/viking-nginx-x/draining' }), t, [], NOW);
