@@ -29,7 +29,9 @@ import { pebbleInstalled, startPebble, type Pebble } from '../helpers/pebble.js'
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
 // Two loopback addresses of their own, so the routers share one port (pebble's httpPort) without other tests' hosts.
-const IPS = ['127.0.31.2', '127.0.31.3'] as const;
+// The nginx twin (acme-pebble-nginx) gets two others: the pool runs both files at once, and every router binds the
+// default HTTPS port 443 on its address.
+const IPS = process.env.VIKING_TEST_ROUTER_ENGINE === 'nginx' ? (['127.0.31.4', '127.0.31.5'] as const) : (['127.0.31.2', '127.0.31.3'] as const);
 const VALIDITY_S = 40;
 
 let etcd: TestEtcd;
