@@ -78,6 +78,8 @@ const ERROR_LOG_BYTES = 8 * 1024 * 1024;
  * new connection.
  */
 const DRAIN_FLAG_MS = 250;
+/** The drain flag before a stop: longer, since nothing serves after it (a reload's new workers take the next request). */
+const STOP_DRAIN_MS = 500;
 const LOG_POLL_MS = 1000;
 
 /** Runs nginx and keeps it in step with the route table and certificates. */
@@ -267,6 +269,11 @@ export class NginxPlane {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      // QUIT closes every idle keep-alive connection at once: as before a reload, first let each busy one end
+      // after its answer (`Connection: close`), so no client sends its next request into a connection being closed
+      // and the next one finds the port closed (refused, safe to send elsewhere) instead of a reset.
+      const flag = this.master > 0 ? this.drainFile : null;
+      if (flag && (await writeFile(flag, '').then(() => true, () => false))) await new Promise((r) => setTimeout(r, STOP_DRAIN_MS));
       signal(this.master, 'SIGQUIT');
       const fast = setTimeout(() => signal(this.master, 'SIGTERM'), graceMs);
       // The whole group (the sh, nginx's master and workers): also when no master pid is known yet (a start under way).
