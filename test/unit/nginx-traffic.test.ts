@@ -12,7 +12,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LogFollower, NginxTraffic, parseRequestLine, type NginxRequest } from '../../lib/router/nginx-traffic.js';
+import fc from 'fast-check';
+import { LogFollower, NginxTraffic, fieldsOf, parseRequestLine, type NginxRequest } from '../../lib/router/nginx-traffic.js';
 import { LOG_FIELDS, renderNginxConfig, type NginxPlan } from '../../lib/router/nginx-config.js';
 import { RouteTable } from '../../lib/router/route-table.js';
 import { Field, TrafficCounters } from '../../lib/router/traffic-counters.js';
@@ -137,6 +138,43 @@ function setup(generations = [1]): Setup {
     value,
   };
 }
+
+describe('fieldsOf: the split fast path reads what JSON.parse reads', () => {
+  /** The reference: JSON.parse alone. */
+  const reference = (line: string): string[] | null => {
+    try {
+      const f: unknown = JSON.parse(line);
+      return Array.isArray(f) && f.every((x) => typeof x === 'string') ? (f as string[]) : null;
+    } catch {
+      return null;
+    }
+  };
+  // Strings full of what matters here: quotes, backslashes, the separator itself, control bytes, non-ASCII.
+  const tricky = fc.oneof(fc.string({ unit: fc.constantFrom('"', '\\', ',', '","', '\u0000', '\n', '\u001f', 'a', ' ', 'ä', '🙂', '\ud800', '[', ']') }), fc.string({ unit: 'binary' }));
+
+  test('any array of strings nginx could write comes back field for field', () => {
+    fc.assert(fc.property(fc.array(tricky, { minLength: 1, maxLength: 12 }), (arr) => assert.deepEqual(fieldsOf(JSON.stringify(arr)), arr)), { numRuns: 3000 });
+  });
+
+  test('any line at all: the same fields as JSON.parse, or null where it fails', () => {
+    const lines = fc.oneof(
+      fc.string({ unit: fc.constantFrom('["', '"]', '","', '"', '\\', ',', 'a', '\u0001', ' ', '[', ']', '1') }),
+      fc.array(tricky, { maxLength: 4 }).map((a) => JSON.stringify(a).replace(/\\(.)/g, '$1')),
+      // Fields written raw, unescaped: quotes, backslashes and control bytes where nginx would never leave them.
+      fc.array(tricky, { minLength: 1, maxLength: 4 }).map((a) => `["${a.join('","')}"]`),
+      fc.string({ unit: 'binary' }),
+    );
+    fc.assert(fc.property(lines, (line) => assert.deepEqual(fieldsOf(line), reference(line))), { numRuns: 5000 });
+  });
+
+  test('the fast path is taken for a plain line (and a line with an escape still parses)', () => {
+    const plain = line({});
+    assert.deepEqual(fieldsOf(plain), JSON.parse(plain));
+    const escaped = line({ uri: '/a"b' });
+    assert.ok(escaped.includes('\\'));
+    assert.equal(fieldsOf(escaped)?.[9], '/a"b');
+  });
+});
 
 describe('NginxTraffic: counting', () => {
   type Want = Record<number, Partial<Record<keyof typeof F, number>>>;
