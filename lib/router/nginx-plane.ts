@@ -397,6 +397,9 @@ export class NginxPlane {
       drainFile: this.drainFile,
     };
     const table = RouteTable.build(this.snap!, this.counters, this.accessLog);
+    // nginx writes the request log only when something reads it: the counters, or a node whose requests are
+    // access-logged. With metrics off and no access log, a request costs nginx no write and this process no read.
+    if (!this.counters && plan.logFile && ![...renderNginxConfig(plan, table, certs).routes.values()].some((r) => r.access)) plan.logFile = null;
     if (!force && this.running !== undefined) {
       const same = renderNginxConfig(plan, table, certs);
       if (bodyOf(same.text) === this.running) return { generation: this.generation, routes: same.routes, nextChange: same.nextChange, unchanged: true };

@@ -326,6 +326,29 @@ describe('nginx engine: process life', () => {
     assert.ok(closes >= 8, `each client's connection was closed by an answer saying so (${closes} such answers): ${summary}`);
   });
 
+  test('metrics off: nginx writes no request log until a node asks for its access log, then logs that node only', async () => {
+    const hostName = 'life-quiet';
+    const be = await backend('quiet-1');
+    const rev = await putRoute(client, { stack: 'life-quiet', current: 'v1', domains: ['quiet.life.test'], endpoints: [endpointFor('life-quiet', 'web', 'v1', 1, be.port)] });
+    const router = new Router({ client, hostName, dataDir: path.join(tmp, 'quiet'), port: 0, host: '127.0.0.1', workers: 1, engine: 'nginx', nginxBinary: NGINX, metrics: false });
+    routers.push(router);
+    const port = await router.start();
+    router.attachAcks({ put: async (k, v) => void (await client.put(k).value(v)) });
+    await served(router, hostName, rev);
+    const conf = (): Promise<string> => readFile(path.join(tmp, 'quiet', 'nginx', 'nginx.conf'), 'utf8');
+    assert.match(await conf(), /^\s*access_log off;$/m);
+    assert.doesNotMatch(await conf(), /requests\.log/);
+    for (let i = 0; i < 5; i++) assert.equal(await who(port, 'quiet.life.test'), 'quiet-1');
+
+    // The same stack, now with access_log: true for its node: the log is rendered, and its requests are logged.
+    const rev2 = await putRoute(client, { stack: 'life-quiet', current: 'v1', domains: ['quiet.life.test'], endpoints: [endpointFor('life-quiet', 'web', 'v1', 1, be.port)], accessLog: ['web'] });
+    await served(router, hostName, rev2);
+    assert.match(await conf(), /access_log \S+requests\.log vk if=\$vk_route;/);
+    for (let i = 0; i < 3; i++) assert.equal(await who(port, 'quiet.life.test'), 'quiet-1');
+    await waitFor('3 access lines', () => router.accessLog.tail('life-quiet', 'web', 100).length === 3, 5000);
+    assert.equal(router.accessLog.tail('life-quiet', 'web', 100).filter((l) => l.includes('"status":200')).length, 3);
+  });
+
   test("a missing nginx binary: start() rejects with VIKING_E_NGINX_MISSING, naming the flag and how to install nginx", async () => {
     const router = new Router({ client, hostName: 'life-missing', dataDir: path.join(tmp, 'missing'), port: 0, host: '127.0.0.1', workers: 1, engine: 'nginx', nginxBinary: '/nonexistent/nginx' });
     routers.push(router);
