@@ -123,6 +123,9 @@ export interface NetworkRow {
   routerPort: number;
   /** false: started with --no-router; absent on hosts older than the role. */
   router?: boolean;
+  /** The router's HTTPS port (0: off) and engine; absent without a router and on older hosts. */
+  httpsPort?: number;
+  routerEngine?: 'node' | 'nginx';
   draining: boolean;
   /** A planned stop under its grace lease. */
   stopping?: { since: string; until: string };

@@ -257,6 +257,7 @@ export class VikingHost {
       api: `http://${c.apiListen && c.apiListen !== '0.0.0.0' ? c.apiListen : c.ip}:${this.apiPort}`,
       routerPort: this.routerPort,
       router: router !== undefined,
+      ...(router ? { httpsPort: this.httpsPort, routerEngine: c.routerEngine ?? 'node' } : {}),
       draining: false,
       startedAt: new Date().toISOString(),
       version: VERSION,

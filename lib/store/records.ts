@@ -25,6 +25,10 @@ export interface HostRecord {
   routerPort: number;
   /** false: the host runs no router (`--no-router`); absent on hosts older than the role: it runs one. */
   router?: boolean;
+  /** The router's HTTPS port (0: HTTPS off); absent on hosts without a router or older than this field. */
+  httpsPort?: number;
+  /** What carries the router's requests (`--router-engine`, lib/router/engine.ts); absent as httpsPort. */
+  routerEngine?: 'node' | 'nginx';
   /** `draining` hosts keep running what they have but get nothing new. */
   draining: boolean;
   /**

@@ -83,7 +83,7 @@ test('viking hosts shows which host routes, in the table and in --json', async (
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /^HOST\s+IP\s+ROLE\s+ETCD\s+STATE\s+JOBS\s+ROUTER\s+CAPACITY/m);
   const row = (name: string): string => table.stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? '';
-  assert.match(row(a.name), new RegExp(`\\s:${a.routerPort}\\s`));
+  assert.match(row(a.name), new RegExp(`\\s:${a.routerPort} (tls:${a.httpsPort} )?(node|nginx)\\s`));
   assert.match(row(b.name), /\snone\s/);
 
   const json = await runCli(['hosts', '--json', '--api', a.api, '--token', a.token]);

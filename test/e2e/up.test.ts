@@ -84,6 +84,15 @@ test('viking up runs a cluster in one command, serves a push, and Ctrl-C stops a
   assert.equal(res.status, 200);
   assert.match(res.body, /up and running/);
 
+  // viking hosts names the router's ports and its engine.
+  const hosts = await runCli(['hosts'], { VIKING_CONFIG: config, VIKING_TOKEN: '', VIKING_API: '' });
+  assert.equal(hosts.code, 0, hosts.stderr);
+  const httpsPort = Number(/https=(\d+)/.exec(output)?.[1]);
+  assert.ok(httpsPort > 0, `viking up said its HTTPS port: ${output}`);
+  assert.match(hosts.stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? '', new RegExp(`\\s:${routerPort} tls:${httpsPort} ${ENGINE}\\s`));
+  const rows = JSON.parse((await runCli(['hosts', '--json'], { VIKING_CONFIG: config, VIKING_TOKEN: '', VIKING_API: '' })).stdout) as Array<{ name: string; routerPort: number; httpsPort?: number; routerEngine?: string }>;
+  assert.deepEqual(rows.filter((r) => r.name === name).map((r) => [r.routerPort, r.httpsPort, r.routerEngine]), [[routerPort, httpsPort, ENGINE]]);
+
   const pids = await childPids(up.pid!);
   assert.ok(pids.etcd && pids.registry, `etcd and the registry run as children: ${JSON.stringify(pids)}`);
   const masters = ENGINE === 'nginx' ? await nginxMasters(path.join(work, 'data')) : [];

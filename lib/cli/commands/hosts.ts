@@ -2,7 +2,7 @@
  * `viking hosts`: the servers of the cluster, and the two things an operator
  * does to them:
  *
- *   viking hosts [ls]            every live host: address, role, state, load, router port
+ *   viking hosts [ls]            every live host: address, role, state, load, router ports and engine
  *   viking hosts show NAME       one host and the containers placed on it
  *   viking hosts drain NAME      move its stateless containers away, place nothing new there
  *   viking hosts drain NAME --undo
@@ -60,9 +60,14 @@ export function capacityText(h: Pick<NetworkRow, 'capacity'>): string {
   return parts.join(', ');
 }
 
-/** `:8080`, or `none` for a host started with --no-router (records from before the role have a router). */
-export function routerText(h: Pick<NetworkRow, 'router' | 'routerPort'>): string {
-  return h.router === false ? 'none' : `:${h.routerPort}`;
+/**
+ * `:80 tls:443 nginx` (plain port, HTTPS port, engine), or `none` for a host
+ * started with --no-router. Records from before the role have a router;
+ * records from before the HTTPS port and engine show the plain port alone.
+ */
+export function routerText(h: Pick<NetworkRow, 'router' | 'routerPort' | 'httpsPort' | 'routerEngine'>): string {
+  if (h.router === false) return 'none';
+  return [`:${h.routerPort}`, ...(h.httpsPort ? [`tls:${h.httpsPort}`] : []), ...(h.routerEngine ? [h.routerEngine] : [])].join(' ');
 }
 
 function hostTable(rows: Array<NetworkRow & { etcd?: string }>): string {
