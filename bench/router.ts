@@ -295,6 +295,33 @@ function waitReady(child: ChildProcess, what: string): Promise<void> {
   });
 }
 
+/**
+ * Children started detached (a session of their own, see the header) are not in this process's group, so
+ * Ctrl-C or a kill of the bench would leave them running (nginx holding its ports): when this process exits,
+ * for any reason, each one's whole group is killed. SIGINT and SIGTERM exit through the 'exit' event.
+ */
+const detachedChildren = new Set<ChildProcess>();
+function killOnExit(child: ChildProcess): void {
+  if (detachedChildren.size === 0) {
+    process.once('exit', () => {
+      for (const c of detachedChildren) signalGroup(c, 'SIGKILL');
+    });
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+  }
+  detachedChildren.add(child);
+  child.once('exit', () => detachedChildren.delete(child));
+}
+
+/** Signals a detached child's process group (itself and, for nginx, its workers). */
+function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    /* gone */
+  }
+}
+
 export async function startBackends(n: number): Promise<{ ports: number[]; children: ChildProcess[] }> {
   const script = fileURLToPath(new URL('./router-backend.js', import.meta.url));
   const ports: number[] = [];
@@ -304,7 +331,11 @@ export async function startBackends(n: number): Promise<{ ports: number[]; child
     // A session of its own: a scheduling group of its own where the kernel groups by session (see the header).
     const child = spawn(process.execPath, [script, String(port), `b${i + 1}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     children.push(child);
-    await waitReady(child, `backend ${i + 1}`);
+    killOnExit(child);
+    await waitReady(child, `backend ${i + 1}`).catch((err: Error) => {
+      for (const c of children) c.kill('SIGKILL');
+      throw err;
+    });
     ports.push(port);
   }
   return { ports, children };
@@ -381,6 +412,7 @@ http {
   await writeFile(path.join(dir, 'nginx.conf'), conf);
   // Its own session, as the nginx engine's nginx (nginx-plane.ts starts it detached): the same scheduling group (see the header).
   const child = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  killOnExit(child);
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}; see ${dir}/logs/error.log`);
@@ -388,7 +420,10 @@ http {
       await getStatus(port);
       return { port, tlsPort, fullPort, checkPort, checkFullPort, logFile, child };
     } catch {
-      if (Date.now() > deadline) throw new Error('nginx did not start in 10 s');
+      if (Date.now() > deadline) {
+        signalGroup(child, 'SIGKILL');
+        throw new Error('nginx did not start in 10 s');
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }

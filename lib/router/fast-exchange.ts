@@ -36,6 +36,8 @@ export interface ExchangeClient {
     readonly counters: TrafficCounters | null;
     readonly now: number;
     readonly closing: boolean;
+    /** A stop is coming: answer with `Connection: close`. */
+    readonly draining: boolean;
     /** The X-Forwarded-Proto line. */
     readonly xfp: string;
     /** Whose X-Forwarded-For is believed. */
@@ -183,7 +185,7 @@ export class FastExchange {
     const head = answer.head(d);
     if (head === null) return;
     if (head === false) return this.appFailed(answer.failCode, answer.failMessage);
-    this.closeClient = this.req.close || this.bodyLeft > 0 || this.conn.fp.closing;
+    this.closeClient = this.req.close || this.bodyLeft > 0 || this.conn.fp.closing || this.conn.fp.draining;
     // The client speaks HTTP/1.1 (the fast path takes nothing else): a body that ends at close is re-chunked, as nginx does.
     this.rechunk = answer.endsAtClose;
     const te = this.rechunk ? rechunkedLine(head) : '';
@@ -307,7 +309,7 @@ export class FastExchange {
   private answerError(status: number, title: string, detail: string): void {
     this.phase = Phase.Done;
     // Unread body bytes would be taken for the next request: close after a refused body.
-    const close = this.req.close || this.bodyLeft > 0 || this.bodySent > 0 || this.conn.fp.closing;
+    const close = this.req.close || this.bodyLeft > 0 || this.bodySent > 0 || this.conn.fp.closing || this.conn.fp.draining;
     const page = rawErrorPage(status, title, detail, this.req.wantsHtml, close);
     const counters = this.conn.fp.counters;
     if (counters !== null) counters.answered(this.endpoint ? this.endpoint.slot : this.route.slot, status, true, performance.now() - this.conn.t0, this.req.bodyStart + this.bodySent, page.length);

@@ -70,6 +70,8 @@ export class FastPath {
   /** A clock that costs nothing to read: updated by the sweep. */
   now = Date.now();
   closing = false;
+  /** A stop is coming (RouterServer.close): every answer says `Connection: close`, new connections are still served. */
+  draining = false;
   private readonly timer: NodeJS.Timeout;
   readonly xfp: string;
   readonly trust: TrustedProxies;

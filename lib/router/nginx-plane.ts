@@ -38,6 +38,7 @@ import { AccessLogWriter, type AccessBatch } from './access-log.js';
 import { DEFAULT_CLIENT_TIMEOUTS } from './fast-path.js';
 import type { BalanceMode } from './upstreams.js';
 import { VikingError } from '../errors.js';
+import { STOP_DRAIN_MS } from './engine.js';
 import type { RouterTuning } from './server.js';
 import { DEFAULT_MAX_CONNECTIONS } from './server.js';
 
@@ -78,8 +79,6 @@ const ERROR_LOG_BYTES = 8 * 1024 * 1024;
  * new connection.
  */
 const DRAIN_FLAG_MS = 250;
-/** The drain flag before a stop: longer, since nothing serves after it (a reload's new workers take the next request). */
-const STOP_DRAIN_MS = 500;
 /**
  * How often the request log is read. Often, so each read is small: read once a second, a busy router's
  * 30-40k lines came as one burst of 50-80 ms of CPU in the host process, and nginx's p99 went to 4-7x
@@ -279,7 +278,8 @@ export class NginxPlane {
       // and the next one finds the port closed (refused, safe to send elsewhere) instead of a reset.
       const flag = this.master > 0 ? this.drainFile : null;
       if (flag && (await writeFile(flag, '').then(() => true, () => false))) await new Promise((r) => setTimeout(r, STOP_DRAIN_MS));
-      signal(this.master, 'SIGQUIT');
+      // nginx may have exited during the wait: never signal a pid that may be another process's by now.
+      if (child.exitCode === null && child.signalCode === null) signal(this.master, 'SIGQUIT');
       const fast = setTimeout(() => signal(this.master, 'SIGTERM'), graceMs);
       // The whole group (the sh, nginx's master and workers): also when no master pid is known yet (a start under way).
       const kill = setTimeout(() => signal(-child.pid!, 'SIGKILL'), graceMs + 3000);

@@ -30,7 +30,7 @@ import { AccessLogHub } from './access-hub.js';
 import { NginxPlane } from './nginx-plane.js';
 import path from 'node:path';
 
-import type { RouterEngine } from './engine.js';
+import { STOP_DRAIN_MS, type RouterEngine } from './engine.js';
 export type { RouterEngine } from './engine.js';
 
 /** Puts that vanish with the host (its lease). */
@@ -187,8 +187,11 @@ export class Router {
     await this.challenges.stop();
     await this.certFeed?.stop();
     await this.plane?.stop();
-    await this.workers?.stop();
-    await this.local?.close();
+    // The Node engine's servers close as nginx does (STOP_DRAIN_MS); on the nginx engine they are its fallbacks,
+    // whose only client, nginx, has stopped already.
+    const drainMs = this.plane ? 0 : STOP_DRAIN_MS;
+    await this.workers?.stop(2000, drainMs);
+    await this.local?.close(2000, drainMs);
     await this.localTls?.close();
   }
 

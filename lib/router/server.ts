@@ -236,10 +236,23 @@ export class RouterServer {
     return (l.address() as AddressInfo).port;
   }
 
-  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then closes the rest. */
-  async close(graceMs = 2000): Promise<void> {
+  /** Every answer from now on says `Connection: close` (the first step of a stop: see STOP_DRAIN_MS). */
+  private draining = false;
+
+  /**
+   * Stops accepting, lets requests in flight finish for up to `graceMs`, then closes the rest. With `drainMs`
+   * and clients connected, the connections already open are kept that long first, every answer saying
+   * `Connection: close` (STOP_DRAIN_MS, engine.ts): new connections are refused from the start, so a client's
+   * next request goes elsewhere, and no kept-alive connection is closed under a request being sent.
+   */
+  async close(graceMs = 2000, drainMs = 0): Promise<void> {
     const stopped = new Promise<void>((r) => this.listener.close(() => r()));
     const secureStopped = this.secure?.close(graceMs);
+    if (drainMs > 0 && this.open > 0) {
+      this.draining = true;
+      if (this.fast) this.fast.draining = true;
+      await new Promise((r) => setTimeout(r, drainMs));
+    }
     this.fast?.shutdown();
     // Stops node:http's timeout checks (it never listened itself) and closes its idle connections.
     this.http.close();
@@ -261,6 +274,7 @@ export class RouterServer {
       res.shouldKeepAlive = false;
       return errorPage(res, 431, 'Request header fields too large', `a request may carry at most ${MAX_HEADERS} header fields`);
     }
+    if (this.draining) res.shouldKeepAlive = false;
     if (req.url?.startsWith(CHALLENGE_PATH)) return this.challenges.serve(req, res);
     // HTTP/2 names the domain in :authority; node:http's compatibility API leaves Host unset then.
     const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);

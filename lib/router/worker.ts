@@ -62,7 +62,7 @@ process.on('message', (msg: PrimaryMessage) => {
       server.accessLog?.taken();
       return;
     case 'stop':
-      void server.close(msg.graceMs).finally(() => process.exit(0));
+      void server.close(msg.graceMs, msg.drainMs ?? 0).finally(() => process.exit(0));
       return;
   }
 });

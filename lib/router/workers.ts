@@ -38,7 +38,8 @@ export interface WorkerConfig {
 export type PrimaryMessage =
   | { type: 'snapshot'; snapshot: RouteSnapshot }
   | { type: 'certs'; certs: CertBundle[] }
-  | { type: 'stop'; graceMs: number }
+  /** drainMs: answer with `Connection: close` that long before closing (STOP_DRAIN_MS). */
+  | { type: 'stop'; graceMs: number; drainMs?: number }
   /** Asks for the worker's traffic counters (answered with the same id). */
   | { type: 'counters'; id: number }
   /** The whole set of ACME HTTP-01 answers (lib/router/acme-challenges.ts). */
@@ -178,7 +179,7 @@ export class RouterWorkers {
     return [...this.slots.values()].filter((s) => s.revision !== undefined).map((s) => s.worker.process.pid ?? 0);
   }
 
-  async stop(graceMs = 2000): Promise<void> {
+  async stop(graceMs = 2000, drainMs = 0): Promise<void> {
     this.stopping = true;
     await Promise.all(
       [...this.slots.values()].map(
@@ -186,12 +187,12 @@ export class RouterWorkers {
           new Promise<void>((resolve) => {
             const w = slot.worker;
             if (w.isDead()) return resolve();
-            const timer = setTimeout(() => w.process.kill('SIGKILL'), graceMs + 2000);
+            const timer = setTimeout(() => w.process.kill('SIGKILL'), drainMs + graceMs + 2000);
             w.once('exit', () => {
               clearTimeout(timer);
               resolve();
             });
-            if (w.isConnected()) w.send({ type: 'stop', graceMs } satisfies PrimaryMessage);
+            if (w.isConnected()) w.send({ type: 'stop', graceMs, drainMs } satisfies PrimaryMessage);
             else w.process.kill('SIGTERM');
           }),
       ),
